@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   - install into .venv, write the sample dataset, train, evaluate, predict
+#   make test   - install with the test extras and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_DATA := demo-data
+DEMO_RUN  := demo-runs/resnet18-shapes
+
+.PHONY: demo test install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/imagenet-trainer sample-data $(DEMO_DATA) --classes 10 --per-class 160 --val-per-class 40 --size 64
+	$(BIN)/imagenet-trainer train --data $(DEMO_DATA) --arch resnet18 --epochs 6 --batch-size 64 \
+	    --image-size 64 --crop-size 56 --lr-schedule cosine --lr 0.2 --warmup-epochs 1 --output $(DEMO_RUN)
+	$(BIN)/imagenet-trainer evaluate --model $(DEMO_RUN)/model_best.pt --data $(DEMO_DATA) --image-size 64 --crop-size 56
+	$(BIN)/imagenet-trainer predict --model $(DEMO_RUN)/model_best.pt --image-size 64 --crop-size 56 \
+	    $$(ls $(DEMO_DATA)/val/*/* | head -n 1)
+
+clean:
+	rm -rf $(VENV) $(DEMO_DATA) demo-runs

@@ -1,0 +1,53 @@
+"""The ``imagenet-trainer`` command: one module per subcommand, each with ``add_parser`` and ``run``.
+
+Results go to stdout, progress and logs to stderr. Exit codes: 0 success, 2 bad usage or bad input
+(one line, no traceback), 1 anything else, 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from imagenet_trainer import __version__
+from imagenet_trainer.errors import UsageError
+
+_SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="imagenet-trainer", description="Train image classifiers on ImageNet or any folder of images.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"imagenet-trainer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _SUBCOMMANDS:
+        importlib.import_module(f"imagenet_trainer.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
+        return int(e.code or 0)
+    args.argv = argv
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as e:
+        print(f"imagenet-trainer {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head`
+        return 0
+
+
+def console_main() -> None:
+    sys.exit(main())

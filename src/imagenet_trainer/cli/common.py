@@ -1,0 +1,41 @@
+"""Small pieces shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default, and keeps the description's line breaks."""
+
+
+def add_subparser(sub, name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=description or help_text,
+                          formatter_class=HelpFormatter, allow_abbrev=False)
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value

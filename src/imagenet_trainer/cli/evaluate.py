@@ -1,0 +1,44 @@
+"""``imagenet-trainer evaluate --model M --data DIR``: top-1/top-5 error on the validation folder."""
+
+from __future__ import annotations
+
+from imagenet_trainer.cli.common import add_subparser, positive_int, print_json
+
+
+def add_parser(sub) -> None:
+    p = add_subparser(sub, "evaluate", "top-1/top-5 error of a model on a validation folder",
+                      "Evaluate a model file (model_XX.pt, model_best.pt or checkpoint_last.pt) on DATA/val\n"
+                      "(or validation/, test/, --val-dir, or DATA itself when it holds class folders).\n"
+                      "Image and crop sizes and the normalization come from the model file.")
+    p.add_argument("--model", required=True, help="model file")
+    p.add_argument("--data", required=True, help="dataset root or a folder of class folders")
+    p.add_argument("--val-dir", default=None, help="validation folder")
+    p.add_argument("--crops", type=int, choices=(1, 10), default=1,
+                   help="1: centre crop; 10: centre + 4 corners, each with its flip, softmax averaged")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch")
+    p.add_argument("--workers", type=int, default=-1, help="loader processes (-1 = cores-1, at most 16)")
+    p.add_argument("--image-size", type=positive_int, default=None, help="override the model's resize size")
+    p.add_argument("--crop-size", type=positive_int, default=None, help="override the model's crop size")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto", help="autocast precision")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from imagenet_trainer.engine.run import resolve_device, resolve_precision
+    from imagenet_trainer.inference import evaluate_folder, load_model_file
+
+    device = resolve_device(args.device)
+    lm = load_model_file(args.model, device)
+    out = evaluate_folder(lm, args.data, device, args.val_dir, args.crops, args.batch_size, args.workers,
+                          args.image_size, args.crop_size, resolve_precision(args.precision, device))
+    result = {"model": args.model, "folder": out["folder"], "images": out["count"], "crops": args.crops,
+              "top1_error": 100 - out["top1"], "top5_error": 100 - out["top5"], "loss": out["loss"],
+              "bad_images": out["bad_images"]}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"top-1 error {result['top1_error']:.2f}%  top-5 error {result['top5_error']:.2f}%  "
+              f"loss {result['loss']:.4f}  ({result['images']} images, {args.crops} crop{'s' if args.crops > 1 else ''})")
+    return 0

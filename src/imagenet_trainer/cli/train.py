@@ -1,0 +1,121 @@
+"""``imagenet-trainer train --data DIR``: train a model; the original's option spellings work too."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.errors import UsageError
+
+
+def add_parser(sub) -> None:
+    d = TrainConfig()
+    p = add_subparser(sub, "train", "train a model on a folder of images",
+                      "Train on DATA/train/<class>/* and validate on DATA/val/<class>/* (or validation/, test/).\n"
+                      "Writes runs/<arch>-<date-time>/ (or --output): config.yaml, train.log, test.log,\n"
+                      "metrics.jsonl, TensorBoard events, classes.txt, model_XX.pt per epoch, model_best.pt\n"
+                      "and checkpoint_last.pt. Ctrl-C stops cleanly and prints the resume command.\n"
+                      "The original example's spellings are accepted: -data -netType -nDonkeys -batchSize -LR\n"
+                      "-nEpochs -epochSize -manualSeed -nGPU.")
+    g = p.add_argument_group("data")
+    g.add_argument("--data", "-data", required=True, help="dataset root holding train/ and val/")
+    g.add_argument("--val-dir", default=d.val_dir, help="validation folder (default: DATA/val, validation or test)")
+    g.add_argument("--workers", "-nDonkeys", "-j", type=int, default=d.workers,
+                   help="loader worker processes; 0 decodes in the main process (full tracebacks); -1 = cores-1, at most 16")
+    g.add_argument("--batch-size", "-batchSize", "-b", type=positive_int, default=d.batch_size,
+                   help="global batch size (all GPUs together)")
+    g.add_argument("--epoch-size", "-epochSize", type=positive_int, default=d.epoch_size,
+                   help="batches per epoch (default: one full pass)")
+    g.add_argument("--image-size", type=positive_int, default=d.image_size,
+                   help="shorter side before the val centre crop (and the seed train crop)")
+    g.add_argument("--crop-size", type=positive_int, default=d.crop_size, help="network input side in pixels")
+    g.add_argument("--train-crop", choices=("rrc", "seed"), default=d.train_crop,
+                   help="rrc: random-resized-crop + flip; seed: the original's random crop after resize + flip")
+    g.add_argument("--sampling", choices=("shuffle", "balanced"), default=d.sampling,
+                   help="shuffle: each image once per epoch; balanced: uniform class, then image (the original)")
+    g.add_argument("--normalize", choices=("imagenet", "auto"), default=d.normalize,
+                   help="imagenet: ImageNet mean/std; auto: estimate from a sample of train images (cached)")
+    g.add_argument("--max-bad-images", type=non_negative_int, default=d.max_bad_images,
+                   help="unreadable images skipped (and logged) before the run fails")
+    g.add_argument("--cache-dir", default=d.cache_dir, help="index cache folder (default: ~/.cache/imagenet-trainer)")
+    g = p.add_argument_group("model")
+    g.add_argument("--arch", "-netType", "-a", default=d.arch, help="model name; see `imagenet-trainer models`")
+    g.add_argument("--num-classes", type=positive_int, default=d.num_classes, help="default: class folders in train/")
+    g = p.add_argument_group("optimization")
+    g.add_argument("--epochs", "-nEpochs", type=positive_int, default=d.epochs, help="number of epochs")
+    g.add_argument("--lr-schedule", choices=("seed", "step", "cosine"), default=d.lr_schedule,
+                   help="seed: the original's epoch table; step: x step-gamma every step-size epochs; cosine: warmup then cosine")
+    g.add_argument("--lr", "-LR", type=float, default=d.lr,
+                   help="base learning rate (default: 0.01 for seed, 0.1 x batch/256 for step and cosine)")
+    g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="cosine: linear warmup epochs")
+    g.add_argument("--step-size", type=positive_int, default=d.step_size, help="step: epochs between decays")
+    g.add_argument("--step-gamma", type=float, default=d.step_gamma, help="step: decay factor")
+    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
+    g.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    g.add_argument("--weight-decay", "--wd", type=float, default=d.weight_decay,
+                   help="weight decay (default: the seed table's, else 1e-4)")
+    g.add_argument("--no-bn-decay", action="store_true", help="no weight decay on batch-norm and bias parameters")
+    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing factor")
+    g.add_argument("--seed", "-manualSeed", type=int, default=d.seed, help="random seed (init, shuffling, augmentation)")
+    g = p.add_argument_group("device and precision")
+    g.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    g.add_argument("--ngpu", "-nGPU", type=positive_int, default=1,
+                   help="GPUs on this machine: starts one DDP process per GPU (or use torchrun)")
+    g.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default=d.precision,
+                   help="auto: bf16 autocast on GPU, fp32 on CPU")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
+                   help="channels_last memory format")
+    g.add_argument("--backend", choices=("cudnn", "native", "compile"), default=d.backend,
+                   help="cudnn: cuDNN autotuned; native: cuDNN off; compile: torch.compile")
+    g = p.add_argument_group("run folder and checkpoints")
+    g.add_argument("--output", "-o", default=d.output, help="run folder (default: runs/<arch>-<date-time>)")
+    g.add_argument("--print-freq", type=positive_int, default=d.print_freq,
+                   help="batches between progress lines when stderr is not a terminal")
+    g.add_argument("--keep-checkpoints", type=positive_int, default=d.keep_checkpoints,
+                   help="keep only the newest K model_XX.pt (default: all)")
+    g.add_argument("--resume", default=d.resume, help="checkpoint_last.pt to continue exactly, or 'auto'")
+    g.add_argument("--retrain", default=d.retrain, help="model_XX.pt to start from, with a fresh optimizer")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args) -> TrainConfig:
+    names = set(TrainConfig.__dataclass_fields__)
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names and k != "command"})
+    cfg.command = ["imagenet-trainer", "train", *args.argv[1:]]
+    return cfg
+
+
+def _launch_local(args) -> int:
+    """``--ngpu N``: run this same command as N local processes through torch's elastic launcher."""
+    from torch.distributed import run as torchrun
+
+    if os.environ.get("WORLD_SIZE"):
+        raise UsageError("--ngpu is set, but this process was already started by torchrun; drop --ngpu")
+    rest, skip = [], False
+    for a in args.argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--ngpu", "-nGPU"):
+            skip = True
+            continue
+        if a.startswith(("--ngpu=", "-nGPU=")):
+            continue
+        rest.append(a)
+    launcher = torchrun.get_args_parser().parse_args(
+        ["--standalone", "--nproc-per-node", str(args.ngpu), "-m", "imagenet_trainer", *rest])
+    print(f"starting {args.ngpu} processes (global batch {args.batch_size}, "
+          f"{args.batch_size // args.ngpu} per process)", file=sys.stderr)
+    torchrun.run(launcher)
+    return 0
+
+
+def run(args) -> int:
+    if args.ngpu > 1:
+        return _launch_local(args)
+    from imagenet_trainer.engine.run import train
+
+    return train(config_from_args(args))

@@ -1,0 +1,60 @@
+"""Typed training configuration. The CLI fills it; the resolved copy is saved as ``config.yaml``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class TrainConfig:
+    # --- data ---
+    data: str = ""  # dataset root holding train/ and val/ (or validation/, test/)
+    val_dir: Optional[str] = None  # explicit validation folder, overrides the search under data
+    workers: int = -1  # loader worker processes; 0 = decode in the main process; -1 = auto
+    batch_size: int = 256  # global batch (all GPUs together), as in the original
+    epoch_size: Optional[int] = None  # batches per epoch; None = one full pass over train/
+    image_size: int = 256  # val: shorter side before the centre crop; seed crop: shorter side
+    crop_size: int = 224  # side of the network input in pixels
+    train_crop: str = "rrc"  # rrc = random-resized-crop + flip; seed = the original's crop + flip
+    sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
+    normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images
+    max_bad_images: int = 100  # unreadable images skipped before the run fails
+    cache_dir: Optional[str] = None  # index/statistics cache; None = ~/.cache/imagenet-trainer
+    # --- model ---
+    arch: str = "resnet18"
+    num_classes: Optional[int] = None  # None = number of class folders in train/
+    # --- optimization ---
+    epochs: int = 90
+    lr_schedule: str = "cosine"  # seed (the original's table) | step | cosine (with linear warmup)
+    lr: Optional[float] = None  # base LR; None = the schedule's own (0.1 per 256 images for step/cosine)
+    warmup_epochs: float = 0.0  # cosine: linear warmup from 0, in epochs
+    step_size: int = 30  # step: epochs between decays
+    step_gamma: float = 0.1  # step: decay factor
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: Optional[float] = None  # None = the schedule's own (seed table, else 1e-4)
+    no_bn_decay: bool = False  # exclude batch-norm and bias parameters from weight decay
+    label_smoothing: float = 0.0
+    seed: int = 0
+    # --- device and precision ---
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
+    channels_last: bool = True
+    backend: str = "cudnn"  # cudnn (benchmark mode) | native (cuDNN off) | compile (torch.compile)
+    # --- run folder, logging, checkpoints ---
+    output: Optional[str] = None  # run folder; None = runs/<arch>-<date-time>
+    print_freq: int = 10  # batches between plain progress lines when stderr is not a terminal
+    keep_checkpoints: Optional[int] = None  # keep only the newest K model_XX.pt files; None = all
+    resume: Optional[str] = None  # checkpoint_last.pt of a run, or "auto"
+    retrain: Optional[str] = None  # start from a model file's weights with a fresh optimizer
+    command: list = field(default_factory=list)  # the command line, to print the resume command
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

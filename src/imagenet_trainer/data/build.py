@@ -1,0 +1,104 @@
+"""From a ``TrainConfig`` to the train and val loaders for one rank."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data.dataset import ImageFolderDataset
+from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs
+from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, DeviceLoader, make_dataloader
+from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
+from imagenet_trainer.data.stats import estimate_mean_std
+from imagenet_trainer.errors import UsageError
+
+TRAIN_CROPS = ("rrc", "seed")
+SAMPLINGS = ("shuffle", "balanced")
+
+
+@dataclass
+class DataBundle:
+    train: DeviceLoader
+    val: DeviceLoader | None
+    train_index: FileIndex
+    val_index: FileIndex | None
+    classes: list[str]
+    mean: list[float]
+    std: list[float]
+
+
+def default_workers() -> int:
+    """One worker per core the process may use, at most 16, leaving one for the main process."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(16, cores - 1))
+
+
+def load_indexes(cfg: TrainConfig) -> tuple[FileIndex, FileIndex | None]:
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+    train_dir, val_dir = find_split_dirs(cfg.data, cfg.val_dir)
+    train_index = build_index(train_dir, cache_dir=cache)
+    val_index = build_index(val_dir, classes=train_index.classes, cache_dir=cache) if val_dir else None
+    return train_index, val_index
+
+
+def normalization(cfg: TrainConfig, index: FileIndex) -> tuple[list[float], list[float]]:
+    if cfg.normalize == "imagenet":
+        return list(IMAGENET_MEAN), list(IMAGENET_STD)
+    if cfg.normalize == "auto":
+        cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+        return estimate_mean_std(index, cfg.crop_size, cfg.image_size, cache_dir=cache)
+    raise UsageError(f"--normalize {cfg.normalize}: unknown; choose imagenet or auto")
+
+
+def check_data_options(cfg: TrainConfig) -> None:
+    if cfg.train_crop not in TRAIN_CROPS:
+        raise UsageError(f"--train-crop {cfg.train_crop}: unknown; choose one of {', '.join(TRAIN_CROPS)}")
+    if cfg.sampling not in SAMPLINGS:
+        raise UsageError(f"--sampling {cfg.sampling}: unknown; choose one of {', '.join(SAMPLINGS)}")
+    if cfg.crop_size < 8 or cfg.image_size < cfg.crop_size:
+        raise UsageError(f"--crop-size {cfg.crop_size} / --image-size {cfg.image_size}: need 8 <= crop-size <= image-size")
+    if cfg.batch_size < 1:
+        raise UsageError(f"--batch-size {cfg.batch_size}: must be at least 1")
+    if cfg.epoch_size is not None and cfg.epoch_size < 1:
+        raise UsageError(f"--epoch-size {cfg.epoch_size}: must be at least 1")
+
+
+def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1) -> DataBundle:
+    """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device)."""
+    check_data_options(cfg)
+    train_index, val_index = load_indexes(cfg)
+    mean, std = normalization(cfg, train_index)
+    if cfg.batch_size % world_size:
+        raise UsageError(f"--batch-size {cfg.batch_size} is the global batch; it must divide by the {world_size} processes")
+    local_batch = cfg.batch_size // world_size
+    workers = default_workers() if cfg.workers < 0 else cfg.workers
+    pin = device.type == "cuda"
+    train_geometry = Geometry(cfg.train_crop, cfg.crop_size, cfg.image_size)
+    sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, cfg.epoch_size, cfg.sampling,
+                                rank, world_size)
+    if len(train_index) < cfg.batch_size and cfg.epoch_size is None:
+        print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
+              "each epoch is one batch drawn with repetition", file=sys.stderr)
+    train = DeviceLoader(make_dataloader(ImageFolderDataset(train_index, train_geometry), sampler, workers, pin),
+                         device, mean, std)
+    val = None
+    if val_index is not None:
+        val = make_val_loader(val_index, Geometry("center", cfg.crop_size, cfg.image_size), local_batch,
+                              workers, device, mean, std, rank, world_size)
+    return DataBundle(train, val, train_index, val_index, train_index.classes, mean, std)
+
+
+def make_val_loader(index: FileIndex, geometry: Geometry, batch_size: int, workers: int, device: torch.device,
+                    mean, std, rank: int = 0, world_size: int = 1) -> DeviceLoader:
+    sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
+    loader = make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, device.type == "cuda")
+    return DeviceLoader(loader, device, mean, std)

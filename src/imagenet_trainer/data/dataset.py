@@ -1,0 +1,85 @@
+"""A map-style dataset over a ``FileIndex`` that returns decoded uint8 crops.
+
+Items are requested as ``(index, sample_seed)`` pairs made by ``EpochBatchSampler``: the random crop
+and flip of a sample depend only on (seed, epoch, position), never on worker count or timing, which
+makes runs and resumes reproducible. A file that cannot be read or decoded comes back as a
+``BadSample`` and is dropped by ``collate``; the training loop logs and counts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from imagenet_trainer.data.decode import DecodeError, decode_crops
+from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.index import FileIndex
+
+
+@dataclass
+class BadSample:
+    path: str
+    reason: str
+
+
+@dataclass
+class Batch:
+    """What loader workers hand back: uint8 pixels in HWC order, so the NCHW view is channels_last."""
+
+    images: torch.Tensor  # (B, H, W, 3) uint8, or (B, 5, H, W, 3) for five-crop
+    labels: torch.Tensor  # (B,) int64
+    flips: torch.Tensor  # (B,) bool: flip horizontally on the device
+    indices: torch.Tensor  # (B,) int64 positions in the index
+    bad: list[BadSample]
+
+    def pin_memory(self) -> "Batch":
+        return Batch(self.images.pin_memory(), self.labels.pin_memory(), self.flips.pin_memory(),
+                     self.indices, self.bad)
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """Decoded crops of the files in ``index`` with geometry ``geometry``."""
+
+    def __init__(self, index: FileIndex, geometry: Geometry, scaled_decode: bool = True):
+        self.index = index
+        self.geometry = geometry
+        self.scaled_decode = scaled_decode
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def load(self, i: int, sample_seed: int = 0) -> tuple[np.ndarray, bool]:
+        """(crops (n_boxes, H, W, 3) uint8, flip) for file ``i``; raises OSError or DecodeError."""
+        with open(self.index.path(i), "rb") as f:
+            data = f.read()
+        rng = np.random.default_rng(sample_seed) if self.geometry.random else None
+        crops, flip = decode_crops(data, self.geometry, rng, self.scaled_decode)
+        return np.stack(crops), flip
+
+    def __getitem__(self, item):
+        i, sample_seed = item if isinstance(item, tuple) else (item, 0)
+        try:
+            crops, flip = self.load(i, sample_seed)
+        except (OSError, DecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            return BadSample(self.index.path(i), reason)
+        return crops, int(self.index.labels[i]), flip, i
+
+
+def collate(samples: list) -> Batch:
+    """Stack good samples; keep bad ones aside for logging."""
+    good = [s for s in samples if not isinstance(s, BadSample)]
+    bad = [s for s in samples if isinstance(s, BadSample)]
+    if good:
+        images = torch.from_numpy(np.stack([s[0] for s in good]))
+        if images.shape[1] == 1:
+            images = images[:, 0]  # (B, H, W, 3)
+    else:
+        images = torch.empty(0, 0, 0, 3, dtype=torch.uint8)
+    return Batch(images,
+                 torch.tensor([s[1] for s in good], dtype=torch.int64),
+                 torch.tensor([s[2] for s in good], dtype=torch.bool),
+                 torch.tensor([s[3] for s in good], dtype=torch.int64),
+                 bad)

@@ -1,0 +1,118 @@
+"""Decode an encoded image straight to the crop(s) it is needed for, as uint8 RGB arrays.
+
+Fast path (JPEG): read the header, choose the box in source coordinates, decode with libjpeg-turbo
+(simplejpeg) at the smallest DCT scale (1/8 .. 8/8) that still gives at least the output resolution
+over the box, then crop + resize in one Pillow call. Fallback path (everything else, and JPEGs the
+fast path refuses: CMYK, truncated, EXIF-rotated, a PNG named .jpg): Pillow, with EXIF orientation
+applied. A file that no decoder reads raises ``DecodeError``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+
+import numpy as np
+import simplejpeg
+from PIL import Image, ImageFile, ImageOps
+
+from imagenet_trainer.data.geometry import Box, Geometry
+
+_JPEG_MAGIC = b"\xff\xd8"
+_EXIF_ORIENTATION = 0x0112
+
+
+class DecodeError(Exception):
+    """No decoder could read the file."""
+
+
+def _needs_exif_rotation(data: bytes) -> bool:
+    if data.find(b"Exif\x00\x00", 0, 4096) < 0:
+        return False
+    try:
+        return Image.open(io.BytesIO(data)).getexif().get(_EXIF_ORIENTATION, 1) not in (0, 1)
+    except Exception:
+        return True  # let the fallback path decide
+
+
+def _resize_boxes(img: Image.Image, boxes: list[Box], size: int) -> list[np.ndarray]:
+    return [np.asarray(img.resize((size, size), Image.BILINEAR, box=box)) for box in boxes]
+
+
+def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator | None,
+                      scaled: bool) -> tuple[list[np.ndarray], bool] | None:
+    """The libjpeg-turbo path, or None where the fallback should take the file."""
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if colorspace not in ("RGB", "YCbCr", "Gray") or _needs_exif_rotation(data):
+        return None
+    boxes, flip = geometry.boxes(width, height, rng)
+    min_w = min_h = 0
+    if scaled:
+        # The decoded image must keep every box at >= the output resolution.
+        bw = min(b[2] - b[0] for b in boxes)
+        bh = min(b[3] - b[1] for b in boxes)
+        min_w = min(width, math.ceil(width * geometry.crop_size / max(bw, 1e-6)))
+        min_h = min(height, math.ceil(height * geometry.crop_size / max(bh, 1e-6)))
+    try:
+        arr = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=True, fastupsample=False,
+                                     min_height=min_h, min_width=min_w, strict=True)
+    except ValueError:
+        return None
+    sx, sy = arr.shape[1] / width, arr.shape[0] / height
+    if sx != 1.0 or sy != 1.0:
+        boxes = [(l * sx, t * sy, r * sx, b * sy) for l, t, r, b in boxes]
+    return _resize_boxes(Image.fromarray(arr), boxes, geometry.crop_size), flip
+
+
+def _decode_pil(data: bytes, geometry: Geometry, rng: np.random.Generator | None) -> tuple[list[np.ndarray], bool]:
+    """The Pillow path: any format Pillow reads, EXIF orientation applied, truncated files tolerated."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # a truncated file still gives its decoded part
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img = Image.open(io.BytesIO(data))
+        img = ImageOps.exif_transpose(img)
+        if img.mode != "RGB":
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                img = img.convert("RGBA")
+                background = Image.new("RGB", img.size, (0, 0, 0))
+                background.paste(img, mask=img.getchannel("A"))
+                img = background
+            else:
+                img = img.convert("RGB")
+        img.load()
+    boxes, flip = geometry.boxes(img.width, img.height, rng)
+    return _resize_boxes(img, boxes, geometry.crop_size), flip
+
+
+def decode_crops(data: bytes, geometry: Geometry, rng: np.random.Generator | None = None,
+                 scaled: bool = True) -> tuple[list[np.ndarray], bool]:
+    """Decode ``data`` to ``geometry.n_boxes`` arrays of (crop_size, crop_size, 3) uint8, and the flip flag.
+
+    ``scaled`` allows DCT-domain downscaling on the JPEG path (it never drops below the output size).
+    """
+    if data[:2] == _JPEG_MAGIC:
+        fast = _decode_jpeg_fast(data, geometry, rng, scaled)
+        if fast is not None:
+            return fast
+    try:
+        return _decode_pil(data, geometry, rng)
+    except Exception as e:  # Pillow raises many types for broken files
+        raise DecodeError(f"{type(e).__name__}: {e}") from None
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an encoded image, read from its header."""
+    if data[:2] == _JPEG_MAGIC:
+        try:
+            h, w, _, _ = simplejpeg.decode_jpeg_header(data)
+            return w, h
+        except ValueError:
+            pass
+    try:
+        return Image.open(io.BytesIO(data)).size
+    except Exception as e:
+        raise DecodeError(f"{type(e).__name__}: {e}") from None

@@ -1,0 +1,179 @@
+"""The index of image files under a split folder (``train/<class>/...``), cached on disk.
+
+The original cached its file list; so do we. The cache is keyed by the folder's real path and is
+rebuilt when the modification time of any folder in the tree changed (adding, removing or renaming
+a file changes its folder's mtime). Paths are kept in one numpy bytes array rather than a list of
+Python strings, so forked loader workers share them without copy-on-write growth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imagenet_trainer.errors import UsageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp"})
+VAL_DIR_NAMES = ("val", "validation", "test")
+_CACHE_VERSION = 1
+
+
+@dataclass
+class FileIndex:
+    """Image files of one split: ``root/<paths[i]>`` has class ``classes[labels[i]]``."""
+
+    root: Path
+    classes: list[str]
+    paths: np.ndarray  # (N,) bytes: paths relative to root, os.fsencode'd
+    labels: np.ndarray  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def path(self, i: int) -> str:
+        return os.path.join(self.root, os.fsdecode(self.paths[i]))
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=len(self.classes))
+
+
+def default_cache_dir() -> Path:
+    """Where indexes and dataset statistics are cached: $IMAGENET_TRAINER_CACHE or ~/.cache."""
+    if os.environ.get("IMAGENET_TRAINER_CACHE"):
+        return Path(os.environ["IMAGENET_TRAINER_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "imagenet-trainer"
+
+
+def find_split_dirs(data: str | os.PathLike, val_dir: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
+    """Return (train folder, val folder or None) for a dataset root, with clear errors for bad layouts."""
+    root = Path(data)
+    if not root.exists():
+        raise UsageError(f"--data {root}: no such folder; give the folder that holds train/ and val/")
+    if not root.is_dir():
+        raise UsageError(f"--data {root}: is a file, not a folder; give the folder that holds train/ and val/")
+    train = root / "train"
+    if not train.is_dir():
+        what = "is a file, not a folder" if train.exists() else "is missing"
+        raise UsageError(f"{train} {what}; expected the layout {root}/train/<class>/<image> (and {root}/val/<class>/<image>)")
+    if val_dir is not None:
+        val = Path(val_dir)
+        if not val.is_dir():
+            raise UsageError(f"--val-dir {val}: no such folder")
+        return train, val
+    for name in VAL_DIR_NAMES:
+        if (root / name).is_dir():
+            return train, root / name
+    return train, None
+
+
+def list_classes(split_dir: Path) -> list[str]:
+    """The sorted, non-hidden sub-folders of a split folder."""
+    try:
+        entries = sorted(e.name for e in os.scandir(split_dir) if not e.name.startswith(".") and e.is_dir())
+    except OSError as e:
+        raise UsageError(f"{split_dir}: cannot list the folder ({e.strerror})") from None
+    if not entries:
+        raise UsageError(f"{split_dir} has no class folders; put each class's images in {split_dir}/<class>/")
+    return entries
+
+
+def _scan_class(class_dir: str) -> tuple[list[bytes], dict[str, int]]:
+    """All image files under one class folder (recursively, following links), and each folder's mtime."""
+    files: list[bytes] = []
+    mtimes: dict[str, int] = {}
+    seen: set[str] = set()
+    stack = [class_dir]
+    while stack:
+        d = stack.pop()
+        real = os.path.realpath(d)
+        if real in seen:  # a symlink loop
+            continue
+        seen.add(real)
+        mtimes[d] = os.stat(d).st_mtime_ns
+        with os.scandir(d) as it:
+            for e in it:
+                if e.name.startswith("."):
+                    continue
+                if e.is_dir():
+                    stack.append(e.path)
+                elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS and e.is_file():
+                    files.append(os.fsencode(e.path))
+    files.sort()
+    return files, mtimes
+
+
+def _cache_path(cache_dir: Path, split_dir: Path, classes: list[str]) -> Path:
+    key = hashlib.sha1(json.dumps([str(split_dir.resolve()), classes]).encode()).hexdigest()[:20]
+    return cache_dir / "index" / f"{key}.npz"
+
+
+def _load_cached(path: Path, split_dir: Path) -> FileIndex | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            if meta.get("version") != _CACHE_VERSION:
+                return None
+            for d, mtime in meta["dir_mtimes"].items():
+                if os.stat(os.path.join(split_dir, d)).st_mtime_ns != mtime:
+                    return None
+            return FileIndex(split_dir, meta["classes"], z["paths"], z["labels"].astype(np.int64))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _save_cache(path: Path, index: FileIndex, dir_mtimes: dict[str, int]) -> None:
+    meta = {"version": _CACHE_VERSION, "classes": index.classes, "dir_mtimes": dir_mtimes}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, paths=index.paths, labels=index.labels.astype(np.int32),
+                     meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only cache folder only costs speed
+        print(f"note: could not write the index cache {path}: {e.strerror}", file=sys.stderr)
+
+
+def build_index(split_dir: str | os.PathLike, classes: list[str] | None = None,
+                cache_dir: Path | None = None, use_cache: bool = True) -> FileIndex:
+    """Index a split folder. ``classes`` fixes the label order (a val split uses train's classes)."""
+    split_dir = Path(split_dir)
+    own = list_classes(split_dir)
+    if classes is None:
+        classes = own
+    else:
+        odd = [c for c in own if c not in set(classes)]
+        if odd:
+            raise UsageError(f"{split_dir / odd[0]}: class folder not in train/ ({len(odd)} such); "
+                             "val classes must be a subset of the train classes")
+    cache = _cache_path(cache_dir or default_cache_dir(), split_dir, classes) if use_cache else None
+    if cache is not None and cache.exists():
+        cached = _load_cached(cache, split_dir)
+        if cached is not None:
+            return cached
+    label_of = {c: i for i, c in enumerate(classes)}
+    prefix = len(os.fsencode(os.path.join(split_dir, "")))
+    with ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) * 4)) as pool:
+        scans = list(pool.map(_scan_class, [os.path.join(split_dir, c) for c in own]))
+    paths: list[bytes] = []
+    labels: list[int] = []
+    dir_mtimes = {".": os.stat(split_dir).st_mtime_ns}
+    for c, (files, mtimes) in zip(own, scans):
+        if not files:
+            raise UsageError(f"{split_dir / c}: empty class folder (no .jpg/.jpeg/.png/.ppm/.bmp/.webp files); "
+                             "add images or remove the folder")
+        paths.extend(f[prefix:] for f in files)
+        labels.extend([label_of[c]] * len(files))
+        dir_mtimes.update({os.path.relpath(d, split_dir): m for d, m in mtimes.items()})
+    index = FileIndex(split_dir, list(classes), np.array(paths, dtype=bytes), np.array(labels, dtype=np.int64))
+    if cache is not None:
+        _save_cache(cache, index, dir_mtimes)
+    return index

@@ -1,0 +1,86 @@
+"""Batch samplers whose order depends only on (seed, epoch), sharded across distributed ranks."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _mix(*xs: int) -> int:
+    """A 63-bit seed from several integers (stable across runs and platforms)."""
+    return int(np.random.SeedSequence(list(xs)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class EpochBatchSampler(torch.utils.data.Sampler):
+    """Training batches of ``(index, sample_seed)`` for one rank.
+
+    batch_size: the per-rank batch; the global batch is ``batch_size * world_size``.
+    epoch_size: batches per epoch (the original's ``-epochSize``); None means one pass over the data.
+    sampling: ``shuffle`` (a permutation per pass) or ``balanced`` (the original: draw a class
+      uniformly, then an image of it, with replacement).
+    """
+
+    def __init__(self, labels: np.ndarray, batch_size: int, seed: int = 0, epoch_size: int | None = None,
+                 sampling: str = "shuffle", rank: int = 0, world_size: int = 1):
+        self.labels = labels
+        self.batch_size = batch_size
+        self.seed = seed
+        self.sampling = sampling
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        full = len(labels) // (batch_size * world_size)
+        self.num_batches = epoch_size if epoch_size else max(full, 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def _global_order(self) -> np.ndarray:
+        """Indices for the whole epoch, all ranks, in order."""
+        need = self.num_batches * self.batch_size * self.world_size
+        n = len(self.labels)
+        if self.sampling == "balanced":
+            g = np.random.default_rng(_mix(self.seed, self.epoch, 1))
+            order = np.argsort(self.labels, kind="stable")
+            counts = np.bincount(self.labels)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            classes = np.flatnonzero(counts)
+            picked = g.choice(classes, size=need)
+            offsets = (g.random(need) * counts[picked]).astype(np.int64)
+            return order[starts[picked] + offsets]
+        parts, total, p = [], 0, 0
+        while total < need:  # an epoch longer than the data takes further permutations
+            g = torch.Generator().manual_seed(_mix(self.seed, self.epoch, p))
+            parts.append(torch.randperm(n, generator=g).numpy())
+            total += n
+            p += 1
+        return np.concatenate(parts)[:need]
+
+    def __iter__(self):
+        order = self._global_order()
+        base = _mix(self.seed, self.epoch, 2)
+        gb = self.batch_size * self.world_size
+        for b in range(self.num_batches):
+            # Global batch b is split into contiguous per-rank slices, so the union of all ranks'
+            # batches equals the single-process batch of the same global size.
+            start = b * gb + self.rank * self.batch_size
+            yield [(int(order[k]), base + k) for k in range(start, start + self.batch_size)]
+
+
+class ShardBatchSampler(torch.utils.data.Sampler):
+    """Evaluation batches: rank r takes a contiguous shard; every item is seen exactly once overall."""
+
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world_size: int = 1):
+        self.start = n * rank // world_size
+        self.stop = n * (rank + 1) // world_size
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return -(-(self.stop - self.start) // self.batch_size)
+
+    def __iter__(self):
+        for s in range(self.start, self.stop, self.batch_size):
+            yield list(range(s, min(s + self.batch_size, self.stop)))

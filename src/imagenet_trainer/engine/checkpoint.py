@@ -1,0 +1,87 @@
+"""Atomic, code-free checkpoints.
+
+Files hold only tensors and plain values, and every load uses ``weights_only=True``: a model file
+from elsewhere cannot run code here. Saves go to a temporary file in the same folder, are flushed to
+disk, then renamed over the target, so a kill or a failure during a save leaves the old file intact.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from imagenet_trainer.errors import UsageError
+
+MODEL_FORMAT = "imagenet-trainer/model"
+CHECKPOINT_FORMAT = "imagenet-trainer/checkpoint"
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def atomic_save(obj: dict, path: str | os.PathLike) -> None:
+    """``torch.save`` that never leaves a half-written file at ``path``."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def safe_load(path: str | os.PathLike, expect: str | None = None) -> dict:
+    """Load a checkpoint or model file with ``weights_only=True``; clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported object"
+        raise UsageError(f"{path}: refused to load: the file holds objects other than tensors and plain values "
+                         f"({first[:160]}); only load model files you trust, converted to plain tensors") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{path}: not a readable checkpoint ({msg[:160]}); the file may be truncated or corrupt") from None
+    if not isinstance(obj, dict) or obj.get("format") not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
+        raise UsageError(f"{path}: not an imagenet-trainer model or checkpoint file "
+                         "(for another tool's weights, load them in Python and use --retrain with a converted file)")
+    if expect is not None and obj["format"] != expect:
+        kind = "model file (model_XX.pt)" if expect == MODEL_FORMAT else "checkpoint (checkpoint_last.pt)"
+        if expect == MODEL_FORMAT and obj["format"] == CHECKPOINT_FORMAT:
+            return model_file_from_checkpoint(obj)
+        raise UsageError(f"{path}: expected a {kind}")
+    return obj
+
+
+def model_file_from_checkpoint(ckpt: dict) -> dict:
+    """The model-file view of a full training checkpoint (so evaluate/predict accept either)."""
+    return {k: v for k, v in ckpt.items() if k not in ("optimizer", "scaler", "rng", "format")} | {"format": MODEL_FORMAT}
+
+
+def load_weights(model: torch.nn.Module, state_dict: dict, path) -> None:
+    """Load ``state_dict`` into ``model``; a clear error names the file when the shapes disagree."""
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise UsageError(f"{path}: weights do not fit the model ({' '.join(first[:2])[:200]})") from None

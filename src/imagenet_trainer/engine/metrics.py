@@ -1,0 +1,99 @@
+"""Top-k counts kept on the device (no sync per batch), and the live progress line."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import torch
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> torch.Tensor:
+    """Number of samples whose label is within the top-k predictions, for each k: (len(ks),) float."""
+    maxk = min(max(ks), logits.shape[1])
+    pred = logits.topk(maxk, dim=1).indices  # (B, maxk)
+    hit = pred.eq(labels.view(-1, 1))
+    return torch.stack([hit[:, :min(k, maxk)].any(dim=1).sum() for k in ks]).float()
+
+
+class Accumulator:
+    """Sums of (samples, loss*samples, top1 correct, top5 correct) as one device tensor."""
+
+    def __init__(self, device: torch.device):
+        self.sums = torch.zeros(4, dtype=torch.float64, device=device)
+
+    def add(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> torch.Tensor:
+        """Add one batch; returns that batch's row (a device tensor)."""
+        row = torch.cat([torch.tensor([float(n)], device=correct.device, dtype=torch.float64),
+                         (loss.detach().double() * n).view(1), correct.double()])
+        self.sums += row
+        return row
+
+    def result(self, sums: torch.Tensor | None = None) -> dict:
+        n, loss, c1, c5 = (self.sums if sums is None else sums).tolist()
+        n = max(n, 1.0)
+        return {"loss": loss / n, "top1": 100 * c1 / n, "top5": 100 * c5 / n, "count": int(n)}
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class ProgressLine:
+    """A live line on a terminal (refreshed at most 10x a second); plain lines every ``print_freq`` otherwise."""
+
+    def __init__(self, label: str, total: int, print_freq: int = 10, stream=None, enabled: bool = True):
+        self.label, self.total, self.print_freq = label, total, max(1, print_freq)
+        self.stream = stream or sys.stderr
+        self.live = enabled and self.stream.isatty()
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+        self.images = 0
+        self.wait = 0.0
+
+    def update(self, i: int, batch_size: int, wait: float, values) -> None:
+        """Batch ``i`` (1-based) is done; ``values()`` returns the fields to show (it may sync the GPU)."""
+        self.images += batch_size
+        self.wait += wait
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.live:
+            if now - self.last_draw < 0.1 and i != self.total:
+                return
+        elif i % self.print_freq and i != self.total:
+            return
+        self.last_draw = now
+        elapsed = now - self.start
+        rate = self.images / max(elapsed, 1e-9)
+        eta = (self.total - i) * elapsed / i
+        fields = "  ".join(f"{k} {v}" for k, v in values().items())
+        line = (f"{self.label} [{i:>{len(str(self.total))}}/{self.total}]  {fields}  "
+                f"{rate:,.0f} img/s  data {100 * self.wait / max(elapsed, 1e-9):.0f}%  ETA {_fmt_time(eta)}")
+        if self.live:
+            self.stream.write("\r\033[K" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live and self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    @property
+    def rate(self) -> float:
+        """Images per second since the start."""
+        return self.images / max(time.perf_counter() - self.start, 1e-9)
+
+    @property
+    def wait_share(self) -> float:
+        """Fraction of the elapsed time spent waiting on the loader."""
+        return self.wait / max(time.perf_counter() - self.start, 1e-9)

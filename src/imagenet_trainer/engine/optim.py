@@ -1,0 +1,77 @@
+"""SGD with momentum and the LR/weight-decay schedules: ``seed`` (the original's table), ``step``, ``cosine``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.errors import UsageError
+
+SCHEDULES = ("seed", "step", "cosine")
+
+# The original example's regime: (first epoch, last epoch, lr, weight decay), epochs counted from 1.
+SEED_TABLE = ((1, 18, 1e-2, 5e-4), (19, 29, 5e-3, 5e-4), (30, 43, 1e-3, 0.0), (44, 52, 5e-4, 0.0),
+              (53, 10**9, 1e-4, 0.0))
+
+
+def seed_regime(epoch: int) -> tuple[float, float]:
+    """(lr, weight decay) of the original's table for 1-based ``epoch``."""
+    for first, last, lr, wd in SEED_TABLE:
+        if first <= epoch <= last:
+            return lr, wd
+    raise ValueError(f"epoch must be >= 1, got {epoch}")
+
+
+class Schedule:
+    """LR and weight decay as a function of training progress, set on the optimizer every step."""
+
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int):
+        if cfg.lr_schedule not in SCHEDULES:
+            raise UsageError(f"--lr-schedule {cfg.lr_schedule}: unknown; choose one of {', '.join(SCHEDULES)}")
+        self.kind = cfg.lr_schedule
+        self.epochs = cfg.epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.warmup = cfg.warmup_epochs
+        self.step_size, self.step_gamma = cfg.step_size, cfg.step_gamma
+        # "0.1 per 256 images" is the linear scaling rule of Goyal et al. for step/cosine.
+        default = 1e-2 if self.kind == "seed" else 0.1 * cfg.batch_size / 256
+        self.base_lr = cfg.lr if cfg.lr is not None else default
+        self.weight_decay = cfg.weight_decay
+
+    def at(self, step: int) -> tuple[float, float]:
+        """(lr, weight decay) at global optimizer ``step`` (0-based)."""
+        epoch = step / self.steps_per_epoch  # fractional, 0-based
+        if self.kind == "seed":
+            lr, wd = seed_regime(int(epoch) + 1)
+            lr *= self.base_lr / 1e-2
+            return lr, wd if self.weight_decay is None else self.weight_decay
+        wd = 1e-4 if self.weight_decay is None else self.weight_decay
+        if self.kind == "step":
+            return self.base_lr * self.step_gamma ** (int(epoch) // self.step_size), wd
+        if self.warmup > 0 and epoch < self.warmup:
+            return self.base_lr * (step + 1) / (self.warmup * self.steps_per_epoch), wd
+        span = max(self.epochs - self.warmup, 1e-9)
+        t = min(max((epoch - self.warmup) / span, 0.0), 1.0)
+        # Cosine to zero at the end of the budget; the last step is one step short of exactly 0.
+        return self.base_lr * 0.5 * (1 + math.cos(math.pi * t)), wd
+
+    def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
+        lr, wd = self.at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+            group["weight_decay"] = wd if group.get("decay", True) else 0.0
+        return lr
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD; with ``no_bn_decay`` biases and normalization parameters (all 1-d tensors) get no decay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.no_bn_decay:
+        groups = [{"params": [p for p in params if p.ndim > 1], "decay": True},
+                  {"params": [p for p in params if p.ndim <= 1], "decay": False}]
+    else:
+        groups = [{"params": params, "decay": True}]
+    return torch.optim.SGD(groups, lr=0.0, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=0.0)

@@ -1,0 +1,257 @@
+"""``train(cfg)``: the whole training run, top to bottom.
+
+Data -> model -> optimizer and schedule -> resume -> run folder -> epochs (train, validate, log,
+checkpoint). Single process by default; under torchrun (or ``--ngpu``) each process is one rank of
+a DDP job, and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+import imagenet_trainer
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data.build import build_data
+from imagenet_trainer.engine import checkpoint as ckpt_io
+from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
+from imagenet_trainer.engine.optim import Schedule, make_optimizer
+from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
+from imagenet_trainer.engine.trainer import StepContext, evaluate, train_one_epoch
+from imagenet_trainer.errors import UsageError
+from imagenet_trainer.models import create_model, resolve_name
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+BACKENDS = ("cudnn", "native", "compile")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise UsageError(f"--device {spec}: unknown; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {spec}: no CUDA GPU is available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {spec}: unsupported; use cpu, cuda or cuda:N")
+    return device
+
+
+def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32."""
+    if spec not in PRECISIONS:
+        raise UsageError(f"--precision {spec}: unknown; choose one of {', '.join(PRECISIONS)}")
+    if spec == "auto":
+        spec = "bf16" if device.type == "cuda" else "fp32"
+    if spec == "fp16" and device.type != "cuda":
+        raise UsageError("--precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[spec]
+
+
+def model_record(model: nn.Module, cfg: TrainConfig, classes, mean, std, epoch: int, metrics: dict) -> dict:
+    """The contents of a model file: weights plus what is needed to use them."""
+    return {"format": ckpt_io.MODEL_FORMAT, "version": 1, "arch": resolve_name(cfg.arch),
+            "num_classes": len(classes) if cfg.num_classes is None else cfg.num_classes,
+            "classes": list(classes), "mean": list(mean), "std": list(std), "image_size": cfg.image_size,
+            "crop_size": cfg.crop_size, "epoch": epoch, "metrics": metrics,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resume_command(cfg: TrainConfig, checkpoint: Path) -> str:
+    args, skip = [], False
+    for a in cfg.command or ["imagenet-trainer", "train", "--data", cfg.data]:
+        if skip:
+            skip = False
+            continue
+        if a == "--resume":
+            skip = True
+            continue
+        if a.startswith("--resume="):
+            continue
+        args.append(a)
+    return shlex.join(args + ["--resume", str(checkpoint)])
+
+
+def _locate_resume(cfg: TrainConfig) -> Path | None:
+    if cfg.resume is None:
+        return None
+    if cfg.resume == "auto":
+        found = find_latest_checkpoint(cfg.output, resolve_name(cfg.arch))
+        if found is None:
+            log("note: --resume auto found no checkpoint_last.pt; starting a new run")
+        return found
+    return Path(cfg.resume)
+
+
+def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    params = sum(p.numel() for p in model.parameters())
+    log(f"imagenet-trainer {imagenet_trainer.__version__} | torch {torch.__version__} | "
+        f"torchvision {__import__('torchvision').__version__} | {gpu}")
+    log(f"data {cfg.data}: {len(data.train_index)} train / {len(data.val_index) if data.val_index else 0} val images, "
+        f"{len(data.classes)} classes | {data.train.loader.num_workers} workers")
+    per = cfg.batch_size // dist.world_size
+    log(f"model {resolve_name(cfg.arch)} ({params / 1e6:.1f}M params) | batch {cfg.batch_size} "
+        f"({per} per process x {dist.world_size}) | {len(data.train)} steps/epoch | "
+        f"precision {'fp32' if dtype is None else str(dtype).split('.')[-1]} | backend {cfg.backend}")
+
+
+def train(cfg: TrainConfig) -> int:
+    """Run training as configured; returns the process exit code (130 after Ctrl-C)."""
+    launch = time.perf_counter()
+    if cfg.backend not in BACKENDS:
+        raise UsageError(f"--backend {cfg.backend}: unknown; choose one of {', '.join(BACKENDS)}")
+    if cfg.epochs < 1:
+        raise UsageError(f"--epochs {cfg.epochs}: must be at least 1")
+    resolve_name(cfg.arch)
+    device = resolve_device(cfg.device)
+    dist = init_from_env(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dtype = resolve_precision(cfg.precision, device)
+    resume_path = _locate_resume(cfg)
+    state = ckpt_io.safe_load(resume_path, ckpt_io.CHECKPOINT_FORMAT) if resume_path else None
+    if state is not None and state["arch"] != resolve_name(cfg.arch):
+        raise UsageError(f"{resume_path}: was trained with --arch {state['arch']}, not {cfg.arch}")
+
+    data = build_data(cfg, device, dist.rank, dist.world_size)
+    num_classes = cfg.num_classes or len(data.classes)
+    if num_classes < len(data.classes):
+        raise UsageError(f"--num-classes {num_classes}: the data has {len(data.classes)} classes")
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.arch, num_classes)
+    if cfg.retrain:
+        weights = ckpt_io.safe_load(cfg.retrain, ckpt_io.MODEL_FORMAT)
+        ckpt_io.load_weights(model, weights["state_dict"], cfg.retrain)
+        log(f"retraining from {cfg.retrain} (epoch {weights.get('epoch')}), with a fresh optimizer")
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    optimizer = make_optimizer(model, cfg)
+    schedule = Schedule(cfg, len(data.train))
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    start_epoch, step, best = 1, 0, {"top1": -1.0}
+    run_dir = Path(cfg.output) if cfg.output else None
+    if state is not None:
+        ckpt_io.load_weights(model, state["state_dict"], resume_path)
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], device)
+        start_epoch, step, best = state["epoch"] + 1, state["step"], state.get("best", best)
+        run_dir = resume_path.parent
+        log(f"resuming {resume_path} after epoch {state['epoch']} (step {step})")
+    if run_dir is None:
+        run_dir = new_run_dir(resolve_name(cfg.arch))
+    runlog = RunLog(run_dir, enabled=dist.is_main)
+    runlog.write_config(cfg.to_dict() | {"run_dir": str(run_dir), "num_classes": num_classes,
+                                         "mean": data.mean, "std": data.std, "world_size": dist.world_size},
+                        data.classes)
+    runlog.truncate_after(start_epoch - 1)
+
+    torch.backends.cudnn.enabled = cfg.backend != "native"
+    torch.backends.cudnn.benchmark = cfg.backend != "native"
+    net: nn.Module = model
+    if dist.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.backend == "compile":
+        net = torch.compile(net)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    bad_count = [0]
+
+    def on_bad_image(path: str, reason: str) -> None:
+        bad_count[0] += 1
+        if dist.is_main:
+            runlog.bad_image(path, reason)
+        if bad_count[0] > cfg.max_bad_images:
+            raise UsageError(f"{bad_count[0]} unreadable images, more than --max-bad-images {cfg.max_bad_images}; "
+                             f"see {run_dir / 'bad_images.txt'} and run `imagenet-trainer verify`")
+
+    ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, on_bad_image)
+    if dist.is_main:
+        _banner(cfg, device, dtype, model, data, dist)
+        log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
+    last_path = run_dir / "checkpoint_last.pt"
+    try:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            data.train.batch_sampler.set_epoch(epoch)
+            tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step)
+            step = tr.pop("steps")
+            va = evaluate(net, data.val, ctx) if data.val is not None else None
+            if dist.is_main:
+                line = (f"epoch {epoch}/{cfg.epochs}  train top1-err {100 - tr['top1']:.2f}  "
+                        f"top5-err {100 - tr['top5']:.2f}  loss {tr['loss']:.4f}  {tr['images_per_s']:,.0f} img/s")
+                if va:
+                    line += f" | val top1-err {100 - va['top1']:.2f}  top5-err {100 - va['top5']:.2f}  loss {va['loss']:.4f}"
+                log(line)
+            metrics = {"train": tr, "val": va}
+            if va and va["top1"] > best["top1"]:
+                best = {"top1": va["top1"], "top5": va["top5"], "epoch": epoch}
+            if dist.is_main:
+                record = model_record(model, cfg, data.classes, data.mean, data.std, epoch, metrics)
+                ckpt_io.atomic_save(record, run_dir / f"model_{epoch:02d}.pt")
+                if va and best.get("epoch") == epoch or not va:
+                    ckpt_io.atomic_save(record, run_dir / "model_best.pt")
+                full = record | {"format": ckpt_io.CHECKPOINT_FORMAT, "optimizer": optimizer.state_dict(),
+                                 "scaler": scaler.state_dict() if scaler else {}, "rng": _rng_state(device),
+                                 "step": step, "best": best, "config": cfg.to_dict()}
+                ckpt_io.atomic_save(full, last_path)
+                _prune(run_dir, cfg.keep_checkpoints)
+                runlog.epoch_row("train.log", epoch, tr)
+                if va:
+                    runlog.epoch_row("test.log", epoch, va)
+                runlog.metrics({"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
+                                **({f"val_{k}": v for k, v in va.items()} if va else {})})
+    except KeyboardInterrupt:
+        if dist.is_main:
+            log("\ninterrupted.")
+            if last_path.exists():
+                log(f"the last complete checkpoint is {last_path}; resume with:\n  {resume_command(cfg, last_path)}")
+            else:
+                log("no epoch had finished, so there is nothing to resume")
+        return 130
+    finally:
+        runlog.close()
+        cleanup(dist)
+    if dist.is_main:
+        if best["top1"] >= 0:
+            print(f"best val top-1 error {100 - best['top1']:.2f}%  top-5 error {100 - best['top5']:.2f}%  "
+                  f"(epoch {best['epoch']})  run folder {run_dir}")
+        else:
+            print(f"trained {cfg.epochs} epochs (no validation folder)  run folder {run_dir}")
+    return 0
+
+
+def _prune(run_dir: Path, keep: int | None) -> None:
+    """Keep only the newest ``keep`` model_XX.pt files."""
+    if not keep:
+        return
+    files = sorted(run_dir.glob("model_[0-9]*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    for p in files[:-keep]:
+        p.unlink(missing_ok=True)

@@ -1,0 +1,116 @@
+"""The run folder: config.yaml, classes.txt, train.log / test.log, metrics.jsonl, TensorBoard, bad_images.txt.
+
+Only rank 0 writes. Rewrites of existing files are atomic (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from imagenet_trainer.engine.checkpoint import atomic_write
+
+LOG_HEADER = "epoch\ttop1_accuracy\ttop5_accuracy\tloss\n"
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
+
+
+def _rewrite(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.dir = Path(run_dir)
+        self.enabled = enabled
+        self._tb = None
+        if enabled:
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, config: dict, classes: list[str]) -> None:
+        if not self.enabled:
+            return
+        _rewrite(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        _rewrite(self.dir / "classes.txt", "".join(c + "\n" for c in classes))
+
+    def truncate_after(self, epoch: int) -> None:
+        """Drop rows past ``epoch`` (left by a run killed between its logs and its checkpoint)."""
+        if not self.enabled:
+            return
+        for name in ("train.log", "test.log"):
+            p = self.dir / name
+            if p.exists():
+                lines = p.read_text().splitlines(keepends=True)
+                keep = [ln for ln in lines[1:] if ln.split("\t", 1)[0].isdigit() and int(ln.split("\t", 1)[0]) <= epoch]
+                _rewrite(p, LOG_HEADER + "".join(keep))
+        p = self.dir / "metrics.jsonl"
+        if p.exists():
+            rows = [ln for ln in p.read_text().splitlines(keepends=True) if ln.strip()]
+            _rewrite(p, "".join(r for r in rows if json.loads(r).get("epoch", 0) <= epoch))
+
+    def epoch_row(self, name: str, epoch: int, stats: dict) -> None:
+        """One tab-separated row of top-1/top-5 accuracy and loss, as the original's logger wrote."""
+        if not self.enabled:
+            return
+        p = self.dir / name
+        if not p.exists():
+            _rewrite(p, LOG_HEADER)
+        _append(p, f"{epoch}\t{stats['top1']:.4f}\t{stats['top5']:.4f}\t{stats['loss']:.6f}\n")
+
+    def metrics(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        _append(self.dir / "metrics.jsonl", json.dumps({"time": time.time(), **record}) + "\n")
+        tb = self.tensorboard()
+        if tb is not None:
+            step = record.get("epoch", 0)
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    tb.add_scalar(k.replace("_", "/", 1), v, step)
+            tb.flush()
+
+    def tensorboard(self):
+        if self._tb is None and self.enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self._tb = SummaryWriter(str(self.dir / "tensorboard"))
+            except ImportError:
+                self._tb = False
+                print("note: tensorboard is not installed; TensorBoard events are not written", file=sys.stderr)
+        return self._tb or None
+
+    def bad_image(self, path: str, reason: str) -> None:
+        print(f"warning: skipped unreadable image {path}: {reason}", file=sys.stderr)
+        if self.enabled:
+            _append(self.dir / "bad_images.txt", f"{path}\t{reason}\n")
+
+    def close(self) -> None:
+        if self._tb:
+            self._tb.close()
+
+
+def new_run_dir(arch: str, root: str = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{arch}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{arch}-{stamp}-{n}"
+    return path
+
+
+def find_latest_checkpoint(output: str | None, arch: str) -> Path | None:
+    """For ``--resume auto``: the run folder's checkpoint_last.pt, or the newest under runs/<arch>-*."""
+    if output:
+        p = Path(output) / "checkpoint_last.pt"
+        return p if p.exists() else None
+    candidates = sorted(Path("runs").glob(f"{arch}-*/checkpoint_last.pt"), key=lambda p: os.stat(p).st_mtime)
+    return candidates[-1] if candidates else None

@@ -1,0 +1,114 @@
+"""``train_one_epoch`` and ``evaluate``: plain functions over a model and a ``DeviceLoader``."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from imagenet_trainer.engine.distributed import DistContext, all_reduce_sum
+from imagenet_trainer.engine.metrics import Accumulator, ProgressLine, topk_correct
+from imagenet_trainer.engine.optim import Schedule
+
+
+@dataclass
+class StepContext:
+    """What a training step needs besides the model and the data."""
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None  # None = fp32
+    scaler: torch.amp.GradScaler | None
+    schedule: Schedule
+    dist: DistContext = field(default_factory=DistContext)
+    print_freq: int = 10
+    on_bad_image: Callable[[str, str], None] = lambda path, reason: None
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+
+def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+                    ctx: StepContext, epoch: int, start_step: int) -> dict:
+    """One epoch of SGD; returns loss, top-1/top-5 accuracy (%), images/s and the data-wait share."""
+    model.train()
+    acc = Accumulator(ctx.device)
+    last = {"row": None, "lr": 0.0}
+    progress = ProgressLine(f"train {epoch}", len(loader), ctx.print_freq, enabled=ctx.dist.is_main)
+
+    def show() -> dict:
+        n, loss, c1, c5 = last["row"].tolist()
+        return {"loss": f"{loss / n:.3f}", "top1-err": f"{100 - 100 * c1 / n:5.1f}",
+                "top5-err": f"{100 - 100 * c5 / n:5.1f}", "lr": f"{last['lr']:.3g}"}
+
+    step = start_step
+    for i, batch in enumerate(loader, 1):
+        for bad in batch.bad:
+            ctx.on_bad_image(bad.path, bad.reason)
+        n = batch.labels.shape[0]
+        if n == 0:
+            continue
+        last["lr"] = ctx.schedule.apply(optimizer, step)
+        with ctx.autocast():
+            logits = model(batch.images)
+            loss = criterion(logits, batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        if ctx.scaler is not None:
+            ctx.scaler.scale(loss).backward()
+            ctx.scaler.step(optimizer)
+            ctx.scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        step += 1
+        with torch.no_grad():
+            last["row"] = acc.add(loss, topk_correct(logits.detach(), batch.labels), n)
+        progress.update(i, n * ctx.dist.world_size, batch.wait, show)
+    progress.close()
+    stats = acc.result(all_reduce_sum(acc.sums, ctx.dist))
+    stats.update(images_per_s=progress.rate, data_wait=progress.wait_share, lr=last["lr"], steps=step)
+    return stats
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, ctx: StepContext, label: str = "val", crops: int = 1,
+             collect: bool = False) -> dict:
+    """Top-1/top-5 accuracy and loss over ``loader``; with five-crop batches, 10-crop (flips) softmax average.
+
+    With ``collect``, the result also holds each sample's predicted label and its index in the dataset.
+    """
+    model.eval()
+    acc = Accumulator(ctx.device)
+    criterion = nn.NLLLoss(reduction="mean")
+    progress = ProgressLine(label, len(loader), ctx.print_freq, enabled=ctx.dist.is_main)
+    preds, labels_all = [], []
+    for i, batch in enumerate(loader, 1):
+        for bad in batch.bad:
+            ctx.on_bad_image(bad.path, bad.reason)
+        n = batch.labels.shape[0]
+        if n == 0:
+            continue
+        x = batch.images
+        with ctx.autocast():
+            if x.dim() == 5:  # (B, 5, 3, H, W): five crops and their flips
+                flat = x.flatten(0, 1)
+                logits = torch.stack([model(flat), model(flat.flip(3))], 1).float()  # (B*5, 2, C)
+                probs = logits.softmax(-1).view(n, 10, -1).mean(1)
+            else:
+                probs = model(x).float().softmax(-1)
+        logp = probs.clamp_min(1e-12).log()
+        acc.add(criterion(logp, batch.labels), topk_correct(probs, batch.labels), n)
+        if collect:
+            preds.append(probs.argmax(1).cpu())
+            labels_all.append(batch.labels.cpu())
+        progress.update(i, n * ctx.dist.world_size, batch.wait, lambda: {})
+    progress.close()
+    out = acc.result(all_reduce_sum(acc.sums, ctx.dist))
+    if collect:
+        out["pred"] = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+        out["labels"] = torch.cat(labels_all) if labels_all else torch.empty(0, dtype=torch.long)
+    return out

@@ -1,0 +1,58 @@
+"""The model registry: ``@register_model`` fills it, ``create_model`` and ``list_models`` read it."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn as nn
+
+from imagenet_trainer.errors import UsageError
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_ALIASES: dict[str, str] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+def register_model(name: str, description: str = "", aliases: tuple[str, ...] = ()):
+    """Register ``fn(num_classes) -> nn.Module`` under ``name`` (and aliases); duplicates are refused."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        for n in (name, *aliases):
+            if n in _BUILDERS or n in _ALIASES:
+                raise ValueError(f"model name {n!r} is registered twice")
+        _BUILDERS[name] = fn
+        _DESCRIPTIONS[name] = description
+        for a in aliases:
+            _ALIASES[a] = name
+        return fn
+
+    return wrap
+
+
+def resolve_name(name: str) -> str:
+    """The canonical name for ``name`` or an alias; a clear error for unknown names."""
+    key = name.lower()
+    key = _ALIASES.get(key, key)
+    if key not in _BUILDERS:
+        raise UsageError(f"--arch {name}: unknown model; `imagenet-trainer models` lists them "
+                         f"({', '.join(sorted(_BUILDERS))})")
+    return key
+
+
+def create_model(name: str, num_classes: int = 1000) -> nn.Module:
+    """Build a freshly initialized model by name (or alias) for ``num_classes`` classes."""
+    if num_classes < 1:
+        raise UsageError(f"number of classes must be at least 1, got {num_classes}")
+    return _BUILDERS[resolve_name(name)](num_classes=num_classes)
+
+
+def list_models() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def aliases_of(name: str) -> list[str]:
+    return sorted(a for a, n in _ALIASES.items() if n == name)
+
+
+def describe(name: str) -> str:
+    return _DESCRIPTIONS[resolve_name(name)]
