@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import simplejpeg
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imagenet_trainer.data.geometry import Box, Geometry
 
@@ -62,9 +62,10 @@ def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator 
                                      min_height=min_h, min_width=min_w, strict=True)
     except ValueError:
         return None
-    sx, sy = arr.shape[1] / width, arr.shape[0] / height
-    if sx != 1.0 or sy != 1.0:
-        boxes = [(l * sx, t * sy, r * sx, b * sy) for l, t, r, b in boxes]
+    if arr.shape[1] != width:
+        # libjpeg scales by M/8 and rounds the output size up; use the exact factor.
+        s = round(8 * arr.shape[1] / width) / 8
+        boxes = [(l * s, t * s, r * s, b * s) for l, t, r, b in boxes]
     return _resize_boxes(Image.fromarray(arr), boxes, geometry.crop_size), flip
 
 
@@ -98,10 +99,14 @@ def decode_crops(data: bytes, geometry: Geometry, rng: np.random.Generator | Non
         fast = _decode_jpeg_fast(data, geometry, rng, scaled)
         if fast is not None:
             return fast
+    if not data:
+        raise DecodeError("empty file")
     try:
         return _decode_pil(data, geometry, rng)
+    except UnidentifiedImageError:
+        raise DecodeError("not an image format that JPEG or Pillow decoders read") from None
     except Exception as e:  # Pillow raises many types for broken files
-        raise DecodeError(f"{type(e).__name__}: {e}") from None
+        raise DecodeError(f"undecodable ({type(e).__name__}: {e})") from None
 
 
 def image_size(data: bytes) -> tuple[int, int]:

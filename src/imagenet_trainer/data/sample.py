@@ -38,10 +38,10 @@ class SampleSpec:
 
 def class_names(spec: SampleSpec) -> list[str]:
     if spec.kind == "shapes":
-        pairs = [(s, c) for c in COLOURS for s in SHAPES]
-        # Interleave so that the first classes differ in both shape and colour.
-        order = sorted(range(len(pairs)), key=lambda i: (i % 9, i))
-        return [f"{pairs[i][1]}_{pairs[i][0]}" for i in order[:spec.classes]]
+        # Class k has colour k % 8 and shape (k + k // 8) % 8: the first 8 classes differ in both,
+        # and all 64 pairs appear once.
+        colours, shapes = list(COLOURS), list(SHAPES)
+        return [f"{colours[k % 8]}_{shapes[(k + k // 8) % 8]}" for k in range(spec.classes)]
     return [f"n{index:08d}" for index in range(spec.classes)]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -54,11 +55,15 @@ def safe_load(path: str | os.PathLike, expect: str | None = None) -> dict:
     if not path.is_file():
         raise UsageError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported object"
-        raise UsageError(f"{path}: refused to load: the file holds objects other than tensors and plain values "
-                         f"({first[:160]}); only load model files you trust, converted to plain tensors") from None
+        code = [ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln]
+        if code:
+            raise UsageError(f"{path}: refused to load: the file would run code or build objects other than tensors "
+                             f"and plain values ({code[0][:120]}); only tensors and plain values are accepted") from None
+        raise UsageError(f"{path}: not a readable checkpoint (not a torch.save file, or corrupt)") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UsageError(f"{path}: not a readable checkpoint ({msg[:160]}); the file may be truncated or corrupt") from None

@@ -1,0 +1,132 @@
+"""CLI smoke tests through main([...]), and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imagenet_trainer.cli import main
+
+
+def _train(tree, out, *extra):
+    return main(["train", "--data", str(tree), "--output", str(out), "--arch", "resnet18", "--epochs", "1",
+                 "--batch-size", "6", "--image-size", "36", "--crop-size", "32", "--workers", "0",
+                 "--device", "cpu", *extra])
+
+
+@pytest.fixture
+def trained(tiny_tree, tmp_path):
+    assert _train(tiny_tree, tmp_path / "run") == 0
+    return tmp_path / "run" / "model_01.pt"
+
+
+def test_help_for_every_subcommand(capsys):
+    for cmd in ("train", "evaluate", "predict", "models", "sample-data"):
+        assert main([cmd, "--help"]) == 0
+        assert "default" in capsys.readouterr().out
+
+
+def test_models_json(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["resnet50"]["params"] == 25_557_032 and abs(rows["resnet50"]["gflops"] - 4.09) < 0.01
+    assert {"alexnet", "alexnetowtbn", "overfeat", "vgg11", "vgg19_bn", "googlenet", "googlenetbn", "ninbn",
+            "squeezenet1_0", "squeezenet1_1", "resnet152"} <= rows.keys()
+
+
+def test_sample_data(tmp_path, capsys):
+    assert main(["sample-data", str(tmp_path / "d"), "--classes", "3", "--per-class", "4", "--val-per-class", "2"]) == 0
+    assert len(list((tmp_path / "d" / "train").rglob("*.jpg"))) == 12
+    assert len(list((tmp_path / "d" / "val").rglob("*.jpg"))) == 6
+    assert main(["sample-data", str(tmp_path / "d"), "--classes", "3", "--per-class", "4", "--val-per-class", "2"]) == 0
+
+
+def test_original_option_spellings(tiny_tree, tmp_path):
+    assert main(["train", "-data", str(tiny_tree), "-netType", "resnet18", "-nDonkeys", "0", "-batchSize", "6",
+                 "-LR", "0.01", "-nEpochs", "1", "-epochSize", "2", "-manualSeed", "3", "--image-size", "36",
+                 "--crop-size", "32", "--device", "cpu", "--output", str(tmp_path / "r")]) == 0
+    import yaml
+    cfg = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert (cfg["epoch_size"], cfg["seed"], cfg["lr"], cfg["batch_size"]) == (2, 3, 0.01, 6)
+
+
+def test_evaluate_and_predict(trained, tiny_tree, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--json", "--workers", "0"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["images"] == 6 and 0 <= res["top1_error"] <= 100
+    assert main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--crops", "10", "--workers", "0"]) == 0
+    assert "top-1 error" in capsys.readouterr().out
+    assert main(["predict", "--model", str(trained), str(tiny_tree / "val"), "--json", "--topk", "2"]) == 0
+    preds = json.loads(capsys.readouterr().out)
+    assert len(preds) == 6 and len(preds[0]["top"]) == 2
+    assert preds[0]["top"][0]["class"] in ("cat", "dog", "fox")
+    assert abs(sum(t["probability"] for t in preds[0]["top"])) <= 1.0001
+    one = str(next((tiny_tree / "val" / "dog").iterdir()))
+    assert main(["predict", "--model", str(trained), one]) == 0
+    assert capsys.readouterr().out.startswith(one)
+
+
+def _one_line_error(capsys, code, expect_in_message):
+    captured = capsys.readouterr()
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert code == 2
+    assert "Traceback" not in captured.err
+    assert lines and expect_in_message in lines[-1]
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "no-train", "train-is-file", "empty-class", "odd-val"])
+def test_bad_data_gives_one_line_error(tmp_path, tiny_tree, capsys, case):
+    data = tiny_tree
+    expect = str(tiny_tree)
+    if case == "missing":
+        data = tmp_path / "nope"
+        expect = "no such folder"
+    elif case == "file":
+        data = tmp_path / "f.txt"
+        data.write_text("x")
+        expect = "is a file"
+    elif case == "no-train":
+        data = tmp_path / "d"
+        data.mkdir()
+        expect = "train"
+    elif case == "train-is-file":
+        data = tmp_path / "d"
+        data.mkdir()
+        (data / "train").write_text("x")
+        expect = "is a file"
+    elif case == "empty-class":
+        (tiny_tree / "train" / "zebra").mkdir()
+        expect = "zebra"
+    elif case == "odd-val":
+        (tiny_tree / "val" / "wolf").mkdir()
+        expect = "wolf"
+    capsys.readouterr()
+    _one_line_error(capsys, _train(data, tmp_path / "run"), expect)
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["--arch", "resnet9000"], "--arch resnet9000"),
+    (["--device", "tpu"], "--device tpu"),
+    (["--resume", "/nonexistent/checkpoint_last.pt"], "no such file"),
+    (["--retrain", "/nonexistent/model.pt"], "no such file"),
+])
+def test_bad_options_give_one_line_error(tiny_tree, tmp_path, capsys, argv, expect):
+    capsys.readouterr()
+    _one_line_error(capsys, _train(tiny_tree, tmp_path / "run", *argv), expect)
+
+
+def test_bad_model_files(tmp_path, tiny_tree, capsys):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    _one_line_error(capsys, main(["evaluate", "--model", str(bad), "--data", str(tiny_tree)]), str(bad))
+    _one_line_error(capsys, main(["predict", "--model", str(bad), str(tiny_tree)]), str(bad))
+    _one_line_error(capsys, main(["predict", "--model", str(bad), str(tmp_path / "missing.jpg")]), "missing.jpg")
+
+
+def test_argparse_errors_exit_2(capsys):
+    assert main(["train"]) == 2
+    assert main(["no-such-command"]) == 2
+    assert main(["train", "--data", "x", "--batch-size", "0"]) == 2

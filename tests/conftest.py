@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny JPEG trees in tmp_path, an isolated cache, GPU-marker skipping."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imagenet_trainer.data.sample import SampleSpec, write_sample_dataset
+
+
+def pytest_collection_modifyitems(config, items):
+    n_gpus = torch.cuda.device_count()
+    for item in items:
+        if "gpu" in item.keywords and n_gpus < 1:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+        if "multigpu" in item.keywords and n_gpus < 2:
+            item.add_marker(pytest.mark.skip(reason="needs two CUDA GPUs"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own index cache, so no test sees another's."""
+    monkeypatch.setenv("IMAGENET_TRAINER_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def jpeg_bytes(arr: np.ndarray, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=kw.pop("quality", 90), **kw)
+    return buf.getvalue()
+
+
+def random_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB image (JPEG-friendly, not flat)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC))
+
+
+@pytest.fixture
+def tiny_tree(tmp_path: Path) -> Path:
+    """data/{train,val}/<3 classes>/ with small JPEGs of varied size."""
+    root = tmp_path / "data"
+    for split, n in (("train", 6), ("val", 2)):
+        for c, name in enumerate(("cat", "dog", "fox")):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(n):
+                h, w = 40 + 7 * i, 48 + 5 * c
+                (d / f"{name}{i}.jpg").write_bytes(jpeg_bytes(random_image(h, w, seed=c * 100 + i)))
+    return root
+
+
+@pytest.fixture(scope="session")
+def shapes_data(tmp_path_factory) -> Path:
+    """The built-in learnable sample set, small: 8 classes (each its own colour and shape), 32-52 px images."""
+    root = tmp_path_factory.mktemp("shapes") / "data"
+    write_sample_dataset(root, SampleSpec(classes=8, per_class=100, val_per_class=20, size=40), workers=1)
+    return root
+
+
+def pytest_configure(config):
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -1,0 +1,104 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imagenet_trainer.data.decode import DecodeError, decode_crops, image_size
+from imagenet_trainer.data.geometry import Geometry
+from tests.conftest import jpeg_bytes, random_image
+
+CENTER = Geometry("center", crop_size=16, image_size=16)
+
+
+def _two_halves(w: int = 40, h: int = 20) -> np.ndarray:
+    a = np.zeros((h, w, 3), np.uint8)
+    a[:, : w // 2] = (230, 20, 20)
+    a[:, w // 2:] = (20, 20, 230)
+    return a
+
+
+@pytest.mark.parametrize("crop", [32, 64, 128])
+def test_scaled_decode_matches_full_resolution(crop):
+    """The DCT-scaled fast path computes (nearly) the same crop as decoding at full size."""
+    data = jpeg_bytes(random_image(375, 500, seed=3), quality=90)
+    g = Geometry("rrc", crop_size=crop, image_size=crop)
+    diffs = []
+    for s in range(30):
+        fast, f1 = decode_crops(data, g, np.random.default_rng(s), scaled=True)
+        full, f2 = decode_crops(data, g, np.random.default_rng(s), scaled=False)
+        assert f1 == f2 and fast[0].shape == full[0].shape == (crop, crop, 3)
+        diffs.append(np.abs(fast[0].astype(int) - full[0].astype(int)).mean())
+    # DCT-domain scaling filters differently from a full-size antialiased resize: a few levels of 255.
+    assert np.mean(diffs) < 3.5 and max(diffs) < 8.0
+
+
+def test_rgb_jpeg_fast_path_shape_and_colours():
+    out, flip = decode_crops(jpeg_bytes(_two_halves()), CENTER)
+    assert out[0].shape == (16, 16, 3) and out[0].dtype == np.uint8 and flip is False
+    assert out[0][:, 0, 0].min() > 200 and out[0][:, -1, 2].min() > 200
+
+
+def test_grayscale_jpeg_becomes_rgb():
+    data = jpeg_bytes(random_image(30, 30)[..., 0])
+    out = decode_crops(data, CENTER)[0][0]
+    assert out.shape == (16, 16, 3)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+
+
+def test_cmyk_jpeg_keeps_its_colours():
+    buf = io.BytesIO()
+    Image.fromarray(_two_halves()).convert("CMYK").save(buf, format="JPEG", quality=95)
+    out = decode_crops(buf.getvalue(), CENTER)[0][0]
+    assert out[8, 0, 0] > 180 and out[8, 0, 2] < 80  # red stays red (no inverted channels)
+    assert out[8, -1, 2] > 180 and out[8, -1, 0] < 80
+
+
+def test_progressive_jpeg_matches_baseline():
+    a = random_image(48, 64, seed=5)
+    base = decode_crops(jpeg_bytes(a, quality=95), CENTER)[0][0].astype(int)
+    prog = decode_crops(jpeg_bytes(a, quality=95, progressive=True), CENTER)[0][0].astype(int)
+    assert np.abs(base - prog).mean() < 2
+
+
+def test_exif_orientation_is_applied():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees clockwise
+    data = jpeg_bytes(_two_halves(40, 20), exif=exif.tobytes())
+    assert image_size(data) == (40, 20)
+    out = decode_crops(data, CENTER)[0][0]
+    assert out[0, 8, 0] > 200 and out[-1, 8, 2] > 200  # red on top, blue at the bottom
+
+
+def test_png_named_jpg():
+    buf = io.BytesIO()
+    Image.fromarray(_two_halves()).save(buf, format="PNG")
+    out = decode_crops(buf.getvalue(), CENTER)[0][0]
+    assert out[:, 0, 0].min() > 200
+
+
+def test_rgba_png_loses_alpha():
+    a = np.zeros((20, 20, 4), np.uint8)
+    a[..., 1] = 200
+    a[..., 3] = 255
+    buf = io.BytesIO()
+    Image.fromarray(a, "RGBA").save(buf, format="PNG")
+    out = decode_crops(buf.getvalue(), CENTER)[0][0]
+    assert out.shape == (16, 16, 3) and out[..., 1].min() > 190
+
+
+def test_truncated_jpeg_is_decoded_by_the_fallback():
+    data = jpeg_bytes(random_image(64, 64))
+    out = decode_crops(data[: len(data) * 2 // 3], CENTER)[0][0]
+    assert out.shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\xff\xd8\xff\xe0garbage"])
+def test_undecodable_raises_decode_error(data):
+    with pytest.raises(DecodeError):
+        decode_crops(data, CENTER)
+
+
+def test_five_crops():
+    out, _ = decode_crops(jpeg_bytes(random_image(60, 80)), Geometry("five", 16, 20))
+    assert len(out) == 5 and all(o.shape == (16, 16, 3) for o in out)

@@ -1,0 +1,82 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from imagenet_trainer.engine import checkpoint as ck
+from imagenet_trainer.errors import UsageError
+
+
+def _record(v: float) -> dict:
+    return {"format": ck.CHECKPOINT_FORMAT, "state_dict": {"w": torch.full((3,), v)}, "epoch": 1}
+
+
+def test_atomic_save_and_load(tmp_path):
+    p = tmp_path / "c.pt"
+    ck.atomic_save(_record(1.0), p)
+    assert ck.safe_load(p)["state_dict"]["w"].tolist() == [1.0, 1.0, 1.0]
+    assert [f.name for f in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
+    p = tmp_path / "c.pt"
+    ck.atomic_save(_record(1.0), p)
+
+    def broken_save(obj, f):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        ck.atomic_save(_record(2.0), p)
+    monkeypatch.undo()
+    assert ck.safe_load(p)["state_dict"]["w"][0].item() == 1.0
+    assert [f.name for f in tmp_path.iterdir()] == ["c.pt"]  # no temp file left behind
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = tmp_path / "evil.pt"
+    torch.save({"format": ck.MODEL_FORMAT, "payload": _Exploit()}, p)
+    with pytest.raises(UsageError, match="refused to load"):
+        ck.safe_load(p)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_raw_pickle_is_refused(tmp_path):
+    p = tmp_path / "evil.pkl"
+    p.write_bytes(pickle.dumps(_Exploit()))
+    with pytest.raises(UsageError):
+        ck.safe_load(p)
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("content,match", [(b"", "not a readable"), (b"garbage" * 10, "not a readable")])
+def test_corrupt_file(tmp_path, content, match):
+    p = tmp_path / "bad.pt"
+    p.write_bytes(content)
+    with pytest.raises(UsageError, match=match):
+        ck.safe_load(p)
+
+
+def test_truncated_checkpoint(tmp_path):
+    p = tmp_path / "c.pt"
+    ck.atomic_save(_record(1.0), p)
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(UsageError, match="truncated or corrupt"):
+        ck.safe_load(p)
+
+
+def test_foreign_file(tmp_path):
+    p = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, p)
+    with pytest.raises(UsageError, match="not an imagenet-trainer"):
+        ck.safe_load(p)
+    with pytest.raises(UsageError, match="no such file"):
+        ck.safe_load(tmp_path / "missing.pt")

@@ -1,0 +1,148 @@
+"""End-to-end training behaviour on CPU: learning, exact resume, crash safety, bad images."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.engine import runlog
+from imagenet_trainer.engine.checkpoint import safe_load
+from imagenet_trainer.engine.run import train
+from imagenet_trainer.errors import UsageError
+
+
+def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(data=str(data), output=str(out), arch="resnet18", epochs=3, batch_size=6, image_size=36,
+                crop_size=32, workers=0, device="cpu", lr=0.05, lr_schedule="cosine", print_freq=1000)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(path: Path) -> dict:
+    return safe_load(path)["state_dict"]
+
+
+@pytest.mark.slow
+def test_learns_the_sample_set(shapes_data, tmp_path):
+    cfg = _cfg(shapes_data, tmp_path / "run", epochs=5, batch_size=32, lr=0.05, train_crop="seed", workers=1)
+    assert train(cfg) == 0
+    best = safe_load(tmp_path / "run" / "model_best.pt")["metrics"]["val"]
+    assert best["top1"] > 90.0, best
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "squeezenet1_1"])
+def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch):
+    assert train(_cfg(tiny_tree, tmp_path / "full", arch=arch, workers=2)) == 0
+
+    real_metrics = runlog.RunLog.metrics
+
+    def stop_after_first_epoch(self, record):
+        real_metrics(self, record)
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runlog.RunLog, "metrics", stop_after_first_epoch)
+    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch)) == 130
+    assert not (tmp_path / "part" / "model_02.pt").exists()
+    monkeypatch.undo()
+    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch, resume="auto")) == 0
+
+    full, resumed = _weights(tmp_path / "full" / "model_03.pt"), _weights(tmp_path / "part" / "model_03.pt")
+    assert full.keys() == resumed.keys()
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+    rows = (tmp_path / "part" / "train.log").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_interrupt_prints_resume_command(tiny_tree, tmp_path, monkeypatch, capsys):
+    def interrupt(self, record):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runlog.RunLog, "metrics", interrupt)
+    cfg = _cfg(tiny_tree, tmp_path / "run", epochs=2)
+    cfg.command = ["imagenet-trainer", "train", "--data", str(tiny_tree)]
+    assert train(cfg) == 130
+    err = capsys.readouterr().err
+    assert f"--resume {tmp_path / 'run' / 'checkpoint_last.pt'}" in err
+
+
+def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tiny_tree, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_tree), "--output", str(out), "--arch", "resnet18", "--epochs", "3",
+            "--epoch-size", "15", "--batch-size", "6", "--image-size", "36", "--crop-size", "32",
+            "--workers", "0", "--device", "cpu", "--print-freq", "1"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "imagenet_trainer", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # wait until epoch 2 is under way
+            m = re.match(r"train 2 \[\s*(\d+)/", line)
+            if m and int(m.group(1)) >= 3:
+                break
+        assert proc.poll() is None, "training ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert safe_load(out / "checkpoint_last.pt")["epoch"] == 1
+    assert not (out / "model_02.pt").exists()
+    from imagenet_trainer.cli import main
+    assert main([*args, "--resume", "auto"]) == 0
+    assert safe_load(out / "checkpoint_last.pt")["epoch"] == 3
+    assert [p.name for p in sorted(out.glob("model_0*.pt"))] == ["model_01.pt", "model_02.pt", "model_03.pt"]
+
+
+def test_corrupt_image_is_skipped_and_counted(tiny_tree, tmp_path):
+    (tiny_tree / "train" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (tiny_tree / "val" / "dog" / "empty.jpg").write_bytes(b"")
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, batch_size=19)) == 0
+    log = (tmp_path / "run" / "bad_images.txt").read_text()
+    assert "broken.jpg" in log and "empty.jpg" in log
+    assert safe_load(tmp_path / "run" / "model_01.pt")["metrics"]["val"]["count"] == 6  # 7 files, 1 skipped
+
+
+def test_too_many_bad_images_fails_clearly(tiny_tree, tmp_path):
+    for i in range(3):
+        (tiny_tree / "train" / "cat" / f"broken{i}.jpg").write_bytes(b"junk")
+    with pytest.raises(UsageError, match="--max-bad-images 1"):
+        train(_cfg(tiny_tree, tmp_path / "run", epochs=1, batch_size=21, max_bad_images=1))
+
+
+def test_run_folder_contents(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2, keep_checkpoints=1, lr_schedule="seed")) == 0
+    run = tmp_path / "run"
+    names = {p.name for p in run.iterdir()}
+    assert {"config.yaml", "train.log", "test.log", "metrics.jsonl", "classes.txt", "tensorboard",
+            "model_02.pt", "model_best.pt", "checkpoint_last.pt"} <= names
+    assert "model_01.pt" not in names  # --keep-checkpoints 1
+    assert (run / "classes.txt").read_text().split() == ["cat", "dog", "fox"]
+    header, *rows = (run / "test.log").read_text().splitlines()
+    assert header.split("\t") == ["epoch", "top1_accuracy", "top5_accuracy", "loss"] and len(rows) == 2
+    m = safe_load(run / "model_02.pt")
+    assert m["arch"] == "resnet18" and m["classes"] == ["cat", "dog", "fox"] and m["epoch"] == 2
+    assert len(m["mean"]) == 3 and m["crop_size"] == 32
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    import yaml
+    assert yaml.safe_load((run / "config.yaml").read_text())["lr_schedule"] == "seed"
+
+
+def test_retrain_starts_from_weights(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "a", epochs=1)) == 0
+    assert train(_cfg(tiny_tree, tmp_path / "b", epochs=1, retrain=str(tmp_path / "a" / "model_01.pt"))) == 0
+    assert safe_load(tmp_path / "b" / "checkpoint_last.pt")["epoch"] == 1
+
+
+def test_normalize_auto_estimates_and_caches(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, normalize="auto")) == 0
+    mean = safe_load(tmp_path / "run" / "model_01.pt")["mean"]
+    assert mean != [0.485, 0.456, 0.406] and all(0 < m < 1 for m in mean)
