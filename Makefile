@@ -24,11 +24,12 @@ test: install
 
 demo: install
 	$(BIN)/imagenet-trainer sample-data $(DEMO_DATA) --classes 10 --per-class 160 --val-per-class 40 --size 64
-	$(BIN)/imagenet-trainer train --data $(DEMO_DATA) --arch resnet18 --epochs 6 --batch-size 64 \
-	    --image-size 64 --crop-size 56 --lr-schedule cosine --lr 0.2 --warmup-epochs 1 --output $(DEMO_RUN)
-	$(BIN)/imagenet-trainer evaluate --model $(DEMO_RUN)/model_best.pt --data $(DEMO_DATA) --image-size 64 --crop-size 56
-	$(BIN)/imagenet-trainer predict --model $(DEMO_RUN)/model_best.pt --image-size 64 --crop-size 56 \
-	    $$(ls $(DEMO_DATA)/val/*/* | head -n 1)
+	$(BIN)/imagenet-trainer train --data $(DEMO_DATA) --arch resnet18 --epochs 8 --batch-size 64 \
+	    --image-size 56 --crop-size 48 --train-crop seed --lr 0.1 --warmup-epochs 1 --print-freq 25 \
+	    --output $(DEMO_RUN)
+	$(BIN)/imagenet-trainer evaluate --model $(DEMO_RUN)/model_best.pt --data $(DEMO_DATA)
+	$(BIN)/imagenet-trainer predict --model $(DEMO_RUN)/model_best.pt --topk 3 \
+	    $$(ls $(DEMO_DATA)/val/red_circle/* | head -n 1)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DATA) demo-runs

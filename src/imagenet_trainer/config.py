@@ -20,6 +20,7 @@ class TrainConfig:
     train_crop: str = "rrc"  # rrc = random-resized-crop + flip; seed = the original's crop + flip
     sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
     normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images
+    loader: str = "auto"  # auto | cpu (workers decode) | gpu (nvJPEG decodes) | hybrid (split adapts)
     max_bad_images: int = 100  # unreadable images skipped before the run fails
     cache_dir: Optional[str] = None  # index/statistics cache; None = ~/.cache/imagenet-trainer
     # --- model ---

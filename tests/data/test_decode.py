@@ -30,7 +30,7 @@ def test_scaled_decode_matches_full_resolution(crop):
         assert f1 == f2 and fast[0].shape == full[0].shape == (crop, crop, 3)
         diffs.append(np.abs(fast[0].astype(int) - full[0].astype(int)).mean())
     # DCT-domain scaling filters differently from a full-size antialiased resize: a few levels of 255.
-    assert np.mean(diffs) < 3.5 and max(diffs) < 8.0
+    assert np.mean(diffs) < 4.0 and max(diffs) < 8.0
 
 
 def test_rgb_jpeg_fast_path_shape_and_colours():

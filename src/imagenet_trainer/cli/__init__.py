@@ -12,7 +12,7 @@ import sys
 from imagenet_trainer import __version__
 from imagenet_trainer.errors import UsageError
 
-_SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data")
+_SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
 
 TRAIN_CROPS = ("rrc", "seed")
+LOADERS = ("auto", "cpu", "gpu", "hybrid")
 SAMPLINGS = ("shuffle", "balanced")
 
 
@@ -66,6 +67,8 @@ def check_data_options(cfg: TrainConfig) -> None:
         raise UsageError(f"--sampling {cfg.sampling}: unknown; choose one of {', '.join(SAMPLINGS)}")
     if cfg.crop_size < 8 or cfg.image_size < cfg.crop_size:
         raise UsageError(f"--crop-size {cfg.crop_size} / --image-size {cfg.image_size}: need 8 <= crop-size <= image-size")
+    if cfg.loader not in LOADERS:
+        raise UsageError(f"--loader {cfg.loader}: unknown; choose one of {', '.join(LOADERS)}")
     if cfg.batch_size < 1:
         raise UsageError(f"--batch-size {cfg.batch_size}: must be at least 1")
     if cfg.epoch_size is not None and cfg.epoch_size < 1:
@@ -88,8 +91,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     if len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
               "each epoch is one batch drawn with repetition", file=sys.stderr)
-    train = DeviceLoader(make_dataloader(ImageFolderDataset(train_index, train_geometry), sampler, workers, pin),
-                         device, mean, std)
+    train = make_train_loader(cfg.loader, train_index, train_geometry, sampler, workers, device, mean, std)
     val = None
     if val_index is not None:
         val = make_val_loader(val_index, Geometry("center", cfg.crop_size, cfg.image_size), local_batch,
@@ -102,3 +104,28 @@ def make_val_loader(index: FileIndex, geometry: Geometry, batch_size: int, worke
     sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
     loader = make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, device.type == "cuda")
     return DeviceLoader(loader, device, mean, std)
+
+
+def pick_loader(kind: str, device: torch.device) -> str:
+    """``auto``: the workers decode on a CPU run; on a GPU run the hybrid split adapts between the two."""
+    if kind in ("gpu", "hybrid") and device.type != "cuda":
+        raise UsageError(f"--loader {kind} needs a CUDA device; use --loader cpu")
+    if kind == "auto":
+        return "hybrid" if device.type == "cuda" else "cpu"
+    return kind
+
+
+def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, workers: int,
+                      device: torch.device, mean, std) -> DeviceLoader:
+    """The training loader of kind cpu, gpu or hybrid (``auto`` resolved by ``pick_loader``)."""
+    from imagenet_trainer.data.hybrid import EncodedFolderDataset, GpuCropDecoder, SplitController, collate_mixed
+
+    kind = pick_loader(kind, device)
+    pin = device.type == "cuda"
+    if kind == "cpu":
+        return DeviceLoader(make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin),
+                            device, mean, std)
+    dataset = EncodedFolderDataset(index, geometry, cpu_share=0.0 if kind == "gpu" else 0.5)
+    controller = SplitController(dataset) if kind == "hybrid" else None
+    loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=collate_mixed)
+    return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)

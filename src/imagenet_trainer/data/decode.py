@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 import simplejpeg
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imagenet_trainer.data.geometry import Box, Geometry
@@ -27,7 +29,7 @@ class DecodeError(Exception):
     """No decoder could read the file."""
 
 
-def _needs_exif_rotation(data: bytes) -> bool:
+def needs_exif_rotation(data: bytes) -> bool:
     if data.find(b"Exif\x00\x00", 0, 4096) < 0:
         return False
     try:
@@ -40,6 +42,24 @@ def _resize_boxes(img: Image.Image, boxes: list[Box], size: int) -> list[np.ndar
     return [np.asarray(img.resize((size, size), Image.BILINEAR, box=box)) for box in boxes]
 
 
+def _resize_boxes_array(arr: np.ndarray, boxes: list[Box], size: int) -> list[np.ndarray]:
+    """Crop whole-pixel boxes and resize with torch's antialiased uint8 bilinear kernel (SIMD; about half
+    Pillow's time). Pillow's resize takes sub-pixel boxes, so the two agree to rounding."""
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W) view, channels_last strides
+    h, w = arr.shape[:2]
+    out = []
+    for l, tp, r, b in boxes:
+        x0, y0 = min(int(round(l)), w - 1), min(int(round(tp)), h - 1)
+        x1, y1 = max(int(round(r)), x0 + 1), max(int(round(b)), y0 + 1)
+        crop = t[:, :, y0:y1, x0:x1]
+        if crop.shape[2:] != (size, size):
+            crop = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(crop[0].permute(1, 2, 0).numpy())  # (size, size, 3) view
+    return out
+
+
 def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator | None,
                       scaled: bool) -> tuple[list[np.ndarray], bool] | None:
     """The libjpeg-turbo path, or None where the fallback should take the file."""
@@ -47,7 +67,7 @@ def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator 
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError:
         return None
-    if colorspace not in ("RGB", "YCbCr", "Gray") or _needs_exif_rotation(data):
+    if colorspace not in ("RGB", "YCbCr", "Gray") or needs_exif_rotation(data):
         return None
     boxes, flip = geometry.boxes(width, height, rng)
     min_w = min_h = 0
@@ -66,7 +86,9 @@ def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator 
         # libjpeg scales by M/8 and rounds the output size up; use the exact factor.
         s = round(8 * arr.shape[1] / width) / 8
         boxes = [(l * s, t * s, r * s, b * s) for l, t, r, b in boxes]
-    return _resize_boxes(Image.fromarray(arr), boxes, geometry.crop_size), flip
+    if all(abs(v - round(v)) < 1e-3 for box in boxes for v in box):
+        return _resize_boxes_array(arr, boxes, geometry.crop_size), flip
+    return _resize_boxes(Image.fromarray(arr), boxes, geometry.crop_size), flip  # sub-pixel boxes
 
 
 def _decode_pil(data: bytes, geometry: Geometry, rng: np.random.Generator | None) -> tuple[list[np.ndarray], bool]:

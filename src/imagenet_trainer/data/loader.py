@@ -1,31 +1,35 @@
-"""Loaders: worker processes decode to uint8; the device side flips, normalizes and casts whole batches.
+"""Loaders: worker processes hand back uint8 (or encoded) batches; the device side finishes whole batches.
 
-``DeviceLoader`` wraps a torch ``DataLoader`` of ``Batch`` items. On CUDA it copies the next batch
-(pinned, non-blocking) on a side stream while the current one trains, as timm's PrefetchLoader does.
-Pixels stay uint8 until they are on the device; the NCHW view of the HWC batch is channels_last.
+``DeviceLoader`` wraps a torch ``DataLoader``. On CUDA a background thread takes the next batches
+from the workers, copies them (pinned, non-blocking) and, for the GPU/hybrid paths, decodes and
+crops them, all on a side stream, while the main thread trains. Pixels stay uint8 until they are on
+the device; flip, normalization and the cast happen there for the whole batch, and the NCHW view of
+an HWC batch is already channels_last.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 
 import torch
 
-from imagenet_trainer.data.dataset import Batch, BadSample, ImageFolderDataset, collate
+from imagenet_trainer.data.dataset import Batch, BadSample, collate
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def make_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, pin_memory: bool,
-                    persistent: bool = True) -> torch.utils.data.DataLoader:
-    """A DataLoader of ``Batch`` items; ``workers=0`` decodes in this process (full tracebacks)."""
+def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, persistent: bool = True,
+                    collate_fn=collate) -> torch.utils.data.DataLoader:
+    """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks)."""
     kwargs = {}
     if workers > 0:
         kwargs = dict(persistent_workers=persistent, prefetch_factor=4)
     return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,
-                                       collate_fn=collate, pin_memory=pin_memory,
+                                       collate_fn=collate_fn, pin_memory=pin_memory,
                                        generator=torch.Generator().manual_seed(0), **kwargs)
 
 
@@ -35,38 +39,62 @@ class DeviceBatch:
     labels: torch.Tensor  # (B,) int64
     bad: list[BadSample] = field(default_factory=list)
     wait: float = 0.0  # seconds the consumer waited on the loader for this batch
+    indices: torch.Tensor | None = None  # (B,) positions in the index
 
 
 class Normalizer:
-    """uint8 (B, H, W, 3) -> normalized float (B, 3, H, W), channels_last, with per-sample flips."""
+    """Pixels (0..255) -> normalized float (B, 3, H, W), channels_last, with per-sample flips.
+
+    One fused multiply-add per batch. On the CPU the output lives in one of two reused buffers (fresh
+    large allocations cost more in page faults than the arithmetic), so a batch stays valid until the
+    second batch after it is made; training and evaluation use each batch before taking the next.
+    """
 
     def __init__(self, mean, std, device: torch.device):
-        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
-        self.inv_std = 1.0 / (torch.tensor(std, device=device).view(1, 3, 1, 1) * 255)
+        mean = torch.tensor(mean, dtype=torch.float32, device=device)
+        std = torch.tensor(std, dtype=torch.float32, device=device)
+        self.scale = 1.0 / (std * 255)  # (3,): x * scale + bias == (x / 255 - mean) / std
+        self.bias = -mean / std
+        self.reuse = device.type == "cpu"
+        self._buffers: list[torch.Tensor] = []
+
+    def _out(self, shape) -> torch.Tensor | None:
+        if not self.reuse:
+            return None
+        if not self._buffers or self._buffers[0].shape != shape:
+            self._buffers = [torch.empty(shape), torch.empty(shape)]
+        self._buffers.reverse()
+        return self._buffers[0]
 
     def __call__(self, images: torch.Tensor, flips: torch.Tensor | None = None) -> torch.Tensor:
-        five = images.dim() == 5
-        if five:
-            b, k = images.shape[:2]
-            images = images.flatten(0, 1)
-        x = images.permute(0, 3, 1, 2).float()  # (B, 3, H, W), channels_last strides
+        """``images``: uint8 (B, H, W, 3) or (B, 5, H, W, 3) (flipped in place), or float (B, 3, H, W)."""
+        if images.dtype != torch.uint8:  # float NCHW from the GPU decoder
+            if flips is not None and flips.any():
+                images = torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images)
+            x = torch.addcmul(self.bias.view(1, 3, 1, 1), images, self.scale.view(1, 3, 1, 1))
+            return x.contiguous(memory_format=torch.channels_last)
         if flips is not None and flips.any():
-            x = torch.where(flips.view(-1, 1, 1, 1), x.flip(3), x)
-        x = (x - self.mean) * self.inv_std
-        x = x.contiguous(memory_format=torch.channels_last)
-        if five:
-            x = x.view(b, k, *x.shape[1:])
-        return x
+            images[flips] = images[flips].flip(-2)
+        x = self._out(images.shape)
+        x = images.float() if x is None else x.copy_(images)  # (..., H, W, 3); uint8 inputs make addcmul slow
+        torch.addcmul(self.bias, x, self.scale, out=x)
+        return x.movedim(-1, -3)  # (..., 3, H, W): the NCHW view of HWC memory is channels_last
 
 
 class DeviceLoader:
-    """Iterate ``DeviceBatch`` on ``device``; prefetches one batch ahead on CUDA."""
+    """Iterate ``DeviceBatch`` on ``device``; on CUDA a thread prepares batches ahead on a side stream.
 
-    def __init__(self, loader: torch.utils.data.DataLoader, device: torch.device, mean, std):
+    gpu_decoder: a ``GpuCropDecoder`` for loaders whose workers hand back ``MixedBatch`` items.
+    """
+
+    def __init__(self, loader: torch.utils.data.DataLoader, device: torch.device, mean, std,
+                 gpu_decoder=None, controller=None, prefetch: int = 3):
         self.loader = loader
         self.device = device
         self.normalize = Normalizer(mean, std, device)
-        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.gpu_decoder = gpu_decoder
+        self.controller = controller
+        self.prefetch = prefetch
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -75,15 +103,24 @@ class DeviceLoader:
     def batch_sampler(self):
         return self.loader.batch_sampler
 
-    def _to_device(self, batch: Batch) -> DeviceBatch:
-        images = batch.images.to(self.device, non_blocking=True)
+    def _to_device(self, batch) -> DeviceBatch:
         labels = batch.labels.to(self.device, non_blocking=True)
         flips = batch.flips.to(self.device, non_blocking=True)
-        return DeviceBatch(self.normalize(images, flips), labels, batch.bad)
+        if isinstance(batch, Batch):
+            images = self.normalize(batch.images.to(self.device, non_blocking=True), flips)
+            return DeviceBatch(images, labels, batch.bad, indices=batch.indices)
+        n, size = len(batch.labels), self.gpu_decoder.size
+        x = torch.empty(n, 3, size, size, device=self.device)
+        if len(batch.encoded):
+            x[batch.encoded_pos.to(self.device)] = self.gpu_decoder(batch.encoded, batch.boxes)
+        if len(batch.decoded_pos):
+            dec = batch.decoded.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+            x[batch.decoded_pos.to(self.device)] = dec
+        return DeviceBatch(self.normalize(x, flips), labels, batch.bad, indices=batch.indices)
 
     def __iter__(self):
-        it = iter(self.loader)
-        if self.stream is None:
+        if self.device.type != "cuda":
+            it = iter(self.loader)
             while True:
                 t0 = time.perf_counter()
                 batch = next(it, None)
@@ -93,22 +130,58 @@ class DeviceLoader:
                 out = self._to_device(batch)
                 out.wait = wait
                 yield out
-            return
-        pending = None
-        while True:
-            t0 = time.perf_counter()
-            batch = next(it, None)
-            wait = time.perf_counter() - t0
-            nxt = None
-            if batch is not None:
-                with torch.cuda.stream(self.stream):
-                    nxt = self._to_device(batch)
-                    nxt.wait = wait
-            if pending is not None:
-                yield pending
-            if nxt is None:
-                return
-            torch.cuda.current_stream(self.device).wait_stream(self.stream)
-            for t in (nxt.images, nxt.labels):
-                t.record_stream(torch.cuda.current_stream(self.device))
-            pending = nxt
+        else:
+            yield from self._iter_cuda()
+
+    def _iter_cuda(self):
+        """A producer thread fills a small queue; each item carries the event its consumer waits on."""
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+        stream = torch.cuda.Stream(self.device)
+
+        def produce():
+            try:
+                torch.cuda.set_device(self.device)
+                for batch in self.loader:
+                    t0 = time.perf_counter()
+                    with torch.cuda.stream(stream):
+                        out = self._to_device(batch)
+                        event = torch.cuda.Event()
+                        event.record(stream)
+                    if self.controller is not None:
+                        self.controller.gpu_time(time.perf_counter() - t0)
+                    while not stop.is_set():
+                        try:
+                            q.put((out, event), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(None)
+            except BaseException as e:  # hand the error to the consumer
+                q.put(e)
+
+        thread = threading.Thread(target=produce, name="device-prefetch", daemon=True)
+        thread.start()
+        main = torch.cuda.current_stream(self.device)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                item = q.get()
+                wait = time.perf_counter() - t0
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                out, event = item
+                main.wait_event(event)
+                out.images.record_stream(main)
+                out.labels.record_stream(main)
+                out.wait = wait
+                if self.controller is not None:
+                    self.controller.consumer_wait(wait)
+                yield out
+        finally:
+            stop.set()
+            thread.join(timeout=5)

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 import imagenet_trainer
 from imagenet_trainer.config import TrainConfig
-from imagenet_trainer.data.build import build_data
+from imagenet_trainer.data.build import build_data, pick_loader
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
@@ -113,7 +113,8 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
     log(f"imagenet-trainer {imagenet_trainer.__version__} | torch {torch.__version__} | "
         f"torchvision {__import__('torchvision').__version__} | {gpu}")
     log(f"data {cfg.data}: {len(data.train_index)} train / {len(data.val_index) if data.val_index else 0} val images, "
-        f"{len(data.classes)} classes | {data.train.loader.num_workers} workers")
+        f"{len(data.classes)} classes | {data.train.loader.num_workers} workers | "
+        f"loader {pick_loader(cfg.loader, device)}{' (auto)' if cfg.loader == 'auto' else ''}")
     per = cfg.batch_size // dist.world_size
     log(f"model {resolve_name(cfg.arch)} ({params / 1e6:.1f}M params) | batch {cfg.batch_size} "
         f"({per} per process x {dist.world_size}) | {len(data.train)} steps/epoch | "

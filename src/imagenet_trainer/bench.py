@@ -1,0 +1,223 @@
+"""Throughput benchmarks: the loader alone, the model alone (the ceiling), and training end to end.
+
+Each figure is images per second over ``steps`` batches after ``warmup`` batches (compilation and
+worker start-up stay out of the timing). ``compare`` also runs the naive torchvision pipeline
+(ImageFolder + PIL + RandomResizedCrop + ToTensor + Normalize, fp32) in the same process and
+reports our figure over it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data.build import build_data, pick_loader
+from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, Normalizer
+
+
+@dataclass
+class BenchOptions:
+    steps: int = 50
+    warmup: int = 10
+    compare: bool = False
+    epochs: int = 0  # loader only: full epochs, recording resident memory after each
+
+
+def card(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+def environment(device: torch.device) -> dict:
+    import torchvision
+
+    return {"card": card(device), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version(), "cpu_cores": os.cpu_count(),
+            "date": datetime.date.today().isoformat(), "command": " ".join(["imagenet-trainer", *sys.argv[1:]])}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(batches, device: torch.device, warmup: int, steps: int, work=None) -> float:
+    """Images per second over ``steps`` items of ``batches`` after ``warmup`` items."""
+    it = iter(batches)
+    for _ in range(warmup):
+        b = next(it)
+        if work:
+            work(b)
+    _sync(device)
+    t0, n = time.perf_counter(), 0
+    for _ in range(steps):
+        b = next(it)
+        if work:
+            work(b)
+        n += _batch_len(b)
+    _sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def _batch_len(b) -> int:
+    if hasattr(b, "labels"):
+        return int(b.labels.shape[0])
+    return int(b[1].shape[0])
+
+
+def _endless(loader, sampler=None):
+    epoch = 0
+    while True:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def make_step(model: nn.Module, device: torch.device, dtype: torch.dtype | None, channels_last: bool = True):
+    """One SGD step on a normalized batch: the work whose speed is the ceiling."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    crit = nn.CrossEntropyLoss()
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = crit(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def build_model(cfg: TrainConfig, device: torch.device, num_classes: int) -> nn.Module:
+    from imagenet_trainer.models import create_model
+
+    torch.backends.cudnn.benchmark = True
+    model = create_model(cfg.arch, num_classes).to(device, memory_format=torch.channels_last)
+    return torch.compile(model) if cfg.backend == "compile" else model
+
+
+def bench_model(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOptions, num_classes: int = 1000) -> float:
+    """The model-only ceiling: SGD steps on random uint8 batches already on the device."""
+    model = build_model(cfg, device, num_classes)
+    return _ceiling(make_step(model, device, dtype), cfg, device, opts, num_classes)
+
+
+def _ceiling(step, cfg: TrainConfig, device: torch.device, opts: BenchOptions, num_classes: int) -> float:
+    """Images/s of ``step`` on random batches already on the device, normalized as the loader does."""
+    norm = Normalizer(IMAGENET_MEAN, IMAGENET_STD, device)
+    g = torch.Generator(device=device).manual_seed(0)
+    batches = [(torch.randint(0, 256, (cfg.batch_size, cfg.crop_size, cfg.crop_size, 3), dtype=torch.uint8,
+                              device=device, generator=g),
+                torch.randint(0, num_classes, (cfg.batch_size,), device=device, generator=g)) for _ in range(4)]
+
+    def cycle():
+        while True:
+            yield from batches
+
+    return _timed(cycle(), device, opts.warmup, opts.steps, lambda b: step(norm(b[0]), b[1]))
+
+
+def naive_loader(cfg: TrainConfig, workers: int, device: torch.device):
+    """pytorch/examples' pipeline: ImageFolder + PIL + RandomResizedCrop + flip + ToTensor + Normalize."""
+    import torchvision.datasets as tvd
+    import torchvision.transforms as T
+
+    from imagenet_trainer.data.index import find_split_dirs
+
+    train_dir, _ = find_split_dirs(cfg.data, cfg.val_dir)
+    ds = tvd.ImageFolder(str(train_dir), T.Compose([T.RandomResizedCrop(cfg.crop_size), T.RandomHorizontalFlip(),
+                                                   T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]))
+    kwargs = dict(persistent_workers=True, prefetch_factor=4) if workers else {}
+    return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
+                                       pin_memory=device.type == "cuda", drop_last=True, **kwargs)
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> dict:
+    """Our training loader alone (delivered, normalized, to the device), optionally against the naive one."""
+    data = build_data(cfg, device)
+    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.loader.num_workers,
+           "images": len(data.train_index)}
+    sampler = data.train.batch_sampler
+    if opts.epochs:
+        rss = []
+        t0, n = time.perf_counter(), 0
+        for epoch in range(opts.epochs):
+            sampler.set_epoch(epoch)
+            for b in data.train:
+                n += b.labels.shape[0]
+            _sync(device)
+            it = data.train.loader._iterator
+            workers = [w.pid for w in getattr(it, "_workers", [])]
+            rss.append({"epoch": epoch + 1, "main_mb": _rss_mb(os.getpid()),
+                        "workers_mb": [round(_rss_mb(p), 1) for p in workers]})
+        out.update(images_per_s=n / (time.perf_counter() - t0), memory=rss)
+    else:
+        out["images_per_s"] = _timed(_endless(data.train, sampler), device, opts.warmup, opts.steps)
+    if opts.compare:
+        naive = naive_loader(cfg, data.train.loader.num_workers, device)
+
+        def deliver(b):
+            b[0].to(device, non_blocking=True)
+
+        out["baseline"] = {"name": "torchvision ImageFolder + PIL + ToTensor + Normalize",
+                           "images_per_s": _timed(_endless(naive), device, opts.warmup, opts.steps, deliver)}
+        out["ratio"] = out["images_per_s"] / out["baseline"]["images_per_s"]
+    return out
+
+
+def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOptions, launch: float) -> dict:
+    """Training end to end from the JPEG folder, against the model-only ceiling measured in the same run."""
+    data = build_data(cfg, device)
+    model = build_model(cfg, device, len(data.classes))
+    step = make_step(model, device, dtype)
+    first = {}
+
+    def work(b):
+        step(b.images, b.labels)
+        if not first:
+            _sync(device)
+            first["s"] = time.perf_counter() - launch
+
+    ips = _timed(_endless(data.train, data.train.batch_sampler), device, opts.warmup, opts.steps, work)
+    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.loader.num_workers,
+           "images_per_s": ips, "first_batch_s": first.get("s")}
+    ctrl = data.train.controller
+    if ctrl is not None:
+        out["cpu_share"] = ctrl.share.value
+    out["ceiling"] = {"images_per_s": _ceiling(step, cfg, device, opts, len(data.classes))}
+    out["of_ceiling"] = ips / out["ceiling"]["images_per_s"]
+    if opts.compare:
+        fp32 = TrainConfig(**{**cfg.to_dict(), "backend": "cudnn"})
+        naive_model = build_model(fp32, device, len(data.classes))
+        naive_step = make_step(naive_model, device, None)
+        naive = naive_loader(cfg, data.train.loader.num_workers, device)
+
+        def naive_work(b):
+            naive_step(b[0].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
+                       b[1].to(device, non_blocking=True))
+
+        out["baseline"] = {"name": "torchvision ImageFolder + PIL pipeline, fp32 eager",
+                           "images_per_s": _timed(_endless(naive), device, opts.warmup, opts.steps, naive_work)}
+        out["ratio"] = ips / out["baseline"]["images_per_s"]
+    return out

@@ -1,0 +1,176 @@
+"""GPU and hybrid decoding: workers read bytes and choose crops; the GPU decodes and crops whole batches.
+
+Worker side (``EncodedFolderDataset``): for each sample, read the file and its JPEG header, choose
+the crop box in source coordinates (the same box the CPU path would choose), and either hand back
+the encoded bytes for the GPU or, for a share ``cpu_share`` of samples and for every file the GPU
+decoder should not take (non-JPEG, CMYK, grayscale, EXIF-rotated, unreadable headers), decode the
+crop on the CPU as ``decode.py`` does.
+
+Device side (``GpuCropDecoder``): one batched ``torchvision.io.decode_jpeg(device='cuda')`` call,
+one zero-padded batch, then one ``roi_align`` call that resizes every crop box to the output size
+(with adaptive sampling it averages over each output pixel's footprint, i.e. an antialiased
+resize). No per-image Python work past building the lists.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import simplejpeg
+import torch
+from torchvision.io import ImageReadMode, decode_jpeg
+from torchvision.ops import roi_align
+
+from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset
+from imagenet_trainer.data.decode import DecodeError, needs_exif_rotation
+from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.index import FileIndex
+
+
+@dataclass
+class MixedBatch:
+    """A batch whose samples are partly encoded (for the GPU) and partly decoded (by the workers)."""
+
+    encoded: list[torch.Tensor]  # K 1-d uint8 tensors: JPEG files
+    boxes: torch.Tensor  # (K, 4) float32 crop boxes (left, top, right, bottom) in source pixels
+    encoded_pos: torch.Tensor  # (K,) int64 positions in the batch
+    decoded: torch.Tensor  # (M, S, S, 3) uint8 crops decoded on the CPU
+    decoded_pos: torch.Tensor  # (M,) int64
+    labels: torch.Tensor  # (B,) int64
+    flips: torch.Tensor  # (B,) bool
+    indices: torch.Tensor  # (B,) int64
+    bad: list[BadSample]
+
+    def pin_memory(self) -> "MixedBatch":
+        return MixedBatch(self.encoded, self.boxes, self.encoded_pos, self.decoded.pin_memory(), self.decoded_pos,
+                          self.labels.pin_memory(), self.flips.pin_memory(), self.indices, self.bad)
+
+
+class EncodedFolderDataset(ImageFolderDataset):
+    """Items are ``("enc", bytes, box, ...)`` for the GPU or ``("dec", crop, ...)`` decoded here."""
+
+    def __init__(self, index: FileIndex, geometry: Geometry, cpu_share: float = 0.0):
+        super().__init__(index, geometry)
+        if geometry.n_boxes != 1:
+            raise ValueError("GPU decoding takes one crop per image")
+        # Shared with the worker processes, so the loader can move the CPU/GPU split while it runs.
+        self.cpu_share = multiprocessing.Value("d", cpu_share, lock=False)
+
+    def __getitem__(self, item):
+        i, sample_seed = item if isinstance(item, tuple) else (item, 0)
+        label = int(self.index.labels[i])
+        try:
+            with open(self.index.path(i), "rb") as f:
+                data = f.read()
+            rng = np.random.default_rng(sample_seed) if self.geometry.random else None
+            on_cpu = (sample_seed * 0x9E3779B97F4A7C15 % 2**64) / 2**64 < self.cpu_share.value
+            header = None if on_cpu else _gpu_header(data)
+            if header is None:
+                crops, flip = self._decode_cpu(data, rng)
+                return ("dec", crops[0], label, flip, i)
+            width, height = header
+            boxes, flip = self.geometry.boxes(width, height, rng)
+            return ("enc", np.frombuffer(data, dtype=np.uint8), boxes[0], label, flip, i)
+        except (OSError, DecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            return BadSample(self.index.path(i), reason)
+
+    def _decode_cpu(self, data: bytes, rng):
+        from imagenet_trainer.data.decode import decode_crops
+
+        return decode_crops(data, self.geometry, rng, self.scaled_decode)
+
+
+def _gpu_header(data: bytes) -> tuple[int, int] | None:
+    """(width, height) if nvJPEG should decode this file as RGB without surprises, else None."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if colorspace not in ("YCbCr", "RGB") or needs_exif_rotation(data):
+        return None
+    return width, height
+
+
+def collate_mixed(samples: list) -> MixedBatch:
+    bad = [s for s in samples if isinstance(s, BadSample)]
+    good = [s for s in samples if not isinstance(s, BadSample)]
+    enc = [(p, s) for p, s in enumerate(good) if s[0] == "enc"]
+    dec = [(p, s) for p, s in enumerate(good) if s[0] == "dec"]
+    labels = [s[-3] for s in good]
+    flips = [s[-2] for s in good]
+    decoded = (torch.from_numpy(np.stack([s[1] for _, s in dec])) if dec
+               else torch.empty(0, 0, 0, 3, dtype=torch.uint8))
+    return MixedBatch([torch.from_numpy(s[1].copy()) for _, s in enc],
+                      torch.tensor([s[2] for _, s in enc], dtype=torch.float32).view(-1, 4),
+                      torch.tensor([p for p, _ in enc], dtype=torch.int64), decoded,
+                      torch.tensor([p for p, _ in dec], dtype=torch.int64),
+                      torch.tensor(labels, dtype=torch.int64), torch.tensor(flips, dtype=torch.bool),
+                      torch.tensor([s[-1] for s in good], dtype=torch.int64), bad)
+
+
+class GpuCropDecoder:
+    """Decode JPEG bytes on the GPU and resize each crop box to ``size`` x ``size``, for a whole batch."""
+
+    def __init__(self, device: torch.device, size: int):
+        self.device = device
+        self.size = size
+
+    def __call__(self, encoded: list[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
+        """(K, 3, size, size) float32 pixels in 0..255."""
+        if not encoded:
+            return torch.empty(0, 3, self.size, self.size, device=self.device)
+        images = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)  # K x (3, H_i, W_i) uint8
+        sizes = torch.tensor([[im.shape[2], im.shape[1]] for im in images], dtype=torch.float32)
+        # fp32, not fp16: roi_align takes boxes in the input's dtype, and fp16 steps are 0.25-0.5 px here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "nested tensors are a prototype"
+            padded = torch.nested.nested_tensor(images).to_padded_tensor(0).float()  # (K, 3, Hmax, Wmax)
+        # Keep every bilinear sample inside its own image: the right/bottom edge at most half a pixel in.
+        b = boxes.clone()
+        b[:, 2] = torch.minimum(b[:, 2], sizes[:, 0] - 0.5)
+        b[:, 3] = torch.minimum(b[:, 3], sizes[:, 1] - 0.5)
+        rois = torch.cat([torch.arange(len(images), dtype=torch.float32).view(-1, 1), b], 1).to(self.device)
+        return roi_align(padded, rois, (self.size, self.size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+
+
+class SplitController:
+    """Moves the hybrid loader's CPU share so that neither the workers nor the GPU decoder starve training.
+
+    The consumer reports how long it waited for each batch and the producer how long the device side
+    of each batch took. When training waits, the slower side gives work to the other; while it does
+    not wait, work drifts slowly towards the CPU workers, leaving the GPU to the model.
+    """
+
+    def __init__(self, dataset: EncodedFolderDataset, step: float = 0.02, smoothing: float = 0.9):
+        self.share = dataset.cpu_share
+        self.step, self.a = step, smoothing
+        self.wait = self.gpu = 0.0
+        self.interval = None
+        self._last = None
+
+    def gpu_time(self, seconds: float) -> None:
+        self.gpu = self.a * self.gpu + (1 - self.a) * seconds
+
+    def consumer_wait(self, seconds: float) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.update(seconds, now - self._last)
+        self._last = now
+
+    def update(self, wait: float, interval: float) -> None:
+        """One batch: the consumer waited ``wait`` s, ``interval`` s after the previous batch."""
+        self.interval = interval if self.interval is None else self.a * self.interval + (1 - self.a) * interval
+        self.wait = self.a * self.wait + (1 - self.a) * wait
+        s = self.share.value
+        if self.wait > 0.05 * self.interval:  # training is starved
+            s += self.step if self.gpu > 0.8 * self.interval else -self.step
+        else:
+            s += self.step / 4
+        self.share.value = min(1.0, max(0.0, s))

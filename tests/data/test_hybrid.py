@@ -1,0 +1,96 @@
+"""The GPU/hybrid decode path computes the same crops as the CPU path (run on CPU here, on CUDA with -m gpu)."""
+
+import numpy as np
+import pytest
+import torch
+
+from imagenet_trainer.data.dataset import ImageFolderDataset
+from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.hybrid import (EncodedFolderDataset, GpuCropDecoder, SplitController, collate_mixed)
+from imagenet_trainer.data.index import build_index
+from imagenet_trainer.data.loader import DeviceLoader, make_dataloader
+from imagenet_trainer.data.sampler import EpochBatchSampler
+from tests.conftest import jpeg_bytes, random_image
+
+
+@pytest.fixture
+def photo_tree(tmp_path):
+    root = tmp_path / "train"
+    for c in range(2):
+        d = root / f"c{c}"
+        d.mkdir(parents=True)
+        for i in range(4):
+            (d / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(120 + 9 * i, 160 - 7 * i, seed=10 * c + i)))
+    return root
+
+
+def _compare(photo_tree, device):
+    index = build_index(photo_tree)
+    g = Geometry("rrc", crop_size=48, image_size=48)
+    items = [(i, 1000 + i) for i in range(len(index))]
+    cpu = ImageFolderDataset(index, g)
+    enc = EncodedFolderDataset(index, g, cpu_share=0.0)
+    batch = collate_mixed([enc[it] for it in items])
+    assert len(batch.encoded) == len(items) and len(batch.decoded_pos) == 0
+    gpu = GpuCropDecoder(device, 48)(batch.encoded, batch.boxes).round().clamp(0, 255).byte().cpu()
+    for k, it in enumerate(items):
+        ref, flip = cpu.load(*it)
+        assert flip == bool(batch.flips[k])
+        diff = (gpu[k].permute(1, 2, 0).int() - torch.from_numpy(ref[0]).int()).abs().float()
+        # Different JPEG decoders (nvJPEG / libjpeg-turbo) and resize kernels: a few levels of 255.
+        assert diff.mean() < 4.0, (k, diff.mean())
+
+
+def test_gpu_crop_decoder_matches_cpu_path_on_cpu(photo_tree):
+    _compare(photo_tree, torch.device("cpu"))
+
+
+@pytest.mark.gpu
+def test_gpu_crop_decoder_matches_cpu_path_on_cuda(photo_tree):
+    _compare(photo_tree, torch.device("cuda"))
+
+
+def test_odd_files_are_decoded_by_workers(photo_tree):
+    from PIL import Image
+    d = photo_tree / "c0"
+    Image.fromarray(random_image(40, 40)).save(d / "png_named.jpg", format="PNG")
+    Image.fromarray(random_image(40, 40)[..., 0]).save(d / "gray.jpg", format="JPEG")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8 nope")
+    index = build_index(photo_tree)
+    enc = EncodedFolderDataset(index, Geometry("center", 32, 32))
+    kinds = {index.path(i).rsplit("/", 1)[1]: enc[i] for i in range(len(index))}
+    assert kinds["png_named.jpg"][0] == "dec" and kinds["gray.jpg"][0] == "dec"
+    assert kinds["0.jpg"][0] == "enc"
+    assert not isinstance(kinds["broken.jpg"], tuple)  # a BadSample
+
+
+def test_cpu_share_routes_samples(photo_tree):
+    index = build_index(photo_tree)
+    enc = EncodedFolderDataset(index, Geometry("center", 32, 32), cpu_share=1.0)
+    assert all(enc[(i, i)][0] == "dec" for i in range(len(index)))
+
+
+def test_mixed_batches_through_device_loader(photo_tree):
+    index = build_index(photo_tree)
+    g = Geometry("rrc", 32, 32)
+    ds = EncodedFolderDataset(index, g, cpu_share=0.5)
+    loader = make_dataloader(ds, EpochBatchSampler(index.labels, 4), 0, False, collate_fn=collate_mixed)
+    dev = torch.device("cpu")
+    batches = list(DeviceLoader(loader, dev, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(dev, 32)))
+    assert len(batches) == 2
+    for b in batches:
+        assert b.images.shape == (4, 3, 32, 32) and b.images.is_contiguous(memory_format=torch.channels_last)
+        assert torch.isfinite(b.images).all() and b.images.abs().max() <= 2.0 + 1e-4
+
+
+def test_split_controller_moves_work_to_the_idle_side(photo_tree):
+    ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.5)
+    c = SplitController(ds, step=0.1, smoothing=0.0)
+    c.gpu_time(0.01)  # the GPU side is quick while training starves: workers are slow, the GPU takes more
+    c.update(wait=0.05, interval=0.1)
+    assert ds.cpu_share.value == pytest.approx(0.4)
+    c.gpu_time(0.09)  # the GPU side is the slow one: the CPU takes more
+    c.update(wait=0.05, interval=0.1)
+    assert ds.cpu_share.value == pytest.approx(0.5)
+    c.update(wait=0.0, interval=0.1)  # nobody starves: drift towards the CPU
+    assert ds.cpu_share.value == pytest.approx(0.525)
