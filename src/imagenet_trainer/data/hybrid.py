@@ -35,7 +35,8 @@ from imagenet_trainer.data.index import FileIndex
 class MixedBatch:
     """A batch whose samples are partly encoded (for the GPU) and partly decoded (by the workers)."""
 
-    encoded: list[torch.Tensor]  # K 1-d uint8 tensors: JPEG files
+    packed: torch.Tensor  # 1-d uint8: the K JPEG files back to back (one tensor crosses from the worker, not K)
+    lengths: list[int]  # K byte counts
     boxes: torch.Tensor  # (K, 4) float32 crop boxes (left, top, right, bottom) in source pixels
     encoded_pos: torch.Tensor  # (K,) int64 positions in the batch
     decoded: torch.Tensor  # (M, S, S, 3) uint8 crops decoded on the CPU
@@ -45,9 +46,14 @@ class MixedBatch:
     indices: torch.Tensor  # (B,) int64
     bad: list[BadSample]
 
+    @property
+    def encoded(self) -> list[torch.Tensor]:
+        """The K files as 1-d uint8 views into ``packed``."""
+        return list(torch.split(self.packed, self.lengths)) if self.lengths else []
+
     def pin_memory(self) -> "MixedBatch":
-        return MixedBatch(self.encoded, self.boxes, self.encoded_pos, self.decoded.pin_memory(), self.decoded_pos,
-                          self.labels.pin_memory(), self.flips.pin_memory(), self.indices, self.bad)
+        return MixedBatch(self.packed, self.lengths, self.boxes, self.encoded_pos, self.decoded.pin_memory(),
+                          self.decoded_pos, self.labels.pin_memory(), self.flips.pin_memory(), self.indices, self.bad)
 
 
 class EncodedFolderDataset(ImageFolderDataset):
@@ -107,7 +113,8 @@ def collate_mixed(samples: list) -> MixedBatch:
     flips = [s[-2] for s in good]
     decoded = (torch.from_numpy(np.stack([s[1] for _, s in dec])) if dec
                else torch.empty(0, 0, 0, 3, dtype=torch.uint8))
-    return MixedBatch([torch.from_numpy(s[1].copy()) for _, s in enc],
+    packed = torch.from_numpy(np.concatenate([s[1] for _, s in enc])) if enc else torch.empty(0, dtype=torch.uint8)
+    return MixedBatch(packed, [len(s[1]) for _, s in enc],
                       torch.tensor([s[2] for _, s in enc], dtype=torch.float32).view(-1, 4),
                       torch.tensor([p for p, _ in enc], dtype=torch.int64), decoded,
                       torch.tensor([p for p, _ in dec], dtype=torch.int64),

@@ -111,7 +111,7 @@ class DeviceLoader:
             return DeviceBatch(images, labels, batch.bad, indices=batch.indices)
         n, size = len(batch.labels), self.gpu_decoder.size
         x = torch.empty(n, 3, size, size, device=self.device)
-        if len(batch.encoded):
+        if batch.lengths:
             x[batch.encoded_pos.to(self.device)] = self.gpu_decoder(batch.encoded, batch.boxes)
         if len(batch.decoded_pos):
             dec = batch.decoded.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
@@ -141,7 +141,8 @@ class DeviceLoader:
 
         def produce():
             try:
-                torch.cuda.set_device(self.device)
+                if self.device.index is not None:
+                    torch.cuda.set_device(self.device.index)
                 for batch in self.loader:
                     t0 = time.perf_counter()
                     with torch.cuda.stream(stream):

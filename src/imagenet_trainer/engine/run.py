@@ -36,7 +36,7 @@ def log(msg: str) -> None:
 
 def resolve_device(spec: str) -> torch.device:
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(spec)
     except RuntimeError:
@@ -45,6 +45,11 @@ def resolve_device(spec: str) -> torch.device:
         raise UsageError(f"--device {spec}: no CUDA GPU is available here; use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise UsageError(f"--device {spec}: unsupported; use cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"--device {spec}: there are {torch.cuda.device_count()} GPUs (cuda:0..)")
+        device = torch.device("cuda", index)
     return device
 
 
