@@ -23,11 +23,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, persistent: bool = True,
-                    collate_fn=collate) -> torch.utils.data.DataLoader:
+                    collate_fn=collate, prefetch_factor: int = 2) -> torch.utils.data.DataLoader:
     """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks)."""
     kwargs = {}
     if workers > 0:
-        kwargs = dict(persistent_workers=persistent, prefetch_factor=4)
+        kwargs = dict(persistent_workers=persistent, prefetch_factor=prefetch_factor)
     return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,
                                        collate_fn=collate_fn, pin_memory=pin_memory,
                                        generator=torch.Generator().manual_seed(0), **kwargs)
