@@ -205,6 +205,7 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
     ctrl = data.train.controller
     if ctrl is not None:
         out["cpu_share"] = ctrl.share.value
+        out["device_side_s_per_batch"] = ctrl.gpu
     out["ceiling"] = {"images_per_s": _ceiling(step, cfg, device, opts, len(data.classes))}
     out["of_ceiling"] = ips / out["ceiling"]["images_per_s"]
     if opts.compare:

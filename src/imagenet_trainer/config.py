@@ -21,6 +21,7 @@ class TrainConfig:
     sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
     normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images
     loader: str = "auto"  # auto | cpu (workers decode) | gpu (nvJPEG decodes) | hybrid (split adapts)
+    cpu_share: Optional[float] = None  # hybrid loader: fixed share of images decoded by the workers; None = adaptive
     max_bad_images: int = 100  # unreadable images skipped before the run fails
     cache_dir: Optional[str] = None  # index/statistics cache; None = ~/.cache/imagenet-trainer
     # --- model ---

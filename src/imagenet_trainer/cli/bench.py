@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--image-size", type=positive_int, default=256, help="val resize side")
     p.add_argument("--workers", type=int, default=-1, help="loader processes (-1 = cores-1, at most 16)")
     p.add_argument("--loader", choices=("auto", "cpu", "gpu", "hybrid"), default="auto", help="who decodes")
+    p.add_argument("--cpu-share", type=float, default=None, help="hybrid: fixed CPU share (default adaptive)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto", help="autocast precision")
     p.add_argument("--backend", choices=("cudnn", "compile"), default="cudnn", help="compile = torch.compile")
@@ -46,7 +47,7 @@ def run(args) -> int:
     device = resolve_device(args.device)
     dtype = resolve_precision(args.precision, device)
     cfg = TrainConfig(data=args.data or "", arch=args.arch, batch_size=args.batch_size, crop_size=args.crop_size,
-                      image_size=args.image_size, workers=args.workers, loader=args.loader, backend=args.backend,
+                      image_size=args.image_size, workers=args.workers, loader=args.loader, cpu_share=args.cpu_share, backend=args.backend,
                       epoch_size=None)
     opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs)
     if args.what == "model":

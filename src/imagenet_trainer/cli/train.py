@@ -41,6 +41,8 @@ def add_parser(sub) -> None:
     g.add_argument("--loader", choices=("auto", "cpu", "gpu", "hybrid"), default=d.loader,
                    help="who decodes: cpu = worker processes; gpu = nvJPEG on the GPU (workers only read); "
                         "hybrid = both, with a split that adapts; auto = hybrid on a GPU, cpu otherwise")
+    g.add_argument("--cpu-share", type=float, default=d.cpu_share,
+                   help="hybrid loader: fixed fraction of images the workers decode (default: adapts while running)")
     g.add_argument("--max-bad-images", type=non_negative_int, default=d.max_bad_images,
                    help="unreadable images skipped (and logged) before the run fails")
     g.add_argument("--cache-dir", default=d.cache_dir, help="index cache folder (default: ~/.cache/imagenet-trainer)")

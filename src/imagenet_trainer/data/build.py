@@ -91,7 +91,8 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     if len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
               "each epoch is one batch drawn with repetition", file=sys.stderr)
-    train = make_train_loader(cfg.loader, train_index, train_geometry, sampler, workers, device, mean, std)
+    train = make_train_loader(cfg.loader, train_index, train_geometry, sampler, workers, device, mean, std,
+                              cfg.cpu_share)
     val = None
     if val_index is not None:
         val = make_val_loader(val_index, Geometry("center", cfg.crop_size, cfg.image_size), local_batch,
@@ -116,7 +117,7 @@ def pick_loader(kind: str, device: torch.device) -> str:
 
 
 def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, workers: int,
-                      device: torch.device, mean, std) -> DeviceLoader:
+                      device: torch.device, mean, std, cpu_share: float | None = None) -> DeviceLoader:
     """The training loader of kind cpu, gpu or hybrid (``auto`` resolved by ``pick_loader``)."""
     from imagenet_trainer.data.hybrid import EncodedFolderDataset, GpuCropDecoder, SplitController, collate_mixed
 
@@ -125,7 +126,10 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     if kind == "cpu":
         return DeviceLoader(make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin),
                             device, mean, std)
-    dataset = EncodedFolderDataset(index, geometry, cpu_share=0.0 if kind == "gpu" else 0.5)
-    controller = SplitController(dataset) if kind == "hybrid" else None
+    if cpu_share is not None and not 0.0 <= cpu_share <= 1.0:
+        raise UsageError(f"--cpu-share {cpu_share}: must be between 0 and 1")
+    start = 0.0 if kind == "gpu" else (0.5 if cpu_share is None else cpu_share)
+    dataset = EncodedFolderDataset(index, geometry, cpu_share=start)
+    controller = SplitController(dataset, fixed=cpu_share is not None) if kind == "hybrid" else None
     loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=collate_mixed)
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)

@@ -156,15 +156,18 @@ class SplitController:
     at their capacity and the GPU decodes only the remainder.
     """
 
-    def __init__(self, dataset: EncodedFolderDataset, step: float = 0.02, smoothing: float = 0.8):
+    def __init__(self, dataset: EncodedFolderDataset, step: float = 0.02, smoothing: float = 0.8,
+                 fixed: bool = False):
         self.share = dataset.cpu_share
         self.step, self.a = step, smoothing
-        self.wait = 0.0
+        self.fixed = fixed  # only measure; keep the share as set
+        self.wait = self.gpu = 0.0
         self.interval = None
         self._last = None
 
     def gpu_time(self, seconds: float) -> None:
-        """The device-side time of one batch (kept for reporting)."""
+        """The producer thread's time for the device side of one batch."""
+        self.gpu = self.a * self.gpu + (1 - self.a) * seconds
 
     def consumer_wait(self, seconds: float) -> None:
         now = time.perf_counter()
@@ -176,6 +179,8 @@ class SplitController:
         """One batch: the consumer waited ``wait`` s, ``interval`` s after the previous batch."""
         self.interval = interval if self.interval is None else self.a * self.interval + (1 - self.a) * interval
         self.wait = self.a * self.wait + (1 - self.a) * wait
+        if self.fixed:
+            return
         starved = self.wait > 0.05 * self.interval
         s = self.share.value + (-self.step if starved else self.step / 4)
         self.share.value = min(1.0, max(0.0, s))
