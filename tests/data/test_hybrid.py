@@ -86,10 +86,18 @@ def test_mixed_batches_through_device_loader(photo_tree):
 def test_split_controller_moves_work_to_the_idle_side(photo_tree):
     ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.5)
     c = SplitController(ds, step=0.1, smoothing=0.0)
-    c.update(wait=0.05, interval=0.1)  # training waited: the workers are behind, the GPU takes more
+    c.gpu_time(0.01)  # training waits while the GPU side is quick: the workers are behind
+    c.update(wait=0.05, interval=0.1)
     assert ds.cpu_share.value == pytest.approx(0.4)
+    c.gpu_time(0.09)  # training waits while the GPU side is busy: the CPU takes more
+    c.update(wait=0.05, interval=0.1)
+    assert ds.cpu_share.value == pytest.approx(0.5)
     c.update(wait=0.0, interval=0.1)  # nobody waits: drift towards the idle CPU cores
-    assert ds.cpu_share.value == pytest.approx(0.425)
-    for _ in range(50):
-        c.update(wait=0.0, interval=0.1)
-    assert ds.cpu_share.value == 1.0
+    assert ds.cpu_share.value == pytest.approx(0.525)
+
+
+def test_fixed_split_only_measures(photo_tree):
+    ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.3)
+    c = SplitController(ds, fixed=True)
+    c.update(wait=1.0, interval=0.1)
+    assert ds.cpu_share.value == pytest.approx(0.3)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,10 +134,11 @@ class GpuCropDecoder:
             return torch.empty(0, 3, self.size, self.size, device=self.device)
         images = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)  # K x (3, H_i, W_i) uint8
         sizes = torch.tensor([[im.shape[2], im.shape[1]] for im in images], dtype=torch.float32)
+        h, w = int(sizes[:, 1].max()), int(sizes[:, 0].max())
         # fp32, not fp16: roi_align takes boxes in the input's dtype, and fp16 steps are 0.25-0.5 px here.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "nested tensors are a prototype"
-            padded = torch.nested.nested_tensor(images).to_padded_tensor(0).float()  # (K, 3, Hmax, Wmax)
+        padded = torch.zeros(len(images), 3, h, w, device=self.device)  # zeros outside each image
+        for i, im in enumerate(images):  # one copy kernel each; cheaper than building a nested tensor
+            padded[i, :, : im.shape[1], : im.shape[2]] = im
         # Keep every bilinear sample inside its own image: the right/bottom edge at most half a pixel in.
         b = boxes.clone()
         b[:, 2] = torch.minimum(b[:, 2], sizes[:, 0] - 0.5)
@@ -148,12 +148,11 @@ class GpuCropDecoder:
 
 
 class SplitController:
-    """Moves the hybrid loader's CPU share so that the CPU workers do as much as they can.
+    """Moves the hybrid loader's CPU share so that neither the workers nor the GPU decoder starve training.
 
-    GPU decoding costs training time on the same GPU, while idle CPU cores cost nothing. So while
-    training does not wait for data, work drifts towards the workers; when it waits (the workers
-    fell behind), the GPU takes a larger share at once. The split settles where the workers run
-    at their capacity and the GPU decodes only the remainder.
+    The consumer reports how long it waited for each batch, and the producer thread how long the
+    device side of each batch took. When training waits, the slower side hands work to the other.
+    While it does not wait, work drifts slowly towards the CPU workers, leaving the GPU to the model.
     """
 
     def __init__(self, dataset: EncodedFolderDataset, step: float = 0.02, smoothing: float = 0.8,
@@ -181,6 +180,10 @@ class SplitController:
         self.wait = self.a * self.wait + (1 - self.a) * wait
         if self.fixed:
             return
-        starved = self.wait > 0.05 * self.interval
-        s = self.share.value + (-self.step if starved else self.step / 4)
+        s = self.share.value
+        if self.wait > 0.05 * self.interval:  # training waited for data
+            # The producer thread (GPU decode) busy nearly all the time: it is the slow side.
+            s += self.step if self.gpu > 0.8 * self.interval else -self.step
+        else:  # nobody waits: move work to the otherwise idle CPU cores, off the GPU
+            s += self.step / 4
         self.share.value = min(1.0, max(0.0, s))
