@@ -40,11 +40,14 @@ class TrainConfig:
     no_bn_decay: bool = False  # exclude batch-norm and bias parameters from weight decay
     label_smoothing: float = 0.0
     seed: int = 0
+    accum: int = 1  # split each optimizer step's batch into this many sequential micro-batches
     # --- device and precision ---
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
     channels_last: bool = True
     backend: str = "cudnn"  # cudnn (benchmark mode) | native (cuDNN off) | compile (torch.compile)
+    sync_bn: bool = False  # synchronized batch norm across GPUs (DDP)
+    dist_timeout: float = 10.0  # minutes a collective may wait for a missing rank before the job fails
     # --- run folder, logging, checkpoints ---
     output: Optional[str] = None  # run folder; None = runs/<arch>-<date-time>
     print_freq: int = 10  # batches between plain progress lines when stderr is not a terminal

@@ -3,3 +3,7 @@
 
 class UsageError(Exception):
     """Bad input or bad usage: the message names the file or option and says what to do."""
+
+
+class CheckError(Exception):
+    """A result failed its own check (exit code 1, one line): the message says what and what was kept."""

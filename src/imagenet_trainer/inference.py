@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,6 @@ from imagenet_trainer.data.build import default_workers, make_val_loader
 from imagenet_trainer.data.decode import DecodeError, decode_crops
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import IMAGE_EXTENSIONS, build_index, find_split_dirs
-from imagenet_trainer.data.loader import Normalizer
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.trainer import StepContext, evaluate
 from imagenet_trainer.errors import UsageError
@@ -33,22 +34,130 @@ class LoadedModel:
     epoch: int | None
 
 
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def strip_wrappers(state_dict: dict) -> dict:
+    """Drop the key prefixes that DataParallel/DDP (``module.``) and torch.compile (``_orig_mod.``) add."""
+    out = {}
+    for k, v in state_dict.items():
+        changed = True
+        while changed:
+            changed = False
+            for p in _WRAPPER_PREFIXES:
+                if k.startswith(p):
+                    k, changed = k[len(p):], True
+        out[k] = v
+    return out
+
+
+def _read_safetensors(path: Path) -> dict:
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise UsageError(f"{path}: reading .safetensors needs the export extras: pip install 'imagenet-trainer[export]'") from None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise UsageError(f"{path}: not a readable safetensors file ({str(e)[:160]})") from None
+    if meta.get("format") != ckpt_io.MODEL_FORMAT:
+        raise UsageError(f"{path}: a safetensors file without imagenet-trainer metadata (arch, classes)")
+    return meta | {"state_dict": state, "num_classes": len(meta["classes"])}
+
+
 def load_model_file(path: str | os.PathLike, device: torch.device) -> LoadedModel:
-    """Build the model a model file (or checkpoint) describes and load its weights, in eval mode."""
-    rec = ckpt_io.safe_load(path, ckpt_io.MODEL_FORMAT)
+    """Build the model a model file (or checkpoint, or converted .pt/.safetensors) describes, in eval mode."""
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        rec = _read_safetensors(path)
+    else:
+        rec = ckpt_io.safe_load(path, ckpt_io.MODEL_FORMAT)
     try:
         model = create_model(rec["arch"], rec["num_classes"])
     except UsageError:
         raise UsageError(f"{path}: made with model {rec['arch']!r}, which this version does not know") from None
-    ckpt_io.load_weights(model, rec["state_dict"], path)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in strip_wrappers(rec["state_dict"]).items()}
+    ckpt_io.load_weights(model, state, path)
     model.to(device, memory_format=torch.channels_last).eval()
     return LoadedModel(model, list(rec["classes"]), list(rec["mean"]), list(rec["std"]),
                        int(rec["image_size"]), int(rec["crop_size"]), rec["arch"], rec.get("epoch"))
 
 
+class Predictor:
+    """Any model file as a function from float images in 0..1, (N, 3, H, W), to class probabilities."""
+
+    def __init__(self, path: str | os.PathLike, device: torch.device):
+        path = Path(path)
+        self.device = device
+        if path.suffix == ".ts":
+            self._load_torchscript(path)
+        elif path.suffix == ".onnx":
+            self._load_onnx(path)
+        else:
+            lm = load_model_file(path, device)
+            self.classes, self.image_size, self.crop_size = lm.classes, lm.image_size, lm.crop_size
+            self.mean, self.std = lm.mean, lm.std
+            self._fn = lambda x: lm.model(normalize_float(x, lm.mean, lm.std)).float().softmax(-1)
+
+    def _set_meta(self, meta: dict, path: Path) -> None:
+        try:
+            self.classes, self.mean, self.std = list(meta["classes"]), list(meta["mean"]), list(meta["std"])
+            self.image_size, self.crop_size = int(meta["image_size"]), int(meta["crop_size"])
+            self.probabilities = meta.get("output") == "probabilities"
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(f"{path}: no imagenet-trainer metadata (classes, sizes) in this file; "
+                             "convert models with `imagenet-trainer convert`") from None
+
+    def _load_torchscript(self, path: Path) -> None:
+        extra = {"meta.json": ""}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+                module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra)
+            meta = json.loads(extra["meta.json"] or "{}")
+        except Exception as e:
+            raise UsageError(f"{path}: not a readable TorchScript file ({str(e).splitlines()[0][:160]})") from None
+        self._set_meta(meta, path)
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(meta.get("dtype"), torch.float32)
+        post = (lambda y: y) if self.probabilities else (lambda y: y.softmax(-1))
+        self._fn = lambda x: post(module(x.to(dtype)).float())
+
+    def _load_onnx(self, path: Path) -> None:
+        try:
+            import onnx
+            import onnxruntime as ort
+        except ImportError:
+            raise UsageError(f"{path}: running .onnx models needs the export extras: "
+                             "pip install 'imagenet-trainer[export]'") from None
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+            meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise UsageError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0][:160]})") from None
+        self._set_meta(meta, path)
+        np_dtype = "float16" if meta.get("dtype") == "fp16" else "float32"
+        post = (lambda y: y) if self.probabilities else (lambda y: y.softmax(-1))
+        self._fn = lambda x: post(torch.from_numpy(
+            session.run(None, {"image": x.cpu().numpy().astype(np_dtype)})[0]).float()).to(x.device)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fn(x)
+
+
+def normalize_float(x: torch.Tensor, mean, std) -> torch.Tensor:
+    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    return ((x - m) / s).contiguous(memory_format=torch.channels_last)
+
+
 def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: str | None = None,
                     crops: int = 1, batch_size: int = 128, workers: int = -1, image_size: int | None = None,
-                    crop_size: int | None = None, precision: torch.dtype | None = None) -> dict:
+                    crop_size: int | None = None, precision: torch.dtype | None = None,
+                    collect: bool = False) -> dict:
     """Top-1/top-5 accuracy of a loaded model on a dataset's validation folder (1 or 10 crops)."""
     if crops not in (1, 10):
         raise UsageError(f"--crops {crops}: choose 1 or 10")
@@ -71,9 +180,11 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     ctx = StepContext(device, precision, None, None)
     bad: list[str] = []
     ctx.on_bad_image = lambda p, r: bad.append(f"{p}: {r}")
-    out = evaluate(lm.model, loader, ctx, label=f"evaluate ({crops} crop{'s' if crops > 1 else ''})")
+    out = evaluate(lm.model, loader, ctx, label=f"evaluate ({crops} crop{'s' if crops > 1 else ''})", collect=collect)
     out["bad_images"] = bad
     out["folder"] = str(vdir)
+    if collect:
+        out["paths"] = [index.path(int(i)) for i in out["indices"]]
     return out
 
 
@@ -96,12 +207,11 @@ def collect_images(inputs: list[str]) -> list[Path]:
 
 
 @torch.no_grad()
-def predict_files(lm: LoadedModel, files: list[Path], device: torch.device, topk: int = 5,
+def predict_files(predictor: Predictor, files: list[Path], device: torch.device, topk: int = 5,
                   batch_size: int = 64) -> list[dict]:
     """Top-k classes with probabilities for each file; unreadable files get an ``error`` entry."""
-    geometry = Geometry("center", lm.crop_size, lm.image_size)
-    normalize = Normalizer(lm.mean, lm.std, device)
-    k = min(topk, len(lm.classes))
+    geometry = Geometry("center", predictor.crop_size, predictor.image_size)
+    k = min(topk, len(predictor.classes))
     results: list[dict] = []
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
@@ -114,12 +224,11 @@ def predict_files(lm: LoadedModel, files: list[Path], device: torch.device, topk
                 results.append({"path": str(f), "error": str(e)})
         if not arrays:
             continue
-        x = normalize(torch.from_numpy(np.stack(arrays)).to(device))
-        probs = lm.model(x).float().softmax(-1)
-        p, idx = probs.topk(k, dim=1)
+        x = torch.from_numpy(np.stack(arrays)).to(device).permute(0, 3, 1, 2).float() / 255  # (B, 3, H, W) in 0..1
+        p, idx = predictor(x).topk(k, dim=1)
         for f, pr, ix in zip(ok, p.tolist(), idx.tolist()):
-            results.append({"path": str(f), "top": [{"class": lm.classes[i], "index": i, "probability": round(q, 6)}
-                                                    for q, i in zip(pr, ix)]})
+            results.append({"path": str(f), "top": [{"class": predictor.classes[i], "index": i,
+                                                     "probability": round(q, 6)} for q, i in zip(pr, ix)]})
     order = {str(f): n for n, f in enumerate(files)}
     results.sort(key=lambda r: order[r["path"]])
     return results

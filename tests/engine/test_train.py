@@ -123,7 +123,8 @@ def test_run_folder_contents(tiny_tree, tmp_path):
     run = tmp_path / "run"
     names = {p.name for p in run.iterdir()}
     assert {"config.yaml", "train.log", "test.log", "metrics.jsonl", "classes.txt", "tensorboard",
-            "model_02.pt", "model_best.pt", "checkpoint_last.pt"} <= names
+            "model_02.pt", "model_best.pt", "checkpoint_last.pt", "accuracy.png", "cross-entropy.png",
+            "lr.png", "throughput.png"} <= names
     assert "model_01.pt" not in names  # --keep-checkpoints 1
     assert (run / "classes.txt").read_text().split() == ["cat", "dog", "fox"]
     header, *rows = (run / "test.log").read_text().splitlines()

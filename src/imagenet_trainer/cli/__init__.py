@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from imagenet_trainer import __version__
-from imagenet_trainer.errors import UsageError
+from imagenet_trainer.errors import CheckError, UsageError
 
-_SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench")
+_SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench", "plot", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"imagenet-trainer {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except CheckError as e:
+        print(f"imagenet-trainer {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--crop-size", type=positive_int, default=None, help="override the model's crop size")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto", help="autocast precision")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="also write per_class.csv, confusion.csv, confusion.png and worst.csv (the worst-classified images) here")
+    p.add_argument("--worst", type=positive_int, default=50, help="how many worst-classified images to list")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(run=run)
 
@@ -32,13 +35,22 @@ def run(args) -> int:
     device = resolve_device(args.device)
     lm = load_model_file(args.model, device)
     out = evaluate_folder(lm, args.data, device, args.val_dir, args.crops, args.batch_size, args.workers,
-                          args.image_size, args.crop_size, resolve_precision(args.precision, device))
+                          args.image_size, args.crop_size, resolve_precision(args.precision, device),
+                          collect=args.report is not None)
     result = {"model": args.model, "folder": out["folder"], "images": out["count"], "crops": args.crops,
               "top1_error": 100 - out["top1"], "top5_error": 100 - out["top5"], "loss": out["loss"],
               "bad_images": out["bad_images"]}
+    if args.report:
+        from imagenet_trainer.tools.report import write_report
+
+        rep = write_report(args.report, lm.classes, out["labels"].numpy(), out["pred"].numpy(), out["p_true"].numpy(),
+                           out["paths"], args.worst)
+        result |= {"report": args.report, "per_class": rep["per_class"], "worst": rep["worst"]}
     if args.json:
         print_json(result)
     else:
         print(f"top-1 error {result['top1_error']:.2f}%  top-5 error {result['top5_error']:.2f}%  "
               f"loss {result['loss']:.4f}  ({result['images']} images, {args.crops} crop{'s' if args.crops > 1 else ''})")
+        if args.report:
+            print(f"report in {args.report}: per_class.csv, confusion.csv, confusion.png, worst.csv")
     return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import sys
+
 from imagenet_trainer.cli.common import add_subparser, positive_int, print_json
 
 
@@ -10,24 +13,33 @@ def add_parser(sub) -> None:
                       "Print the top-k classes with probabilities for each image (folders are searched\n"
                       "recursively). Unreadable files are reported and skipped.")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders")
-    p.add_argument("--model", required=True, help="model file")
+    p.add_argument("--model", required=True, help="model file: .pt (model_XX.pt or converted), .safetensors, .ts or .onnx")
     p.add_argument("--topk", type=positive_int, default=5, help="classes to show per image")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per batch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.add_argument("--csv", action="store_true", help="print CSV on stdout (path, rank, class, index, probability)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from imagenet_trainer.engine.run import resolve_device
-    from imagenet_trainer.inference import collect_images, load_model_file, predict_files
+    from imagenet_trainer.inference import Predictor, collect_images, predict_files
 
     device = resolve_device(args.device)
     files = collect_images(args.inputs)
-    lm = load_model_file(args.model, device)
-    results = predict_files(lm, files, device, args.topk, args.batch_size)
+    results = predict_files(Predictor(args.model, device), files, device, args.topk, args.batch_size)
     if args.json:
         print_json(results)
+        return 0
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["path", "rank", "class", "index", "probability", "error"])
+        for r in results:
+            if "error" in r:
+                writer.writerow([r["path"], "", "", "", "", r["error"]])
+            for rank, t in enumerate(r.get("top", []), 1):
+                writer.writerow([r["path"], rank, t["class"], t["index"], t["probability"], ""])
         return 0
     for r in results:
         print(r["path"])

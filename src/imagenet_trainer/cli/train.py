@@ -64,11 +64,18 @@ def add_parser(sub) -> None:
                    help="weight decay (default: the seed table's, else 1e-4)")
     g.add_argument("--no-bn-decay", action="store_true", help="no weight decay on batch-norm and bias parameters")
     g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing factor")
+    g.add_argument("--accum", type=positive_int, default=d.accum,
+                   help="split each optimizer step's batch into K micro-batches (same result, less memory)")
     g.add_argument("--seed", "-manualSeed", type=int, default=d.seed, help="random seed (init, shuffling, augmentation)")
     g = p.add_argument_group("device and precision")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     g.add_argument("--ngpu", "-nGPU", type=positive_int, default=1,
-                   help="GPUs on this machine: starts one DDP process per GPU (or use torchrun)")
+                   help="GPUs on this machine: starts one DDP process per GPU (or use torchrun); "
+                        "with --device cpu, that many CPU processes (gloo)")
+    g.add_argument("--sync-bn", action="store_true", help="synchronized batch norm across GPUs")
+    g.add_argument("--master-port", type=int, default=None, help="--ngpu: port for the processes to meet on (default: a free one)")
+    g.add_argument("--dist-timeout", type=float, default=d.dist_timeout,
+                   help="minutes a collective waits for a missing rank before the job fails")
     g.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default=d.precision,
                    help="auto: bf16 autocast on GPU, fp32 on CPU")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
@@ -96,26 +103,60 @@ def config_from_args(args) -> TrainConfig:
 def _launch_local(args) -> int:
     """``--ngpu N``: run this same command as N local processes through torch's elastic launcher."""
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     if os.environ.get("WORLD_SIZE"):
         raise UsageError("--ngpu is set, but this process was already started by torchrun; drop --ngpu")
-    rest, skip = [], False
-    for a in args.argv:
+    if args.device.startswith("cuda") or args.device == "auto":
+        import torch
+
+        if torch.cuda.is_available() and args.ngpu > torch.cuda.device_count():
+            raise UsageError(f"--ngpu {args.ngpu}: only {torch.cuda.device_count()} GPUs are visible "
+                             "(CUDA_VISIBLE_DEVICES selects them)")
+    if args.batch_size % args.ngpu:
+        raise UsageError(f"--batch-size {args.batch_size} is the global batch; it must divide by --ngpu {args.ngpu}")
+    if args.master_port is not None:
+        _check_port_free(args.master_port)
+    rest = _drop_options(args.argv, {"--ngpu", "-nGPU", "--master-port"})
+    rdzv = ["--standalone"] if args.master_port is None else [
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{args.master_port}", "--nnodes", "1"]
+    launcher = torchrun.get_args_parser().parse_args(
+        [*rdzv, "--nproc-per-node", str(args.ngpu), "-m", "imagenet_trainer", *rest])
+    print(f"starting {args.ngpu} processes: global batch {args.batch_size}, {args.batch_size // args.ngpu} "
+          f"per process; LR rules use the global batch", file=sys.stderr)
+    try:
+        torchrun.run(launcher)
+    except ChildFailedError as e:
+        rank, failure = next(iter(e.failures.items()))
+        print(f"imagenet-trainer train: error: process {rank} of {args.ngpu} failed with exit code "
+              f"{failure.exitcode}; the others were stopped (its error is printed above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check_port_free(port: int) -> None:
+    """A clear error now, rather than a rendezvous that waits for a server that is not ours."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise UsageError(f"--master-port {port}: the port is already in use; choose another "
+                             "(or leave --master-port out to take a free one)") from None
+
+
+def _drop_options(argv: list[str], names: set[str]) -> list[str]:
+    """``argv`` without the options in ``names`` (and their values)."""
+    out, skip = [], False
+    for a in argv:
         if skip:
             skip = False
-            continue
-        if a in ("--ngpu", "-nGPU"):
+        elif a in names:
             skip = True
-            continue
-        if a.startswith(("--ngpu=", "-nGPU=")):
-            continue
-        rest.append(a)
-    launcher = torchrun.get_args_parser().parse_args(
-        ["--standalone", "--nproc-per-node", str(args.ngpu), "-m", "imagenet_trainer", *rest])
-    print(f"starting {args.ngpu} processes (global batch {args.batch_size}, "
-          f"{args.batch_size // args.ngpu} per process)", file=sys.stderr)
-    torchrun.run(launcher)
-    return 0
+        elif not any(a.startswith(n + "=") for n in names):
+            out.append(a)
+    return out
 
 
 def run(args) -> int:

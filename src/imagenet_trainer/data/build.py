@@ -80,13 +80,17 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     check_data_options(cfg)
     train_index, val_index = load_indexes(cfg)
     mean, std = normalization(cfg, train_index)
-    if cfg.batch_size % world_size:
-        raise UsageError(f"--batch-size {cfg.batch_size} is the global batch; it must divide by the {world_size} processes")
-    local_batch = cfg.batch_size // world_size
+    if cfg.accum < 1:
+        raise UsageError(f"--accum {cfg.accum}: must be at least 1")
+    if cfg.batch_size % (world_size * cfg.accum):
+        raise UsageError(f"--batch-size {cfg.batch_size} is the global batch; it must divide by the {world_size} "
+                         f"processes x --accum {cfg.accum}")
+    local_batch = cfg.batch_size // world_size // cfg.accum  # one micro-batch of one process
+    steps = cfg.epoch_size or max(len(train_index) // cfg.batch_size, 1)  # optimizer steps per epoch
     workers = default_workers() if cfg.workers < 0 else cfg.workers
     pin = device.type == "cuda"
     train_geometry = Geometry(cfg.train_crop, cfg.crop_size, cfg.image_size)
-    sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, cfg.epoch_size, cfg.sampling,
+    sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling,
                                 rank, world_size)
     if len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from imagenet_trainer.errors import UsageError
 
 
 @dataclass
@@ -24,13 +27,24 @@ class DistContext:
         return self.world_size > 1
 
 
-def init_from_env(device_type: str) -> DistContext:
-    """Join the process group that torchrun (or ``--ngpu``) describes in the environment, if any."""
+def init_from_env(device_type: str, timeout_minutes: float = 10.0) -> DistContext:
+    """Join the process group that torchrun (or ``--ngpu``) describes in the environment, if any.
+
+    ``timeout_minutes`` bounds how long a collective waits for a rank that died, so a job never hangs.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        try:
+            dist.init_process_group("nccl" if device_type == "cuda" else "gloo",
+                                    timeout=datetime.timedelta(minutes=timeout_minutes))
+        except (RuntimeError, ValueError) as e:  # DistNetworkError is a RuntimeError
+            addr = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+            if "address already in use" in str(e).lower() or "EADDRINUSE" in str(e):
+                raise UsageError(f"port {addr} is already in use; choose another with torchrun's --master-port "
+                                 "(or --rdzv-endpoint HOST:PORT)") from None
+            raise UsageError(f"could not join the process group at {addr}: {str(e).splitlines()[0][:200]}") from None
     return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 

@@ -135,7 +135,7 @@ def train(cfg: TrainConfig) -> int:
         raise UsageError(f"--epochs {cfg.epochs}: must be at least 1")
     resolve_name(cfg.arch)
     device = resolve_device(cfg.device)
-    dist = init_from_env(device.type)
+    dist = init_from_env(device.type, cfg.dist_timeout)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     if device.type == "cuda":
@@ -159,7 +159,7 @@ def train(cfg: TrainConfig) -> int:
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     optimizer = make_optimizer(model, cfg)
-    schedule = Schedule(cfg, len(data.train))
+    schedule = Schedule(cfg, len(data.train) // cfg.accum)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     start_epoch, step, best = 1, 0, {"top1": -1.0}
     run_dir = Path(cfg.output) if cfg.output else None
@@ -183,6 +183,11 @@ def train(cfg: TrainConfig) -> int:
     torch.backends.cudnn.enabled = cfg.backend != "native"
     torch.backends.cudnn.benchmark = cfg.backend != "native"
     net: nn.Module = model
+    if cfg.sync_bn:
+        if device.type != "cuda":
+            raise UsageError("--sync-bn needs GPUs (torch's SyncBatchNorm runs on CUDA only)")
+        if dist.enabled:
+            net = model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.backend == "compile":
@@ -199,7 +204,7 @@ def train(cfg: TrainConfig) -> int:
             raise UsageError(f"{bad_count[0]} unreadable images, more than --max-bad-images {cfg.max_bad_images}; "
                              f"see {run_dir / 'bad_images.txt'} and run `imagenet-trainer verify`")
 
-    ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, on_bad_image)
+    ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, on_bad_image)
     if dist.is_main:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
@@ -234,6 +239,7 @@ def train(cfg: TrainConfig) -> int:
                     runlog.epoch_row("test.log", epoch, va)
                 runlog.metrics({"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
                                 **({f"val_{k}": v for k, v in va.items()} if va else {})})
+                runlog.plots()
     except KeyboardInterrupt:
         if dist.is_main:
             log("\ninterrupted.")

@@ -32,6 +32,7 @@ class RunLog:
         self.dir = Path(run_dir)
         self.enabled = enabled
         self._tb = None
+        self._plots_failed = False
         if enabled:
             self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -86,6 +87,17 @@ class RunLog:
                 self._tb = False
                 print("note: tensorboard is not installed; TensorBoard events are not written", file=sys.stderr)
         return self._tb or None
+
+    def plots(self) -> None:
+        """Redraw accuracy.png, cross-entropy.png, lr.png and throughput.png; a failure only warns."""
+        if not self.enabled or self._plots_failed:
+            return
+        try:
+            from imagenet_trainer.tools.plot import plot_runs
+            plot_runs([self.dir])
+        except Exception as e:  # charts must never stop a training run
+            self._plots_failed = True
+            print(f"note: charts not drawn ({type(e).__name__}: {e}); `imagenet-trainer plot` can retry", file=sys.stderr)
 
     def bad_image(self, path: str, reason: str) -> None:
         print(f"warning: skipped unreadable image {path}: {reason}", file=sys.stderr)

@@ -24,6 +24,7 @@ class StepContext:
     schedule: Schedule
     dist: DistContext = field(default_factory=DistContext)
     print_freq: int = 10
+    accum: int = 1  # micro-batches per optimizer step
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
 
     def autocast(self):
@@ -46,28 +47,35 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                 "top5-err": f"{100 - 100 * c5 / n:5.1f}", "lr": f"{last['lr']:.3g}"}
 
     step = start_step
+    k = ctx.accum
     for i, batch in enumerate(loader, 1):
         for bad in batch.bad:
             ctx.on_bad_image(bad.path, bad.reason)
         n = batch.labels.shape[0]
-        if n == 0:
-            continue
-        last["lr"] = ctx.schedule.apply(optimizer, step)
-        with ctx.autocast():
-            logits = model(batch.images)
-            loss = criterion(logits, batch.labels)
-        optimizer.zero_grad(set_to_none=True)
-        if ctx.scaler is not None:
-            ctx.scaler.scale(loss).backward()
-            ctx.scaler.step(optimizer)
-            ctx.scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        step += 1
-        with torch.no_grad():
-            last["row"] = acc.add(loss, topk_correct(logits.detach(), batch.labels), n)
-        progress.update(i, n * ctx.dist.world_size, batch.wait, show)
+        boundary = i % k == 0  # the last micro-batch of an optimizer step
+        if n > 0:
+            if i % k == 1 or k == 1:
+                last["lr"] = ctx.schedule.apply(optimizer, step)
+            # Gradients are all-reduced once per optimizer step, on its last micro-batch.
+            sync = contextlib.nullcontext() if boundary or not hasattr(model, "no_sync") else model.no_sync()
+            with sync:
+                with ctx.autocast():
+                    logits = model(batch.images)
+                    loss = criterion(logits, batch.labels)
+                scaled = loss / k
+                (ctx.scaler.scale(scaled) if ctx.scaler is not None else scaled).backward()
+            with torch.no_grad():
+                last["row"] = acc.add(loss, topk_correct(logits.detach(), batch.labels), n)
+        if boundary:
+            if ctx.scaler is not None:
+                ctx.scaler.step(optimizer)
+                ctx.scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+        if n > 0:
+            progress.update(i, n * ctx.dist.world_size, batch.wait, show)
     progress.close()
     stats = acc.result(all_reduce_sum(acc.sums, ctx.dist))
     stats.update(images_per_s=progress.rate, data_wait=progress.wait_share, lr=last["lr"], steps=step)
@@ -85,7 +93,7 @@ def evaluate(model: nn.Module, loader, ctx: StepContext, label: str = "val", cro
     acc = Accumulator(ctx.device)
     criterion = nn.NLLLoss(reduction="mean")
     progress = ProgressLine(label, len(loader), ctx.print_freq, enabled=ctx.dist.is_main)
-    preds, labels_all = [], []
+    preds, labels_all, p_true, indices = [], [], [], []
     for i, batch in enumerate(loader, 1):
         for bad in batch.bad:
             ctx.on_bad_image(bad.path, bad.reason)
@@ -105,10 +113,15 @@ def evaluate(model: nn.Module, loader, ctx: StepContext, label: str = "val", cro
         if collect:
             preds.append(probs.argmax(1).cpu())
             labels_all.append(batch.labels.cpu())
+            p_true.append(probs.gather(1, batch.labels.view(-1, 1)).squeeze(1).cpu())
+            indices.append(batch.indices.cpu())
         progress.update(i, n * ctx.dist.world_size, batch.wait, lambda: {})
     progress.close()
     out = acc.result(all_reduce_sum(acc.sums, ctx.dist))
-    if collect:
-        out["pred"] = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
-        out["labels"] = torch.cat(labels_all) if labels_all else torch.empty(0, dtype=torch.long)
+    if collect:  # this process's samples: predicted and true labels, p(true label), index in the dataset
+        empty = torch.empty(0, dtype=torch.long)
+        out["pred"] = torch.cat(preds) if preds else empty
+        out["labels"] = torch.cat(labels_all) if labels_all else empty
+        out["p_true"] = torch.cat(p_true) if p_true else torch.empty(0)
+        out["indices"] = torch.cat(indices) if indices else empty
     return out

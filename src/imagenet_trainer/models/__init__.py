@@ -37,3 +37,4 @@ register_model("squeezenet1_0", "SqueezeNet 1.0 (torchvision)", aliases=("squeez
 register_model("squeezenet1_1", "SqueezeNet 1.1 (torchvision)")(_tv(tvm.squeezenet1_1))
 for _depth in (18, 34, 50, 101, 152):
     register_model(f"resnet{_depth}", f"ResNet-{_depth} (torchvision)")(_tv(getattr(tvm, f"resnet{_depth}")))
+register_model("smallcnn", "4-layer CNN, no BN or dropout: CPU smoke tests")(classic.SmallCNN)

@@ -1,0 +1,1 @@
+"""Tools around training: plots of runs, model conversion, dataset preparation and checks."""

@@ -1,0 +1,178 @@
+"""``convert``: a trained model file to a clean file for inference (.pt, .ts, .onnx, .safetensors).
+
+What the conversion does: strips DataParallel/DDP/compile prefixes, removes dropout, folds batch
+norm into the preceding conv or linear layer (torch.fx), puts the normalization in front, and
+optionally appends a softmax and casts the weights. The graph formats (.ts, .onnx) take float
+images in 0..1, shape (N, 3, H, W), and carry the class names and normalization as metadata; the
+weight formats (.pt, .safetensors) hold the clean state dict of the registry model plus the same
+metadata, so `evaluate` and `predict` read them back. Every conversion prints a precision report.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from imagenet_trainer.engine.checkpoint import MODEL_FORMAT, atomic_save, atomic_write
+from imagenet_trainer.errors import CheckError, UsageError
+from imagenet_trainer.inference import LoadedModel
+
+FORMATS = (".pt", ".ts", ".onnx", ".safetensors")
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std on float images in 0..1, shape (N, 3, H, W)."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class InferenceModel(nn.Module):
+    """Normalization, the (folded) network, and optionally a softmax: images in 0..1 to logits or probabilities."""
+
+    def __init__(self, net: nn.Module, mean, std, softmax: bool = False):
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        self.net = net
+        self.softmax = softmax
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(self.normalize(x.to(self.normalize.mean.dtype)))
+        return y.softmax(-1) if self.softmax else y
+
+
+def remove_dropout(model: nn.Module) -> nn.Module:
+    for name, child in model.named_children():
+        if isinstance(child, (nn.Dropout, nn.Dropout2d, nn.AlphaDropout)):
+            setattr(model, name, nn.Identity())
+        else:
+            remove_dropout(child)
+    return model
+
+
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm that follows a conv or linear layer into it (eval mode); raises if tracing fails."""
+    from torch.fx.experimental.optimization import fuse
+
+    return fuse(model.eval(), inplace=False)
+
+
+def count_batch_norms(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def inference_model(lm: LoadedModel, softmax: bool = False) -> InferenceModel:
+    net = remove_dropout(copy.deepcopy(lm.model).float().eval().to(memory_format=torch.contiguous_format))
+    return InferenceModel(fold_batch_norm(net), lm.mean, lm.std, softmax).eval()
+
+
+def metadata(lm: LoadedModel, softmax: bool, dtype: str) -> dict:
+    return {"format": MODEL_FORMAT, "arch": lm.arch, "classes": lm.classes, "mean": lm.mean, "std": lm.std,
+            "image_size": lm.image_size, "crop_size": lm.crop_size, "input": "float images in 0..1, (N, 3, H, W)",
+            "output": "probabilities" if softmax else "logits", "dtype": dtype}
+
+
+def _reference(lm: LoadedModel, x: torch.Tensor, softmax: bool) -> torch.Tensor:
+    with torch.no_grad():
+        y = lm.model.float()(Normalize(lm.mean, lm.std)(x)).float()
+    return y.softmax(-1) if softmax else y
+
+
+def convert(lm: LoadedModel, dst: str | os.PathLike, softmax: bool = False, dtype: str = "fp32",
+            real_images: torch.Tensor | None = None) -> dict:
+    """Write ``dst`` (format from its extension) and return the precision report."""
+    dst = Path(dst)
+    if dst.suffix not in FORMATS:
+        raise UsageError(f"--dst {dst}: unknown extension; use one of {', '.join(FORMATS)}")
+    if dst.suffix == ".onnx" and dtype == "bf16":
+        raise UsageError("--bf16 with .onnx: ONNX Runtime has no bf16 CPU kernels; use --fp16 or another format")
+    lm.model.cpu().float().eval()
+    meta = metadata(lm, softmax, dtype)
+    size = lm.crop_size
+    torch.manual_seed(0)
+    inputs = {"random": torch.rand(4, 3, size, size)}
+    if real_images is not None and len(real_images):
+        inputs["real"] = real_images
+    if dst.suffix in (".pt", ".safetensors"):
+        state = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in lm.model.state_dict().items()}
+        if dst.suffix == ".pt":
+            atomic_save(meta | {"state_dict": state, "num_classes": len(lm.classes), "epoch": None}, dst)
+        else:
+            from safetensors.torch import save as st_save
+
+            blob = st_save({k: v.contiguous() for k, v in state.items()},
+                           metadata={k: json.dumps(v) for k, v in meta.items()})
+            atomic_write(dst, lambda f: f.write(blob))
+        from imagenet_trainer.inference import load_model_file
+
+        back = load_model_file(dst, torch.device("cpu"))
+        model = InferenceModel(back.model.to(DTYPES[dtype]), lm.mean, lm.std, softmax)
+        run = lambda x: model(x.to(DTYPES[dtype])).float()  # noqa: E731
+        folded = None
+    else:
+        model = inference_model(lm, softmax)
+        folded = count_batch_norms(model) == 0
+        model = model.to(DTYPES[dtype]) if dtype != "fp32" else model
+        example = torch.rand(1, 3, size, size, dtype=DTYPES[dtype])
+        if dst.suffix == ".ts":
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # TorchScript's deprecation notice: it still runs everywhere
+                traced = torch.jit.trace(model, example)
+                extra = {"meta.json": json.dumps(meta)}
+                atomic_write(dst, lambda f: torch.jit.save(traced, f, _extra_files=extra))
+                loaded = torch.jit.load(str(dst))
+            run = lambda x: loaded(x.to(DTYPES[dtype])).float()  # noqa: E731
+        else:
+            run = _export_onnx(model, example, dst, meta, dtype)
+    report = {"dst": str(dst), "format": dst.suffix[1:], "dtype": dtype, "softmax": softmax, "bn_folded": folded}
+    with torch.no_grad():
+        for name, x in inputs.items():
+            out, ref = run(x), _reference(lm, x, softmax)
+            probs = (out, ref) if softmax else (out.softmax(-1), ref.softmax(-1))
+            # The check is on probabilities: logits can reach the hundreds, where one fp32 step exceeds 1e-4.
+            report[f"max_abs_diff_{name}"] = float((probs[0] - probs[1]).abs().max())
+            report[f"max_rel_diff_output_{name}"] = float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
+    if dtype == "fp32":
+        worst = max(v for k, v in report.items() if k.startswith("max_abs_diff"))
+        if worst >= 1e-4:
+            dst.unlink(missing_ok=True)
+            raise CheckError(f"{dst}: the converted model's probabilities differ from the source's by {worst:.2e} "
+                             "(limit 1e-4); nothing was written")
+    return report
+
+
+def _export_onnx(model: nn.Module, example: torch.Tensor, dst: Path, meta: dict, dtype: str):
+    try:
+        import onnx
+        import onnxruntime as ort
+    except ImportError:
+        raise UsageError("--dst .onnx needs the export extras: pip install 'imagenet-trainer[export]'") from None
+    import io
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, example, buf, dynamo=False, input_names=["image"],
+                          output_names=["probabilities" if meta["output"] == "probabilities" else "logits"],
+                          dynamic_axes={"image": {0: "batch"}}, opset_version=17)
+    proto = onnx.load_from_string(buf.getvalue())
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, json.dumps(v)
+    onnx.checker.check_model(proto)
+    atomic_write(dst, lambda f: f.write(proto.SerializeToString()))
+    session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    np_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype]
+    return lambda x: torch.from_numpy(session.run(None, {"image": x.numpy().astype(np_dtype)})[0]).float()

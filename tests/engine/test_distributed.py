@@ -1,0 +1,136 @@
+"""Several processes on CPU (gloo): same result as one process, exact validation counts, launch and failure paths."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from imagenet_trainer.cli import main
+from imagenet_trainer.engine.checkpoint import safe_load
+from imagenet_trainer.engine.run import train
+from tests.conftest import jpeg_bytes, random_image
+from tests.engine.test_train import _cfg
+
+ARGS = ["--arch", "smallcnn", "--epochs", "1", "--batch-size", "6", "--image-size", "36", "--crop-size", "32",
+        "--workers", "0", "--device", "cpu", "--lr", "0.1", "--print-freq", "1000"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
+    wa, wb = safe_load(a)["state_dict"], safe_load(b)["state_dict"]
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=atol), (k, (wa[k] - wb[k]).abs().max())
+
+
+@pytest.fixture
+def uneven_tree(tiny_tree):
+    """The tiny tree with 7 val images, which 2 processes cannot split evenly."""
+    (tiny_tree / "val" / "fox" / "extra.jpg").write_bytes(jpeg_bytes(random_image(40, 50, seed=99)))
+    return tiny_tree
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_and_count_val_exactly(uneven_tree, tmp_path):
+    assert main(["train", "--data", str(uneven_tree), "--output", str(tmp_path / "one"), *ARGS]) == 0
+    assert main(["train", "--data", str(uneven_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *ARGS]) == 0
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt")
+    one, two = (safe_load(tmp_path / r / "model_01.pt")["metrics"] for r in ("one", "two"))
+    assert two["val"]["count"] == one["val"]["count"] == 7
+    assert two["train"]["count"] == one["train"]["count"] == 18
+    assert abs(one["val"]["top1"] - two["val"]["top1"]) < 1e-6
+
+
+def test_accumulation_gives_the_same_step(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "a", arch="smallcnn", epochs=1)) == 0
+    assert train(_cfg(tiny_tree, tmp_path / "b", arch="smallcnn", epochs=1, accum=3)) == 0
+    _assert_same_weights(tmp_path / "a" / "model_01.pt", tmp_path / "b" / "model_01.pt")
+
+
+@pytest.mark.slow
+def test_two_machines_on_localhost(tiny_tree, tmp_path):
+    port = _free_port()
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r), "--nproc-per-node", "1",
+         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test",
+         "-m", "imagenet_trainer", "train", "--data", str(tiny_tree), "--output", str(tmp_path / "run"), *ARGS],
+        stdout=open(tmp_path / f"node{r}.log", "w"), stderr=subprocess.STDOUT) for r in range(2)]
+    for p in procs:  # output goes to files: a full pipe would block one node while the other waits for it
+        p.wait(timeout=240)
+    outs = [(tmp_path / f"node{r}.log").read_text()[-2000:] for r in range(2)]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    cfg = (tmp_path / "run" / "config.yaml").read_text()
+    assert "world_size: 2" in cfg and (tmp_path / "run" / "model_01.pt").exists()
+
+
+def test_resume_with_a_different_process_count(tiny_tree, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_tree), "--output", str(run), *ARGS]) == 0
+    args2 = [a if a != "1" or i == 0 else a for i, a in enumerate(ARGS)]
+    args2[args2.index("--epochs") + 1] = "2"
+    assert main(["train", "--data", str(tiny_tree), "--output", str(run), "--ngpu", "2", *args2,
+                 "--resume", "auto"]) == 0
+    assert safe_load(run / "checkpoint_last.pt")["epoch"] == 2
+
+
+def test_port_in_use_is_a_clear_error(tiny_tree, tmp_path, capfd):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code = main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "r"), "--ngpu", "2",
+                     "--master-port", str(port), *ARGS])
+    err = capfd.readouterr().err
+    assert code == 2 and f"{port}" in err and "in use" in err
+
+
+def _rank_pids(parent: int) -> dict[int, int]:
+    """LOCAL_RANK -> pid for the descendants of ``parent`` that are training ranks."""
+    found = {}
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        ranks = [e for e in env if e.startswith(b"LOCAL_RANK=")]
+        if ranks and ppid != 1 and pid != parent:
+            found[int(ranks[0].split(b"=")[1])] = pid
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_dying_rank_ends_the_job(tiny_tree, tmp_path):
+    args = ["train", "--data", str(tiny_tree), "--output", str(tmp_path / "r"), "--ngpu", "2", *ARGS]
+    args[args.index("--epochs") + 1] = "50"
+    proc = subprocess.Popen([sys.executable, "-m", "imagenet_trainer", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(_rank_pids(proc.pid)) < 2:
+            time.sleep(0.5)
+        ranks = _rank_pids(proc.pid)
+        assert 1 in ranks, ranks
+        time.sleep(3)
+        os.kill(ranks[1], signal.SIGKILL)
+        start = time.time()
+        _, err = proc.communicate(timeout=120)
+        assert time.time() - start < 120
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "process" in err and "failed" in err
