@@ -12,7 +12,8 @@ import sys
 from imagenet_trainer import __version__
 from imagenet_trainer.errors import CheckError, UsageError
 
-_SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench", "plot", "convert")
+_SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench", "plot", "convert", "verify", "resize",
+                "create_dataset", "prepare_imagenet")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -143,8 +143,13 @@ def _save_cache(path: Path, index: FileIndex, dir_mtimes: dict[str, int]) -> Non
 
 
 def build_index(split_dir: str | os.PathLike, classes: list[str] | None = None,
-                cache_dir: Path | None = None, use_cache: bool = True) -> FileIndex:
-    """Index a split folder. ``classes`` fixes the label order (a val split uses train's classes)."""
+                cache_dir: Path | None = None, use_cache: bool = True,
+                empty_classes: list[str] | None = None) -> FileIndex:
+    """Index a split folder. ``classes`` fixes the label order (a val split uses train's classes).
+
+    An empty class folder is an error, unless ``empty_classes`` is a list: then its path is appended
+    there and the class is indexed with no files.
+    """
     split_dir = Path(split_dir)
     own = list_classes(split_dir)
     if classes is None:
@@ -155,6 +160,8 @@ def build_index(split_dir: str | os.PathLike, classes: list[str] | None = None,
             raise UsageError(f"{split_dir / odd[0]}: class folder not in train/ ({len(odd)} such); "
                              "val classes must be a subset of the train classes")
     cache = _cache_path(cache_dir or default_cache_dir(), split_dir, classes) if use_cache else None
+    if empty_classes is not None:
+        cache = None  # a lenient index is for checks only; never cache it
     if cache is not None and cache.exists():
         cached = _load_cached(cache, split_dir)
         if cached is not None:
@@ -167,7 +174,9 @@ def build_index(split_dir: str | os.PathLike, classes: list[str] | None = None,
     labels: list[int] = []
     dir_mtimes = {".": os.stat(split_dir).st_mtime_ns}
     for c, (files, mtimes) in zip(own, scans):
-        if not files:
+        if not files and empty_classes is not None:
+            empty_classes.append(str(split_dir / c))
+        elif not files:
             raise UsageError(f"{split_dir / c}: empty class folder (no .jpg/.jpeg/.png/.ppm/.bmp/.webp files); "
                              "add images or remove the folder")
         paths.extend(f[prefix:] for f in files)

@@ -1,0 +1,113 @@
+"""``verify``: find the files of a dataset that would hurt training, and optionally move them aside.
+
+Faults found: undecodable and truncated files, CMYK JPEGs, files whose extension lies about their
+format, classes with very few images, and exact duplicates across train and val (by content
+hash). Nothing is deleted: ``quarantine`` moves undecodable and truncated files into another
+folder, keeping their relative paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import simplejpeg
+from PIL import Image
+
+from imagenet_trainer.data.index import build_index, find_split_dirs
+from imagenet_trainer.errors import UsageError
+
+FATAL = ("undecodable", "truncated")  # faults that the quarantine moves out
+_FORMATS = {b"\xff\xd8": "JPEG", b"\x89P": "PNG", b"BM": "BMP", b"P6": "PPM", b"P3": "PPM", b"P5": "PGM", b"RI": "WEBP"}
+_EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".webp": "WEBP"}
+
+
+def check_file(path: str) -> tuple[str, str, list[str]]:
+    """(path, sha1 of the content, faults) for one image file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        return path, "", [f"undecodable: cannot read ({e.strerror})"]
+    digest = hashlib.sha1(data).hexdigest()
+    faults = []
+    fmt = _FORMATS.get(data[:2])
+    expected = _EXT_FORMAT.get(os.path.splitext(path)[1].lower())
+    if fmt and expected and fmt != expected and not (fmt == "PGM" and expected == "PPM"):
+        faults.append(f"extension says {expected}, content is {fmt}")
+    if fmt == "JPEG":
+        try:
+            h, w, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+            if colorspace in ("CMYK", "YCCK"):
+                faults.append("CMYK JPEG (decoded through the slower fallback)")
+            else:
+                simplejpeg.decode_jpeg(data, strict=True)
+            return path, digest, faults
+        except ValueError as e:
+            msg = str(e)
+            if "Premature end" in msg or "premature" in msg.lower():
+                return path, digest, faults + ["truncated: the JPEG data ends early"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+    except OSError as e:
+        kind = "truncated" if "truncated" in str(e).lower() else "undecodable"
+        faults.append(f"{kind}: {e}")
+    except Exception as e:
+        faults.append(f"undecodable: {type(e).__name__}: {e}")
+    return path, digest, faults
+
+
+def verify_dataset(data: str | os.PathLike, min_per_class: int = 10, workers: int | None = None,
+                   progress=None) -> dict:
+    """Check every image under data/train and data/val (or validation/, test/); returns the report."""
+    train_dir, val_dir = find_split_dirs(data)
+    splits = {"train": train_dir, **({"val": val_dir} if val_dir else {})}
+    report = {"data": str(data), "files": 0, "problems": [], "small_classes": [], "duplicates": [], "classes": 0}
+    hashes: dict[str, dict[str, list[str]]] = {}
+    for split, d in splits.items():
+        empty: list[str] = []
+        idx = build_index(d, use_cache=False, empty_classes=empty)
+        report["classes"] = max(report["classes"], len(idx.classes))
+        report["problems"] += [{"path": e, "fault": "empty class folder"} for e in empty]
+        for c, n in zip(idx.classes, idx.class_counts()):
+            if 0 < n < min_per_class:
+                report["small_classes"].append({"split": split, "class": c, "images": int(n)})
+        files = [idx.path(i) for i in range(len(idx))]
+        with ProcessPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
+            for path, digest, faults in pool.map(check_file, files, chunksize=64):
+                report["files"] += 1
+                report["problems"] += [{"path": path, "fault": f} for f in faults]
+                if digest:
+                    hashes.setdefault(digest, {}).setdefault(split, []).append(path)
+                if progress:
+                    progress(1)
+    for digest, where in hashes.items():
+        if "train" in where and "val" in where:
+            report["duplicates"].append({"sha1": digest, "train": where["train"], "val": where["val"]})
+    return report
+
+
+def quarantine(report: dict, data: str | os.PathLike, dest: str | os.PathLike) -> list[tuple[str, str]]:
+    """Move the undecodable and truncated files under ``dest``, keeping their paths; never deletes."""
+    data, dest = Path(data).resolve(), Path(dest).resolve()
+    if dest == data or data in dest.parents:
+        raise UsageError(f"--quarantine {dest}: inside the dataset; choose a folder outside {data}")
+    moved = []
+    for p in report["problems"]:
+        if not p["fault"].startswith(FATAL):
+            continue
+        src = Path(p["path"]).resolve()
+        target = dest / src.relative_to(data) if data in src.parents else dest / src.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise UsageError(f"{target}: already in the quarantine; move it away first (nothing was overwritten)")
+        shutil.move(str(src), str(target))
+        moved.append((str(src), str(target)))
+    return moved
