@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 
@@ -18,6 +19,8 @@ class TrainConfig:
     image_size: int = 256  # val: shorter side before the centre crop; seed crop: shorter side
     crop_size: int = 224  # side of the network input in pixels
     train_crop: str = "rrc"  # rrc = random-resized-crop + flip; seed = the original's crop + flip
+    rrc_min_scale: float = 0.08  # smallest area fraction of a random-resized crop
+    prog_resize: Optional[list] = None  # progressive resizing [start fraction of crop_size, end fraction of epochs]
     sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
     normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images
     loader: str = "auto"  # auto | cpu (workers decode) | gpu (nvJPEG decodes) | hybrid (split adapts)
@@ -27,11 +30,14 @@ class TrainConfig:
     # --- model ---
     arch: str = "resnet18"
     num_classes: Optional[int] = None  # None = number of class folders in train/
+    small_stem: str = "auto"  # auto | on | off: ResNet stem that keeps small (<= 64 px) images whole
     # --- optimization ---
     epochs: int = 90
     lr_schedule: str = "cosine"  # seed (the original's table) | step | cosine (with linear warmup)
-    lr: Optional[float] = None  # base LR; None = the schedule's own (0.1 per 256 images for step/cosine)
+    lr: Optional[float] = None  # base LR; None = the schedule's own (lr_per_256 x batch / 256 for step/cosine)
+    lr_per_256: float = 0.1  # step/cosine base LR per 256 images of global batch (linear scaling rule)
     warmup_epochs: float = 0.0  # cosine: linear warmup from 0, in epochs
+    warmup_fraction: Optional[float] = None  # cosine: warmup as a share of --epochs (overrides warmup_epochs)
     step_size: int = 30  # step: epochs between decays
     step_gamma: float = 0.1  # step: decay factor
     momentum: float = 0.9
@@ -39,6 +45,10 @@ class TrainConfig:
     weight_decay: Optional[float] = None  # None = the schedule's own (seed table, else 1e-4)
     no_bn_decay: bool = False  # exclude batch-norm and bias parameters from weight decay
     label_smoothing: float = 0.0
+    ema: bool = False  # keep an exponential moving average of the weights; evaluated and saved too
+    ema_half_life: float = 0.05  # EMA half-life as a share of all training steps, so it follows --epochs
+    tta: bool = False  # evaluate with horizontal-flip test-time augmentation
+    recipe: Optional[str] = None  # the recipe (configs/NAME.yaml) these values started from
     seed: int = 0
     accum: int = 1  # split each optimizer step's batch into this many sequential micro-batches
     # --- device and precision ---
@@ -56,6 +66,9 @@ class TrainConfig:
     retrain: Optional[str] = None  # start from a model file's weights with a fresh optimizer
     command: list = field(default_factory=list)  # the command line, to print the resume command
 
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -63,3 +76,35 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def recipe_dir() -> Path:
+    """Where the built-in recipes live (``configs/`` in the repository, shipped inside the package)."""
+    return Path(__file__).parent / "configs"
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str) -> dict:
+    """The values of a recipe: a built-in name (``fast``) or a path to a YAML file of TrainConfig fields."""
+    import yaml
+
+    from imagenet_trainer.errors import UsageError
+
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = recipe_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise UsageError(f"--recipe {name_or_path}: no such recipe; built in: {', '.join(list_recipes())}, "
+                         "or give a path to a YAML file")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - fields)
+    if not isinstance(values, dict) or unknown:
+        raise UsageError(f"{path}: unknown setting(s) {', '.join(unknown)}; the settings are TrainConfig's fields")
+    return values

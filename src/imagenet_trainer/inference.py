@@ -32,6 +32,7 @@ class LoadedModel:
     crop_size: int
     arch: str
     epoch: int | None
+    small_stem: bool = False
 
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -67,22 +68,29 @@ def _read_safetensors(path: Path) -> dict:
     return meta | {"state_dict": state, "num_classes": len(meta["classes"])}
 
 
-def load_model_file(path: str | os.PathLike, device: torch.device) -> LoadedModel:
-    """Build the model a model file (or checkpoint, or converted .pt/.safetensors) describes, in eval mode."""
+def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool = False) -> LoadedModel:
+    """Build the model a model file (or checkpoint, or converted .pt/.safetensors) describes, in eval mode.
+
+    ``ema``: load the moving average of the weights that EMA training saved, instead of the weights.
+    """
     path = Path(path)
     if path.suffix == ".safetensors" and path.is_file():
         rec = _read_safetensors(path)
     else:
         rec = ckpt_io.safe_load(path, ckpt_io.MODEL_FORMAT)
     try:
-        model = create_model(rec["arch"], rec["num_classes"])
+        model = create_model(rec["arch"], rec["num_classes"], small_stem=bool(rec.get("small_stem", False)))
     except UsageError:
         raise UsageError(f"{path}: made with model {rec['arch']!r}, which this version does not know") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in strip_wrappers(rec["state_dict"]).items()}
+    if ema and "ema_state_dict" not in rec:
+        raise UsageError(f"{path}: has no EMA weights (train with --ema, or the fast recipe)")
+    weights = rec["ema_state_dict"] if ema else rec["state_dict"]
+    state = {k: v.float() if v.is_floating_point() else v for k, v in strip_wrappers(weights).items()}
     ckpt_io.load_weights(model, state, path)
     model.to(device, memory_format=torch.channels_last).eval()
     return LoadedModel(model, list(rec["classes"]), list(rec["mean"]), list(rec["std"]),
-                       int(rec["image_size"]), int(rec["crop_size"]), rec["arch"], rec.get("epoch"))
+                       int(rec["image_size"]), int(rec["crop_size"]), rec["arch"], rec.get("epoch"),
+                       bool(rec.get("small_stem", False)))
 
 
 class Predictor:
@@ -157,7 +165,7 @@ def normalize_float(x: torch.Tensor, mean, std) -> torch.Tensor:
 def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: str | None = None,
                     crops: int = 1, batch_size: int = 128, workers: int = -1, image_size: int | None = None,
                     crop_size: int | None = None, precision: torch.dtype | None = None,
-                    collect: bool = False) -> dict:
+                    collect: bool = False, tta: bool = False) -> dict:
     """Top-1/top-5 accuracy of a loaded model on a dataset's validation folder (1 or 10 crops)."""
     if crops not in (1, 10):
         raise UsageError(f"--crops {crops}: choose 1 or 10")
@@ -177,7 +185,7 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     geometry = Geometry("five" if crops == 10 else "center", crop_size or lm.crop_size, image_size or lm.image_size)
     workers = default_workers() if workers < 0 else workers
     loader = make_val_loader(index, geometry, batch_size, workers, device, lm.mean, lm.std)
-    ctx = StepContext(device, precision, None, None)
+    ctx = StepContext(device, precision, None, None, tta=tta)
     bad: list[str] = []
     ctx.on_bad_image = lambda p, r: bad.append(f"{p}: {r}")
     out = evaluate(lm.model, loader, ctx, label=f"evaluate ({crops} crop{'s' if crops > 1 else ''})", collect=collect)

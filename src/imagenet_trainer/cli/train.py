@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
                       "and checkpoint_last.pt. Ctrl-C stops cleanly and prints the resume command.\n"
                       "The original example's spellings are accepted: -data -netType -nDonkeys -batchSize -LR\n"
                       "-nEpochs -epochSize -manualSeed -nGPU.")
+    p.add_argument("--recipe", default="fast",
+                   help="start from a recipe: fast, standard, seed-alexnet (configs/NAME.yaml), a YAML path, or "
+                        "none (the plain defaults shown below); options given here override its values")
     g = p.add_argument_group("data")
     g.add_argument("--data", "-data", required=True, help="dataset root holding train/ and val/")
     g.add_argument("--val-dir", default=d.val_dir, help="validation folder (default: DATA/val, validation or test)")
@@ -34,6 +37,10 @@ def add_parser(sub) -> None:
     g.add_argument("--crop-size", type=positive_int, default=d.crop_size, help="network input side in pixels")
     g.add_argument("--train-crop", choices=("rrc", "seed"), default=d.train_crop,
                    help="rrc: random-resized-crop + flip; seed: the original's random crop after resize + flip")
+    g.add_argument("--rrc-min-scale", type=float, default=d.rrc_min_scale,
+                   help="smallest area share of a random-resized crop")
+    g.add_argument("--prog-resize", type=float, nargs=2, default=d.prog_resize, metavar=("START", "END"),
+                   help="progressive resizing: crops grow from START x crop-size to full size by END of the run")
     g.add_argument("--sampling", choices=("shuffle", "balanced"), default=d.sampling,
                    help="shuffle: each image once per epoch; balanced: uniform class, then image (the original)")
     g.add_argument("--normalize", choices=("imagenet", "auto"), default=d.normalize,
@@ -48,6 +55,9 @@ def add_parser(sub) -> None:
     g.add_argument("--cache-dir", default=d.cache_dir, help="index cache folder (default: ~/.cache/imagenet-trainer)")
     g = p.add_argument_group("model")
     g.add_argument("--arch", "-netType", "-a", default=d.arch, help="model name; see `imagenet-trainer models`")
+    g.add_argument("--small-stem", choices=("auto", "on", "off"), default=d.small_stem,
+                   help="ResNet stem for small images (3x3 stride 1, no max-pool); auto: on when the median "
+                        "image side is at most 64 px, with native-size crops")
     g.add_argument("--num-classes", type=positive_int, default=d.num_classes, help="default: class folders in train/")
     g = p.add_argument_group("optimization")
     g.add_argument("--epochs", "-nEpochs", type=positive_int, default=d.epochs, help="number of epochs")
@@ -56,14 +66,25 @@ def add_parser(sub) -> None:
     g.add_argument("--lr", "-LR", type=float, default=d.lr,
                    help="base learning rate (default: 0.01 for seed, 0.1 x batch/256 for step and cosine)")
     g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="cosine: linear warmup epochs")
+    g.add_argument("--warmup-fraction", type=float, default=d.warmup_fraction,
+                   help="cosine: warmup as a share of --epochs (overrides --warmup-epochs)")
+    g.add_argument("--lr-per-256", type=float, default=d.lr_per_256,
+                   help="step/cosine: base LR per 256 images of global batch, when --lr is not given")
     g.add_argument("--step-size", type=positive_int, default=d.step_size, help="step: epochs between decays")
     g.add_argument("--step-gamma", type=float, default=d.step_gamma, help="step: decay factor")
     g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
-    g.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=d.nesterov, help="Nesterov momentum")
     g.add_argument("--weight-decay", "--wd", type=float, default=d.weight_decay,
                    help="weight decay (default: the seed table's, else 1e-4)")
-    g.add_argument("--no-bn-decay", action="store_true", help="no weight decay on batch-norm and bias parameters")
+    g.add_argument("--no-bn-decay", action=argparse.BooleanOptionalAction, default=d.no_bn_decay,
+                   help="no weight decay on batch-norm and bias parameters")
     g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing factor")
+    g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=d.ema,
+                   help="keep an exponential moving average of the weights; evaluated and saved too")
+    g.add_argument("--ema-half-life", type=float, default=d.ema_half_life,
+                   help="EMA half-life as a share of all training steps")
+    g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=d.tta,
+                   help="validate with horizontal-flip test-time augmentation")
     g.add_argument("--accum", type=positive_int, default=d.accum,
                    help="split each optimizer step's batch into K micro-batches (same result, less memory)")
     g.add_argument("--seed", "-manualSeed", type=int, default=d.seed, help="random seed (init, shuffling, augmentation)")
@@ -90,14 +111,31 @@ def add_parser(sub) -> None:
                    help="keep only the newest K model_XX.pt (default: all)")
     g.add_argument("--resume", default=d.resume, help="checkpoint_last.pt to continue exactly, or 'auto'")
     g.add_argument("--retrain", default=d.retrain, help="model_XX.pt to start from, with a fresh optimizer")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def config_from_args(args) -> TrainConfig:
-    names = set(TrainConfig.__dataclass_fields__)
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names and k != "command"})
-    cfg.command = ["imagenet-trainer", "train", *args.argv[1:]]
-    return cfg
+    """Defaults, then the recipe's values, then the options given on the command line."""
+    from imagenet_trainer.config import load_recipe
+
+    names = set(TrainConfig.__dataclass_fields__) - {"command", "recipe"}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    if args.recipe and args.recipe != "none":
+        given = _given_dests(args.parser, args.argv[1:])
+        values |= {k: v for k, v in load_recipe(args.recipe).items() if k not in given}
+    if values.get("prog_resize") is not None:
+        values["prog_resize"] = list(values["prog_resize"])
+    return TrainConfig(**values, recipe=None if args.recipe == "none" else args.recipe, command=["imagenet-trainer", "train", *args.argv[1:]])
+
+
+def _given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the options that appear in ``argv`` (so that they beat the recipe)."""
+    by_flag = {flag: a.dest for a in parser._actions for flag in a.option_strings}
+    for a in parser._actions:  # --no-X of boolean options
+        for flag in a.option_strings:
+            if flag.startswith("--") and isinstance(a, argparse.BooleanOptionalAction):
+                by_flag["--no-" + flag[2:]] = a.dest
+    return {by_flag[tok.split("=", 1)[0]] for tok in argv if tok.split("=", 1)[0] in by_flag}
 
 
 def _launch_local(args) -> int:

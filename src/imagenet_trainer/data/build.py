@@ -89,7 +89,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     steps = cfg.epoch_size or max(len(train_index) // cfg.batch_size, 1)  # optimizer steps per epoch
     workers = default_workers() if cfg.workers < 0 else cfg.workers
     pin = device.type == "cuda"
-    train_geometry = Geometry(cfg.train_crop, cfg.crop_size, cfg.image_size)
+    train_geometry = Geometry(cfg.train_crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
     sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling,
                                 rank, world_size)
     if len(train_index) < cfg.batch_size and cfg.epoch_size is None:
@@ -137,3 +137,18 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     controller = SplitController(dataset, fixed=cpu_share is not None) if kind == "hybrid" else None
     loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=collate_mixed)
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
+
+
+def median_image_side(index: FileIndex, samples: int = 64) -> int:
+    """The median shorter side of up to ``samples`` train images, read from their headers."""
+    from imagenet_trainer.data.decode import DecodeError, image_size
+
+    sides = []
+    step = max(1, len(index) // samples)
+    for i in range(0, len(index), step)[:samples]:
+        try:
+            with open(index.path(i), "rb") as f:
+                sides.append(min(image_size(f.read(65536))))
+        except (OSError, DecodeError):
+            continue
+    return int(sorted(sides)[len(sides) // 2]) if sides else 0

@@ -8,6 +8,7 @@ makes runs and resumes reproducible. A file that cannot be read or decoded comes
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,13 @@ class Batch:
                      self.indices, self.bad)
 
 
+def parse_item(item) -> tuple[int, int, int | None]:
+    """``index``, ``(index, seed)`` or ``(index, seed, crop_size)`` -> all three."""
+    if not isinstance(item, tuple):
+        return int(item), 0, None
+    return item[0], item[1], item[2] if len(item) > 2 else None
+
+
 class ImageFolderDataset(torch.utils.data.Dataset):
     """Decoded crops of the files in ``index`` with geometry ``geometry``."""
 
@@ -50,18 +58,25 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def load(self, i: int, sample_seed: int = 0) -> tuple[np.ndarray, bool]:
+    def load(self, i: int, sample_seed: int = 0, crop_size: int | None = None) -> tuple[np.ndarray, bool]:
         """(crops (n_boxes, H, W, 3) uint8, flip) for file ``i``; raises OSError or DecodeError."""
         with open(self.index.path(i), "rb") as f:
             data = f.read()
         rng = np.random.default_rng(sample_seed) if self.geometry.random else None
-        crops, flip = decode_crops(data, self.geometry, rng, self.scaled_decode)
+        crops, flip = decode_crops(data, self.geometry_for(crop_size), rng, self.scaled_decode)
         return np.stack(crops), flip
 
+    def geometry_for(self, crop_size: int | None) -> Geometry:
+        """The geometry at another crop size (progressive resizing), with the same scale rules."""
+        if crop_size is None or crop_size == self.geometry.crop_size:
+            return self.geometry
+        ratio = self.geometry.image_size / self.geometry.crop_size
+        return dataclasses.replace(self.geometry, crop_size=crop_size, image_size=round(crop_size * ratio))
+
     def __getitem__(self, item):
-        i, sample_seed = item if isinstance(item, tuple) else (item, 0)
+        i, sample_seed, size = parse_item(item)
         try:
-            crops, flip = self.load(i, sample_seed)
+            crops, flip = self.load(i, sample_seed, size)
         except (OSError, DecodeError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             return BadSample(self.index.path(i), reason)

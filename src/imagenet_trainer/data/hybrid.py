@@ -24,8 +24,8 @@ import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.ops import roi_align
 
-from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset
-from imagenet_trainer.data.decode import DecodeError, needs_exif_rotation
+from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, parse_item
+from imagenet_trainer.data.decode import DecodeError, decode_crops, needs_exif_rotation
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
 
@@ -44,6 +44,7 @@ class MixedBatch:
     flips: torch.Tensor  # (B,) bool
     indices: torch.Tensor  # (B,) int64
     bad: list[BadSample]
+    size: int = 0  # crop side of every sample (progressive resizing changes it per epoch)
 
     @property
     def encoded(self) -> list[torch.Tensor]:
@@ -52,7 +53,8 @@ class MixedBatch:
 
     def pin_memory(self) -> "MixedBatch":
         return MixedBatch(self.packed, self.lengths, self.boxes, self.encoded_pos, self.decoded.pin_memory(),
-                          self.decoded_pos, self.labels.pin_memory(), self.flips.pin_memory(), self.indices, self.bad)
+                          self.decoded_pos, self.labels.pin_memory(), self.flips.pin_memory(), self.indices, self.bad,
+                          self.size)
 
 
 class EncodedFolderDataset(ImageFolderDataset):
@@ -66,7 +68,8 @@ class EncodedFolderDataset(ImageFolderDataset):
         self.cpu_share = multiprocessing.Value("d", cpu_share, lock=False)
 
     def __getitem__(self, item):
-        i, sample_seed = item if isinstance(item, tuple) else (item, 0)
+        i, sample_seed, size = parse_item(item)
+        geometry = self.geometry_for(size)
         label = int(self.index.labels[i])
         try:
             with open(self.index.path(i), "rb") as f:
@@ -75,19 +78,14 @@ class EncodedFolderDataset(ImageFolderDataset):
             on_cpu = (sample_seed * 0x9E3779B97F4A7C15 % 2**64) / 2**64 < self.cpu_share.value
             header = None if on_cpu else _gpu_header(data)
             if header is None:
-                crops, flip = self._decode_cpu(data, rng)
-                return ("dec", crops[0], label, flip, i)
+                crops, flip = decode_crops(data, geometry, rng, self.scaled_decode)
+                return ("dec", crops[0], geometry.crop_size, label, flip, i)
             width, height = header
-            boxes, flip = self.geometry.boxes(width, height, rng)
-            return ("enc", np.frombuffer(data, dtype=np.uint8), boxes[0], label, flip, i)
+            boxes, flip = geometry.boxes(width, height, rng)
+            return ("enc", np.frombuffer(data, dtype=np.uint8), boxes[0], geometry.crop_size, label, flip, i)
         except (OSError, DecodeError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             return BadSample(self.index.path(i), reason)
-
-    def _decode_cpu(self, data: bytes, rng):
-        from imagenet_trainer.data.decode import decode_crops
-
-        return decode_crops(data, self.geometry, rng, self.scaled_decode)
 
 
 def _gpu_header(data: bytes) -> tuple[int, int] | None:
@@ -113,12 +111,14 @@ def collate_mixed(samples: list) -> MixedBatch:
     decoded = (torch.from_numpy(np.stack([s[1] for _, s in dec])) if dec
                else torch.empty(0, 0, 0, 3, dtype=torch.uint8))
     packed = torch.from_numpy(np.concatenate([s[1] for _, s in enc])) if enc else torch.empty(0, dtype=torch.uint8)
+    sizes = {s[-4] for s in good}
     return MixedBatch(packed, [len(s[1]) for _, s in enc],
                       torch.tensor([s[2] for _, s in enc], dtype=torch.float32).view(-1, 4),
                       torch.tensor([p for p, _ in enc], dtype=torch.int64), decoded,
                       torch.tensor([p for p, _ in dec], dtype=torch.int64),
                       torch.tensor(labels, dtype=torch.int64), torch.tensor(flips, dtype=torch.bool),
-                      torch.tensor([s[-1] for s in good], dtype=torch.int64), bad)
+                      torch.tensor([s[-1] for s in good], dtype=torch.int64), bad,
+                      sizes.pop() if len(sizes) == 1 else 0)
 
 
 class GpuCropDecoder:
@@ -128,10 +128,11 @@ class GpuCropDecoder:
         self.device = device
         self.size = size
 
-    def __call__(self, encoded: list[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
-        """(K, 3, size, size) float32 pixels in 0..255."""
+    def __call__(self, encoded: list[torch.Tensor], boxes: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """(K, 3, size, size) float32 pixels in 0..255 (``size`` defaults to the decoder's)."""
+        size = size or self.size
         if not encoded:
-            return torch.empty(0, 3, self.size, self.size, device=self.device)
+            return torch.empty(0, 3, size, size, device=self.device)
         images = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)  # K x (3, H_i, W_i) uint8
         sizes = torch.tensor([[im.shape[2], im.shape[1]] for im in images], dtype=torch.float32)
         h, w = int(sizes[:, 1].max()), int(sizes[:, 0].max())
@@ -144,7 +145,7 @@ class GpuCropDecoder:
         b[:, 2] = torch.minimum(b[:, 2], sizes[:, 0] - 0.5)
         b[:, 3] = torch.minimum(b[:, 3], sizes[:, 1] - 0.5)
         rois = torch.cat([torch.arange(len(images), dtype=torch.float32).view(-1, 1), b], 1).to(self.device)
-        return roi_align(padded, rois, (self.size, self.size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        return roi_align(padded, rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
 class SplitController:

@@ -109,10 +109,10 @@ class DeviceLoader:
         if isinstance(batch, Batch):
             images = self.normalize(batch.images.to(self.device, non_blocking=True), flips)
             return DeviceBatch(images, labels, batch.bad, indices=batch.indices)
-        n, size = len(batch.labels), self.gpu_decoder.size
+        n, size = len(batch.labels), batch.size or self.gpu_decoder.size
         x = torch.empty(n, 3, size, size, device=self.device)
         if batch.lengths:
-            x[batch.encoded_pos.to(self.device)] = self.gpu_decoder(batch.encoded, batch.boxes)
+            x[batch.encoded_pos.to(self.device)] = self.gpu_decoder(batch.encoded, batch.boxes, size)
         if len(batch.decoded_pos):
             dec = batch.decoded.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
             x[batch.decoded_pos.to(self.device)] = dec

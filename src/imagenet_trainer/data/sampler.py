@@ -29,6 +29,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self.crop_size: int | None = None  # progressive resizing: this epoch's crop size, sent with each item
         full = len(labels) // (batch_size * world_size)
         self.num_batches = epoch_size if epoch_size else max(full, 1)
 
@@ -67,7 +68,10 @@ class EpochBatchSampler(torch.utils.data.Sampler):
             # Global batch b is split into contiguous per-rank slices, so the union of all ranks'
             # batches equals the single-process batch of the same global size.
             start = b * gb + self.rank * self.batch_size
-            yield [(int(order[k]), base + k) for k in range(start, start + self.batch_size)]
+            if self.crop_size is None:
+                yield [(int(order[k]), base + k) for k in range(start, start + self.batch_size)]
+            else:
+                yield [(int(order[k]), base + k, self.crop_size) for k in range(start, start + self.batch_size)]
 
 
 class ShardBatchSampler(torch.utils.data.Sampler):

@@ -34,10 +34,10 @@ class Schedule:
         self.kind = cfg.lr_schedule
         self.epochs = cfg.epochs
         self.steps_per_epoch = steps_per_epoch
-        self.warmup = cfg.warmup_epochs
+        self.warmup = cfg.warmup_epochs if cfg.warmup_fraction is None else cfg.warmup_fraction * cfg.epochs
         self.step_size, self.step_gamma = cfg.step_size, cfg.step_gamma
         # "0.1 per 256 images" is the linear scaling rule of Goyal et al. for step/cosine.
-        default = 1e-2 if self.kind == "seed" else 0.1 * cfg.batch_size / 256
+        default = 1e-2 if self.kind == "seed" else cfg.lr_per_256 * cfg.batch_size / 256
         self.base_lr = cfg.lr if cfg.lr is not None else default
         self.weight_decay = cfg.weight_decay
 

@@ -17,14 +17,15 @@ import torch.nn as nn
 
 import imagenet_trainer
 from imagenet_trainer.config import TrainConfig
-from imagenet_trainer.data.build import build_data, pick_loader
+from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, pick_loader
+from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
 from imagenet_trainer.engine.trainer import StepContext, evaluate, train_one_epoch
 from imagenet_trainer.errors import UsageError
-from imagenet_trainer.models import create_model, resolve_name
+from imagenet_trainer.models import create_model, resolve_name, supports_small_stem
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 BACKENDS = ("cudnn", "native", "compile")
@@ -69,7 +70,7 @@ def model_record(model: nn.Module, cfg: TrainConfig, classes, mean, std, epoch: 
     return {"format": ckpt_io.MODEL_FORMAT, "version": 1, "arch": resolve_name(cfg.arch),
             "num_classes": len(classes) if cfg.num_classes is None else cfg.num_classes,
             "classes": list(classes), "mean": list(mean), "std": list(std), "image_size": cfg.image_size,
-            "crop_size": cfg.crop_size, "epoch": epoch, "metrics": metrics,
+            "crop_size": cfg.crop_size, "small_stem": cfg.small_stem == "on", "epoch": epoch, "metrics": metrics,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
 
 
@@ -126,6 +127,52 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
         f"precision {'fp32' if dtype is None else str(dtype).split('.')[-1]} | backend {cfg.backend}")
 
 
+SMALL_IMAGE_SIDE = 64  # data whose median shorter side is at most this gets the small-image settings
+
+
+def adapt_to_image_size(cfg: TrainConfig, verbose: bool = True) -> TrainConfig:
+    """``--small-stem auto``: for small images (CIFAR-like), the ResNet small stem and native-size crops.
+
+    The crop and resize sizes change only where they are still at their defaults (224/256).
+    """
+    if cfg.small_stem not in ("auto", "on", "off"):
+        raise UsageError(f"--small-stem {cfg.small_stem}: choose auto, on or off")
+    if cfg.small_stem != "auto":
+        if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
+            raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
+        return cfg
+    side = median_image_side(load_indexes(cfg)[0])
+    if not 0 < side <= SMALL_IMAGE_SIDE:
+        return cfg.replace(small_stem="off")
+    default = TrainConfig()
+    changes = {"small_stem": "on" if supports_small_stem(cfg.arch) else "off"}
+    if (cfg.crop_size, cfg.image_size) == (default.crop_size, default.image_size):
+        changes |= {"crop_size": side, "image_size": side}
+        if cfg.rrc_min_scale == default.rrc_min_scale:
+            changes["rrc_min_scale"] = 0.35
+    if verbose:
+        what = "ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on" else \
+            f"no small stem for {cfg.arch} (ResNets only)"
+        sizes = f", crops of {side} px" if "crop_size" in changes else ""
+        log(f"small images (median side {side} px): {what}{sizes}; --small-stem off turns this off")
+    return cfg.replace(**changes)
+
+
+def crop_size_at(cfg: TrainConfig, epoch: int) -> int | None:
+    """Progressive resizing: the crop side for 1-based ``epoch``, or None for the configured size.
+
+    ``prog_resize = [start, end]`` grows the crop linearly from ``start`` x crop_size at the first
+    epoch to the full size at ``end`` of the run (a share of --epochs), in steps of 8 px.
+    """
+    if not cfg.prog_resize:
+        return None
+    start, end = cfg.prog_resize
+    last = max(1, round(end * cfg.epochs))
+    t = 1.0 if last <= 1 else min(1.0, (epoch - 1) / (last - 1))
+    size = cfg.crop_size * (start + (1 - start) * t)
+    return max(8, min(cfg.crop_size, int(round(size / 8)) * 8))
+
+
 def train(cfg: TrainConfig) -> int:
     """Run training as configured; returns the process exit code (130 after Ctrl-C)."""
     launch = time.perf_counter()
@@ -146,12 +193,13 @@ def train(cfg: TrainConfig) -> int:
     if state is not None and state["arch"] != resolve_name(cfg.arch):
         raise UsageError(f"{resume_path}: was trained with --arch {state['arch']}, not {cfg.arch}")
 
+    cfg = adapt_to_image_size(cfg, verbose=dist.is_main)
     data = build_data(cfg, device, dist.rank, dist.world_size)
     num_classes = cfg.num_classes or len(data.classes)
     if num_classes < len(data.classes):
         raise UsageError(f"--num-classes {num_classes}: the data has {len(data.classes)} classes")
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.arch, num_classes)
+    model = create_model(cfg.arch, num_classes, small_stem=cfg.small_stem == "on")
     if cfg.retrain:
         weights = ckpt_io.safe_load(cfg.retrain, ckpt_io.MODEL_FORMAT)
         ckpt_io.load_weights(model, weights["state_dict"], cfg.retrain)
@@ -163,8 +211,11 @@ def train(cfg: TrainConfig) -> int:
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     start_epoch, step, best = 1, 0, {"top1": -1.0}
     run_dir = Path(cfg.output) if cfg.output else None
+    ema = make_ema(model, ema_decay(cfg.ema_half_life, cfg.epochs * schedule.steps_per_epoch)) if cfg.ema else None
     if state is not None:
         ckpt_io.load_weights(model, state["state_dict"], resume_path)
+        if ema is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
@@ -204,7 +255,8 @@ def train(cfg: TrainConfig) -> int:
             raise UsageError(f"{bad_count[0]} unreadable images, more than --max-bad-images {cfg.max_bad_images}; "
                              f"see {run_dir / 'bad_images.txt'} and run `imagenet-trainer verify`")
 
-    ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, on_bad_image)
+    ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, ema, model, cfg.tta,
+                      on_bad_image)
     if dist.is_main:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
@@ -212,25 +264,36 @@ def train(cfg: TrainConfig) -> int:
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             data.train.batch_sampler.set_epoch(epoch)
+            data.train.batch_sampler.crop_size = crop_size_at(cfg, epoch)
             tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step)
             step = tr.pop("steps")
+            tr["crop_size"] = crop_size_at(cfg, epoch) or cfg.crop_size
             va = evaluate(net, data.val, ctx) if data.val is not None else None
+            if va is not None and ema is not None:
+                va_ema = evaluate(ema.module, data.val, ctx, label="val (EMA)")
+                va |= {f"ema_{k}": v for k, v in va_ema.items() if k in ("top1", "top5", "loss")}
             if dist.is_main:
-                line = (f"epoch {epoch}/{cfg.epochs}  train top1-err {100 - tr['top1']:.2f}  "
+                crop = f" (crop {tr['crop_size']})" if cfg.prog_resize else ""
+                line = (f"epoch {epoch}/{cfg.epochs}{crop}  train top1-err {100 - tr['top1']:.2f}  "
                         f"top5-err {100 - tr['top5']:.2f}  loss {tr['loss']:.4f}  {tr['images_per_s']:,.0f} img/s")
                 if va:
                     line += f" | val top1-err {100 - va['top1']:.2f}  top5-err {100 - va['top5']:.2f}  loss {va['loss']:.4f}"
+                if va and "ema_top1" in va:
+                    line += f" | EMA top1-err {100 - va['ema_top1']:.2f}"
                 log(line)
             metrics = {"train": tr, "val": va}
             if va and va["top1"] > best["top1"]:
                 best = {"top1": va["top1"], "top5": va["top5"], "epoch": epoch}
             if dist.is_main:
                 record = model_record(model, cfg, data.classes, data.mean, data.std, epoch, metrics)
+                if ema is not None:
+                    record["ema_state_dict"] = ema_weights(ema)
                 ckpt_io.atomic_save(record, run_dir / f"model_{epoch:02d}.pt")
                 if va and best.get("epoch") == epoch or not va:
                     ckpt_io.atomic_save(record, run_dir / "model_best.pt")
                 full = record | {"format": ckpt_io.CHECKPOINT_FORMAT, "optimizer": optimizer.state_dict(),
                                  "scaler": scaler.state_dict() if scaler else {}, "rng": _rng_state(device),
+                                 "ema": ema.state_dict() if ema is not None else {},
                                  "step": step, "best": best, "config": cfg.to_dict()}
                 ckpt_io.atomic_save(full, last_path)
                 _prune(run_dir, cfg.keep_checkpoints)

@@ -25,6 +25,9 @@ class StepContext:
     dist: DistContext = field(default_factory=DistContext)
     print_freq: int = 10
     accum: int = 1  # micro-batches per optimizer step
+    ema: object = None  # an AveragedModel updated after every optimizer step ...
+    ema_source: nn.Module | None = None  # ... from this (unwrapped) model
+    tta: bool = False  # evaluate with horizontal-flip test-time augmentation
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
 
     def autocast(self):
@@ -73,6 +76,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
             else:
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            if ctx.ema is not None:
+                ctx.ema.update_parameters(ctx.ema_source)
             step += 1
         if n > 0:
             progress.update(i, n * ctx.dist.world_size, batch.wait, show)
@@ -106,6 +111,8 @@ def evaluate(model: nn.Module, loader, ctx: StepContext, label: str = "val", cro
                 flat = x.flatten(0, 1)
                 logits = torch.stack([model(flat), model(flat.flip(3))], 1).float()  # (B*5, 2, C)
                 probs = logits.softmax(-1).view(n, 10, -1).mean(1)
+            elif ctx.tta:  # the mean of the image's and its mirror's softmax
+                probs = (model(x).float().softmax(-1) + model(x.flip(3)).float().softmax(-1)) / 2
             else:
                 probs = model(x).float().softmax(-1)
         logp = probs.clamp_min(1e-12).log()

@@ -10,9 +10,10 @@ from torchvision import models as tvm
 
 from imagenet_trainer.models import classic
 from imagenet_trainer.models.registry import (aliases_of, create_model, describe, list_models,
-                                               register_model, resolve_name)
+                                               register_model, resolve_name, supports_small_stem)
 
-__all__ = ["create_model", "list_models", "register_model", "resolve_name", "aliases_of", "describe"]
+__all__ = ["create_model", "list_models", "register_model", "resolve_name", "aliases_of", "describe",
+           "supports_small_stem"]
 
 
 def _tv(builder, **extra):

@@ -39,11 +39,26 @@ def resolve_name(name: str) -> str:
     return key
 
 
-def create_model(name: str, num_classes: int = 1000) -> nn.Module:
-    """Build a freshly initialized model by name (or alias) for ``num_classes`` classes."""
+def create_model(name: str, num_classes: int = 1000, small_stem: bool = False) -> nn.Module:
+    """Build a freshly initialized model by name (or alias) for ``num_classes`` classes.
+
+    ``small_stem`` (ResNets): a 3x3 stride-1 first conv and no max-pool, so that 32-64 px images keep
+    their resolution instead of shrinking 4x before the first block.
+    """
     if num_classes < 1:
         raise UsageError(f"number of classes must be at least 1, got {num_classes}")
-    return _BUILDERS[resolve_name(name)](num_classes=num_classes)
+    model = _BUILDERS[resolve_name(name)](num_classes=num_classes)
+    if small_stem:
+        if not supports_small_stem(name):
+            raise UsageError(f"--small-stem: only the ResNets have one; {name} keeps its stem")
+        model.conv1 = nn.Conv2d(3, model.conv1.out_channels, 3, 1, 1, bias=False)
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+        model.maxpool = nn.Identity()
+    return model
+
+
+def supports_small_stem(name: str) -> bool:
+    return resolve_name(name).startswith("resnet")
 
 
 def list_models() -> list[str]:

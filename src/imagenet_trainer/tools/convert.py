@@ -79,7 +79,8 @@ def inference_model(lm: LoadedModel, softmax: bool = False) -> InferenceModel:
 
 
 def metadata(lm: LoadedModel, softmax: bool, dtype: str) -> dict:
-    return {"format": MODEL_FORMAT, "arch": lm.arch, "classes": lm.classes, "mean": lm.mean, "std": lm.std,
+    return {"format": MODEL_FORMAT, "arch": lm.arch, "small_stem": lm.small_stem, "classes": lm.classes,
+            "mean": lm.mean, "std": lm.std,
             "image_size": lm.image_size, "crop_size": lm.crop_size, "input": "float images in 0..1, (N, 3, H, W)",
             "output": "probabilities" if softmax else "logits", "dtype": dtype}
 

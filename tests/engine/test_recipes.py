@@ -1,0 +1,110 @@
+"""Recipes: files resolve, schedules fit the budget, EMA is saved and evaluated, small images get a small stem."""
+
+import pytest
+import yaml
+
+from imagenet_trainer.cli import build_parser, main
+from imagenet_trainer.cli.train import config_from_args
+from imagenet_trainer.config import TrainConfig, list_recipes
+from imagenet_trainer.engine.checkpoint import safe_load
+from imagenet_trainer.engine.optim import Schedule
+from imagenet_trainer.engine.run import adapt_to_image_size, crop_size_at, train
+from tests.conftest import jpeg_bytes, random_image
+from tests.engine.test_train import _cfg
+
+
+def _cfg_from(argv):
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return config_from_args(args)
+
+
+@pytest.mark.parametrize("name", list_recipes())
+def test_each_recipe_loads_and_resolves(name):
+    assert set(list_recipes()) >= {"fast", "standard", "seed-alexnet"}
+    cfg = _cfg_from(["train", "--data", "d", "--recipe", name])
+    assert cfg.recipe == name and isinstance(cfg, TrainConfig)
+    Schedule(cfg, 100).at(0)
+
+
+def test_command_line_beats_the_recipe():
+    cfg = _cfg_from(["train", "--data", "d", "--recipe", "seed-alexnet", "--epochs", "3", "--no-nesterov",
+                     "--arch=resnet18"])
+    assert (cfg.epochs, cfg.arch, cfg.lr_schedule, cfg.sampling) == (3, "resnet18", "seed", "balanced")
+    assert _cfg_from(["train", "--data", "d"]).recipe == "fast"  # the default
+    assert _cfg_from(["train", "--data", "d", "--recipe", "none"]).ema is False
+
+
+def test_bad_recipe(tmp_path, capsys):
+    bad = tmp_path / "r.yaml"
+    bad.write_text("epochz: 3\n")
+    assert main(["train", "--data", str(tmp_path), "--recipe", str(bad)]) == 2
+    assert "epochz" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--recipe", "nope"]) == 2
+
+
+@pytest.mark.parametrize("name", ["fast", "standard"])
+def test_a_five_epoch_budget_is_a_complete_schedule(name):
+    cfg = _cfg_from(["train", "--data", "d", "--recipe", name, "--epochs", "5"])
+    s = Schedule(cfg, steps_per_epoch=20)
+    first, last = s.at(0)[0], s.at(5 * 20 - 1)[0]
+    if cfg.lr_schedule == "cosine":
+        assert last < 0.01 * s.base_lr and first < s.base_lr  # warmed up from low, decayed to ~0
+    else:
+        assert last == s.base_lr  # step: 5 epochs never reach the first decay at epoch 30
+
+
+def test_progressive_resizing_grows_to_full_size():
+    cfg = TrainConfig(crop_size=224, epochs=8, prog_resize=[0.5, 0.75])
+    sizes = [crop_size_at(cfg, e) for e in range(1, 9)]
+    assert sizes[0] == 112 and sizes[5:] == [224, 224, 224]
+    assert sizes == sorted(sizes) and all(s % 8 == 0 for s in sizes)
+    assert crop_size_at(TrainConfig(), 1) is None
+
+
+def test_ema_is_saved_and_evaluated(tiny_tree, tmp_path, capsys):
+    cfg = _cfg(tiny_tree, tmp_path / "run", epochs=2, ema=True, tta=True, prog_resize=[0.5, 1.0], small_stem="off")
+    assert train(cfg) == 0
+    m = safe_load(tmp_path / "run" / "model_02.pt")
+    assert "ema_state_dict" in m and m["ema_state_dict"].keys() == m["state_dict"].keys()
+    assert 0 <= m["metrics"]["val"]["ema_top1"] <= 100
+    assert m["metrics"]["train"]["crop_size"] == 32
+    assert safe_load(tmp_path / "run" / "model_01.pt")["metrics"]["train"]["crop_size"] == 16
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(tmp_path / "run" / "model_02.pt"), "--data", str(tiny_tree), "--ema",
+                 "--tta", "--workers", "0"]) == 0
+    assert "top-1 error" in capsys.readouterr().out
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=3, ema=True, small_stem="off", resume="auto")) == 0
+
+
+def _tree(root, side):
+    for c in ("a", "b"):
+        d = root / "train" / c
+        d.mkdir(parents=True)
+        for i in range(3):
+            (d / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(side, side + 4, seed=i)))
+    return root
+
+
+def test_small_stem_for_32px_data_not_for_224px(tmp_path):
+    small = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "s", 32)), arch="resnet18"), verbose=False)
+    assert (small.small_stem, small.crop_size, small.image_size) == ("on", 32, 32)
+    big = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "b", 224)), arch="resnet18"), verbose=False)
+    assert (big.small_stem, big.crop_size) == ("off", 224)
+    other = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="alexnet"), verbose=False)
+    assert other.small_stem == "off" and other.crop_size == 32
+    off = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", small_stem="off"))
+    assert off.crop_size == 224
+
+
+def test_small_stem_model_round_trips(tmp_path):
+    root = _tree(tmp_path / "s", 32)
+    for c in ("a", "b"):
+        (root / "val" / c).mkdir(parents=True)
+        (root / "val" / c / "v.jpg").write_bytes(jpeg_bytes(random_image(32, 32, seed=9)))
+    assert main(["train", "--data", str(root), "--arch", "resnet18", "--epochs", "1", "--batch-size", "6",
+                 "--workers", "0", "--device", "cpu", "--output", str(tmp_path / "run")]) == 0
+    m = safe_load(tmp_path / "run" / "model_01.pt")
+    assert m["small_stem"] is True and m["crop_size"] == 32
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["recipe"] == "fast"
+    assert main(["predict", "--model", str(tmp_path / "run" / "model_01.pt"), str(root / "val")]) == 0
