@@ -78,6 +78,19 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def without_options(argv: list[str], names: set[str]) -> list[str]:
+    """``argv`` without the options in ``names`` and their values (``--opt V`` and ``--opt=V``)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in names:
+            skip = True
+        elif not any(a.startswith(n + "=") for n in names):
+            out.append(a)
+    return out
+
+
 def recipe_dir() -> Path:
     """Where the built-in recipes live (``configs/`` in the repository, shipped inside the package)."""
     return Path(__file__).parent / "configs"

@@ -12,7 +12,7 @@ from imagenet_trainer.cli import main
 def _train(tree, out, *extra):
     return main(["train", "--data", str(tree), "--output", str(out), "--arch", "resnet18", "--epochs", "1",
                  "--batch-size", "6", "--image-size", "36", "--crop-size", "32", "--workers", "0",
-                 "--device", "cpu", *extra])
+                 "--device", "cpu", "--small-stem", "off", *extra])
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_sample_data(tmp_path, capsys):
 def test_original_option_spellings(tiny_tree, tmp_path):
     assert main(["train", "-data", str(tiny_tree), "-netType", "resnet18", "-nDonkeys", "0", "-batchSize", "6",
                  "-LR", "0.01", "-nEpochs", "1", "-epochSize", "2", "-manualSeed", "3", "--image-size", "36",
-                 "--crop-size", "32", "--device", "cpu", "--output", str(tmp_path / "r")]) == 0
+                 "--crop-size", "32", "--device", "cpu", "--small-stem", "off", "--output", str(tmp_path / "r")]) == 0
     import yaml
     cfg = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert (cfg["epoch_size"], cfg["seed"], cfg["lr"], cfg["batch_size"]) == (2, 3, 0.01, 6)

@@ -20,7 +20,7 @@ from tests.conftest import jpeg_bytes, random_image
 from tests.engine.test_train import _cfg
 
 ARGS = ["--arch", "smallcnn", "--epochs", "1", "--batch-size", "6", "--image-size", "36", "--crop-size", "32",
-        "--workers", "0", "--device", "cpu", "--lr", "0.1", "--print-freq", "1000"]
+        "--workers", "0", "--device", "cpu", "--lr", "0.1", "--print-freq", "1000", "--recipe", "none"]
 
 
 def _free_port() -> int:

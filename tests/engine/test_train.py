@@ -22,7 +22,8 @@ from imagenet_trainer.errors import UsageError
 
 def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
     base = dict(data=str(data), output=str(out), arch="resnet18", epochs=3, batch_size=6, image_size=36,
-                crop_size=32, workers=0, device="cpu", lr=0.05, lr_schedule="cosine", print_freq=1000)
+                crop_size=32, workers=0, device="cpu", lr=0.05, lr_schedule="cosine", print_freq=1000,
+                small_stem="off")  # tests/engine/test_recipes.py covers the small stem
     base.update(kw)
     return TrainConfig(**base)
 
@@ -80,7 +81,7 @@ def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tiny_tree, tmp_path):
     out = tmp_path / "run"
     args = ["train", "--data", str(tiny_tree), "--output", str(out), "--arch", "resnet18", "--epochs", "3",
             "--epoch-size", "15", "--batch-size", "6", "--image-size", "36", "--crop-size", "32",
-            "--workers", "0", "--device", "cpu", "--print-freq", "1"]
+            "--workers", "0", "--device", "cpu", "--print-freq", "1", "--recipe", "none", "--small-stem", "off"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "imagenet_trainer", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -57,7 +57,8 @@ def trained_model(tmp_path_factory):
                 (d / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(40, 48, seed=50 * c + i + (7 if split == "val" else 0))))
     os.environ.setdefault("IMAGENET_TRAINER_CACHE", str(root / "cache"))
     assert main(["train", "--data", str(data), "--output", str(root / "run"), "--arch", "resnet18", "--epochs", "1",
-                 "--batch-size", "6", "--image-size", "36", "--crop-size", "32", "--workers", "0", "--device", "cpu"]) == 0
+                 "--batch-size", "6", "--image-size", "36", "--crop-size", "32", "--workers", "0", "--device", "cpu",
+                 "--small-stem", "off"]) == 0
     return root / "run" / "model_01.pt", data
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
-from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.config import TrainConfig, without_options
 from imagenet_trainer.errors import UsageError
 
 
@@ -155,7 +155,7 @@ def _launch_local(args) -> int:
         raise UsageError(f"--batch-size {args.batch_size} is the global batch; it must divide by --ngpu {args.ngpu}")
     if args.master_port is not None:
         _check_port_free(args.master_port)
-    rest = _drop_options(args.argv, {"--ngpu", "-nGPU", "--master-port"})
+    rest = without_options(args.argv, {"--ngpu", "-nGPU", "--master-port"})
     rdzv = ["--standalone"] if args.master_port is None else [
         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{args.master_port}", "--nnodes", "1"]
     launcher = torchrun.get_args_parser().parse_args(
@@ -182,19 +182,6 @@ def _check_port_free(port: int) -> None:
         except OSError:
             raise UsageError(f"--master-port {port}: the port is already in use; choose another "
                              "(or leave --master-port out to take a free one)") from None
-
-
-def _drop_options(argv: list[str], names: set[str]) -> list[str]:
-    """``argv`` without the options in ``names`` (and their values)."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a in names:
-            skip = True
-        elif not any(a.startswith(n + "=") for n in names):
-            out.append(a)
-    return out
 
 
 def run(args) -> int:

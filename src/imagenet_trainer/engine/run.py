@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 import imagenet_trainer
-from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.config import TrainConfig, without_options
 from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, pick_loader
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
@@ -88,17 +88,8 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def resume_command(cfg: TrainConfig, checkpoint: Path) -> str:
-    args, skip = [], False
-    for a in cfg.command or ["imagenet-trainer", "train", "--data", cfg.data]:
-        if skip:
-            skip = False
-            continue
-        if a == "--resume":
-            skip = True
-            continue
-        if a.startswith("--resume="):
-            continue
-        args.append(a)
+    """The command that continues this run from ``checkpoint``."""
+    args = without_options(cfg.command or ["imagenet-trainer", "train", "--data", cfg.data], {"--resume"})
     return shlex.join(args + ["--resume", str(checkpoint)])
 
 

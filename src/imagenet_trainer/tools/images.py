@@ -119,9 +119,13 @@ def resize_tree(src: str | os.PathLike, size: int, out: str | os.PathLike | None
         _check_not_inside(src, Path(out), "--out")
     jobs = [ResizeJob(str(p), str(p if in_place else Path(out) / p.relative_to(src)), size, quality)
             for p in image_files(src)]
-    counts = {"resized": 0, "small": 0, "done": 0, "corrupt": []}
+    return _run_jobs(_resize_one, jobs, {"resized": 0, "small": 0, "done": 0, "corrupt": []}, workers, progress)
+
+
+def _run_jobs(fn, jobs: list, counts: dict, workers: int | None, progress) -> dict:
+    """Run ``fn`` over ``jobs`` on all cores; count each returned status, list the corrupt files."""
     with ProcessPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
-        for status, path in pool.map(_resize_one, jobs, chunksize=16):
+        for status, path in pool.map(fn, jobs, chunksize=16):
             if status.startswith("corrupt"):
                 counts["corrupt"].append({"path": path, "fault": status[len("corrupt: "):]})
             else:
@@ -212,15 +216,8 @@ def create_dataset(src: str | os.PathLike, dst: str | os.PathLike, ratio: float 
                 rel = f.relative_to(src / c)  # outputs are JPEG; a.png becomes a.png.jpg, never clashing with a.jpg
                 rel = rel.with_suffix(".jpg") if rel.suffix.lower() in (".jpg", ".jpeg") else rel.with_name(rel.name + ".jpg")
                 jobs.append(CreateJob(str(f), str(dst / split / c / rel), dim, crop, offset, quality))
-    counts = {"written": 0, "done": 0, "corrupt": [], "classes": summary}
-    with ProcessPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
-        for status, path in pool.map(_create_one, jobs, chunksize=16):
-            if status.startswith("corrupt"):
-                counts["corrupt"].append({"path": path, "fault": status[len("corrupt: "):]})
-            else:
-                counts[status] += 1
-            if progress:
-                progress(1)
+    counts = _run_jobs(_create_one, jobs, {"written": 0, "done": 0, "corrupt": [], "classes": summary},
+                       workers, progress)
     bad = {Path(b["path"]) for b in counts["corrupt"]}
     for row in summary:  # what actually landed, corrupt files excluded
         row["written"] = row["images"] - sum(1 for b in bad if (src / row["class"]) in b.parents)
