@@ -33,6 +33,7 @@ class LoadedModel:
     arch: str
     epoch: int | None
     small_stem: bool = False
+    data: str | None = None  # the dataset it was trained on, if recorded
 
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -90,7 +91,7 @@ def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool = F
     model.to(device, memory_format=torch.channels_last).eval()
     return LoadedModel(model, list(rec["classes"]), list(rec["mean"]), list(rec["std"]),
                        int(rec["image_size"]), int(rec["crop_size"]), rec["arch"], rec.get("epoch"),
-                       bool(rec.get("small_stem", False)))
+                       bool(rec.get("small_stem", False)), rec.get("data"))
 
 
 class Predictor:

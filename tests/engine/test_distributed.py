@@ -134,3 +134,16 @@ def test_a_dying_rank_ends_the_job(tiny_tree, tmp_path):
         proc.kill()
     assert proc.returncode == 1
     assert "process" in err and "failed" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ranks", [4, 8])
+def test_four_and_eight_ranks_match_one(uneven_tree, tmp_path, ranks):
+    """The 4- and 8-GPU layouts, simulated with gloo processes: same weights, every val image counted once."""
+    args = [*ARGS]
+    args[args.index("--batch-size") + 1] = "8"
+    assert main(["train", "--data", str(uneven_tree), "--output", str(tmp_path / "one"), *args]) == 0
+    assert main(["train", "--data", str(uneven_tree), "--output", str(tmp_path / "many"), "--ngpu", str(ranks),
+                 *args]) == 0
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "many" / "model_01.pt")
+    assert safe_load(tmp_path / "many" / "model_01.pt")["metrics"]["val"]["count"] == 7

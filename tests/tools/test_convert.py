@@ -85,6 +85,7 @@ def test_half_precision_and_softmax(trained_model, tmp_path, capsys):
     assert main(["convert", "--src", str(src), "--dst", str(tmp_path / "m.ts"), "--fp16", "--softmax", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["dtype"] == "fp16" and report["max_abs_diff_random"] < 1e-2
+    assert "max_abs_diff_real" in report  # real images found through the dataset the model was trained on
 
 
 _OUTSIDE = textwrap.dedent("""

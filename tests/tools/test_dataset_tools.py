@@ -228,3 +228,26 @@ def test_prepare_imagenet_needs_labels(fake_imagenet, tmp_path, capsys):
     assert main(["prepare-imagenet", "--val-tar", str(val), "--out", str(tmp_path / "o")]) == 2
     assert "--devkit" in capsys.readouterr().err
     assert main(["prepare-imagenet", "--train-tar", str(tmp_path / "missing.tar"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_prepare_imagenet_with_a_fake_devkit(fake_imagenet, tmp_path, capsys):
+    sio = pytest.importorskip("scipy.io")
+    _, val, _ = fake_imagenet
+    wnids = ["n01440764", "n01443537", "n01484850"]
+    synsets = np.zeros(4, dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("gloss", "O"),
+                                 ("num_children", "O")])
+    for k, w in enumerate(wnids):
+        synsets[k] = (k + 1, w, f"class {k}", "", 0)
+    synsets[3] = (1001, "n00000001", "a parent", "", 3)  # not a leaf: not a class
+    mat = io.BytesIO()
+    sio.savemat(mat, {"synsets": synsets})
+    truth = "".join(f"{(i % 3) + 1}\n" for i in range(1, 7))
+    devkit = tmp_path / "ILSVRC2012_devkit_t12.tar.gz"
+    with tarfile.open(devkit, "w:gz") as tar:
+        _add(tar, "ILSVRC2012_devkit_t12/data/meta.mat", mat.getvalue())
+        _add(tar, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt", truth.encode())
+    out = tmp_path / "imagenet"
+    assert main(["prepare-imagenet", "--val-tar", str(val), "--devkit", str(devkit), "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["counts"]["val"] == 6 and res["counts"]["val_classes"] == 3
+    assert (out / "val" / "n01443537" / "ILSVRC2012_val_00000001.JPEG").exists()  # id 1 -> (1 % 3) + 1 = 2

@@ -18,7 +18,9 @@ def add_parser(sub) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--fp16", action="store_true", help="cast the weights to float16")
     g.add_argument("--bf16", action="store_true", help="cast the weights to bfloat16")
-    p.add_argument("--data", default=None, help="a folder of images for the precision report's real inputs")
+    p.add_argument("--data", default=None,
+                   help="a folder of images for the precision report's real inputs (default: the val images of the "
+                        "dataset the model was trained on, when that folder still exists)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.set_defaults(run=run)
 
@@ -39,9 +41,10 @@ def run(args) -> int:
         raise UsageError("--dst is the same file as --src; write the converted model elsewhere")
     lm = load_model_file(args.src, torch.device("cpu"))
     real = None
-    if args.data:
+    folder = args.data or _recorded_val_folder(lm.data)
+    if folder:
         arrays = []
-        for f in collect_images([args.data])[:16]:
+        for f in collect_images([folder])[:16]:
             try:
                 arrays.append(decode_crops(f.read_bytes(), Geometry("center", lm.crop_size, lm.image_size))[0][0])
             except (OSError, DecodeError):
@@ -59,3 +62,18 @@ def run(args) -> int:
         folded = {True: "batch norm folded", False: "batch norm NOT folded", None: "weights only"}[report["bn_folded"]]
         print(f"wrote {report['dst']} ({report['format']}, {dtype}, {folded})  {diffs}")
     return 0
+
+
+def _recorded_val_folder(data: str | None) -> str | None:
+    from pathlib import Path
+
+    from imagenet_trainer.data.index import find_split_dirs
+    from imagenet_trainer.errors import UsageError
+
+    if not data or not Path(data).is_dir():
+        return None
+    try:
+        train, val = find_split_dirs(data)
+    except UsageError:
+        return None
+    return str(val or train)

@@ -1,8 +1,8 @@
 """``prepare-imagenet``: the ILSVRC-2012 archives to ``train/<wnid>/`` and ``val/<wnid>/`` folders, offline.
 
 The train archive holds one inner tar per class; each is unpacked into its class folder. Val images
-are sorted into class folders by the ground truth, from the devkit (parsed by torchvision, which
-needs scipy) or from Kaggle's ``LOC_val_solution.csv``. Members are extracted by name only (no
+are sorted into class folders by the ground truth, from the devkit (its meta.mat needs scipy) or
+from Kaggle's ``LOC_val_solution.csv``. Members are extracted by name only (no
 paths, no links), each file atomically; a class whose marker exists is skipped, so a rerun finishes
 an interrupted one. At the end the counts are checked against the real set's.
 """
@@ -74,23 +74,28 @@ def val_labels_from_csv(path: Path) -> dict[str, str]:
 
 
 def val_labels_from_devkit(devkit: Path) -> dict[str, str]:
-    """Image id -> wnid, using torchvision's devkit parser (meta.mat needs scipy)."""
+    """Image id -> wnid from ILSVRC2012_devkit_t12.tar.gz (data/meta.mat and the ground-truth list).
+
+    The same reading as torchvision's ``parse_devkit_archive``, which cannot be called here: it
+    insists on the archive's file name and MD5 and keeps its parsers inside the function.
+    """
     try:
-        import scipy.io  # noqa: F401
+        import scipy.io
     except ImportError:
         raise UsageError("--devkit needs scipy to read meta.mat (pip install scipy), or pass --val-labels "
                          "LOC_val_solution.csv instead") from None
-    import tempfile
+    import io
 
-    from torchvision.datasets.imagenet import parse_devkit_archive
-
-    with tempfile.TemporaryDirectory() as tmp:
-        os.symlink(devkit.resolve(), Path(tmp) / "ILSVRC2012_devkit_t12.tar.gz")
-        parse_devkit_archive(tmp)
-        import torch
-
-        wnid_to_classes, val_wnids = torch.load(Path(tmp) / "meta.bin", weights_only=True)
-    return {f"ILSVRC2012_val_{i:08d}": w for i, w in enumerate(val_wnids, 1)}
+    try:
+        with tarfile.open(devkit) as tar:
+            files = {os.path.basename(m.name): m for m in tar if m.isfile()}
+            meta = scipy.io.loadmat(io.BytesIO(tar.extractfile(files["meta.mat"]).read()), squeeze_me=True)["synsets"]
+            truth = tar.extractfile(files["ILSVRC2012_validation_ground_truth.txt"]).read().decode().split()
+    except KeyError as e:
+        raise UsageError(f"--devkit {devkit}: {e.args[0]} is missing from the archive") from None
+    leaves = [row for row in meta if int(row[4]) == 0]  # num_children == 0: the 1000 classes
+    id_to_wnid = {int(row[0]): str(row[1]) for row in leaves}
+    return {f"ILSVRC2012_val_{i:08d}": id_to_wnid[int(t)] for i, t in enumerate(truth, 1)}
 
 
 def prepare_val(val_tar: Path, labels: dict[str, str], out: Path, progress=None) -> tuple[int, list[str]]:
