@@ -144,7 +144,8 @@ class GpuCropDecoder:
         b = boxes.clone()
         b[:, 2] = torch.minimum(b[:, 2], sizes[:, 0] - 0.5)
         b[:, 3] = torch.minimum(b[:, 3], sizes[:, 1] - 0.5)
-        rois = torch.cat([torch.arange(len(images), dtype=torch.float32).view(-1, 1), b], 1).to(self.device)
+        rois = torch.cat([torch.arange(len(images), dtype=torch.float32).view(-1, 1), b], 1)
+        rois = rois.to(self.device, non_blocking=True)
         return roi_align(padded, rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 

@@ -66,14 +66,22 @@ class Normalizer:
         self._buffers.reverse()
         return self._buffers[0]
 
-    def __call__(self, images: torch.Tensor, flips: torch.Tensor | None = None) -> torch.Tensor:
-        """``images``: uint8 (B, H, W, 3) or (B, 5, H, W, 3) (flipped in place), or float (B, 3, H, W)."""
+    def __call__(self, images: torch.Tensor, flips: torch.Tensor | None = None, any_flip: bool | None = None) -> torch.Tensor:
+        """``images``: uint8 (B, H, W, 3) or (B, 5, H, W, 3) (on the CPU flipped in place), or float (B, 3, H, W).
+
+        ``any_flip`` says whether ``flips`` has a True; pass it when ``flips`` is on a GPU, where asking would
+        synchronize with the device.
+        """
+        if flips is not None and any_flip is None:
+            any_flip = bool(flips.any())
         if images.dtype != torch.uint8:  # float NCHW from the GPU decoder
-            if flips is not None and flips.any():
+            if any_flip:
                 images = torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images)
             x = torch.addcmul(self.bias.view(1, 3, 1, 1), images, self.scale.view(1, 3, 1, 1))
             return x.contiguous(memory_format=torch.channels_last)
-        if flips is not None and flips.any():
+        if any_flip and images.is_cuda:  # no boolean-mask indexing on the GPU: it waits for the device
+            images = torch.where(flips.view(-1, *([1] * (images.dim() - 1))), images.flip(-2), images)
+        elif any_flip:
             images[flips] = images[flips].flip(-2)
         x = self._out(images.shape)
         x = images.float() if x is None else x.copy_(images)  # (..., H, W, 3); uint8 inputs make addcmul slow
@@ -106,17 +114,18 @@ class DeviceLoader:
     def _to_device(self, batch) -> DeviceBatch:
         labels = batch.labels.to(self.device, non_blocking=True)
         flips = batch.flips.to(self.device, non_blocking=True)
+        any_flip = bool(batch.flips.any())  # asked of the CPU copy
         if isinstance(batch, Batch):
-            images = self.normalize(batch.images.to(self.device, non_blocking=True), flips)
+            images = self.normalize(batch.images.to(self.device, non_blocking=True), flips, any_flip)
             return DeviceBatch(images, labels, batch.bad, indices=batch.indices)
         n, size = len(batch.labels), batch.size or self.gpu_decoder.size
         x = torch.empty(n, 3, size, size, device=self.device)
         if batch.lengths:
-            x[batch.encoded_pos.to(self.device)] = self.gpu_decoder(batch.encoded, batch.boxes, size)
+            x[batch.encoded_pos.to(self.device, non_blocking=True)] = self.gpu_decoder(batch.encoded, batch.boxes, size)
         if len(batch.decoded_pos):
             dec = batch.decoded.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
-            x[batch.decoded_pos.to(self.device)] = dec
-        return DeviceBatch(self.normalize(x, flips), labels, batch.bad, indices=batch.indices)
+            x[batch.decoded_pos.to(self.device, non_blocking=True)] = dec
+        return DeviceBatch(self.normalize(x, flips, any_flip), labels, batch.bad, indices=batch.indices)
 
     def __iter__(self):
         if self.device.type != "cuda":

@@ -25,8 +25,10 @@ class Accumulator:
 
     def add(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> torch.Tensor:
         """Add one batch; returns that batch's row (a device tensor)."""
-        row = torch.cat([torch.tensor([float(n)], device=correct.device, dtype=torch.float64),
-                         (loss.detach().double() * n).view(1), correct.double()])
+        # torch.full launches a fill kernel; torch.tensor(..., device="cuda") would copy from the host and
+        # synchronize the training thread with the GPU every step.
+        count = torch.full((1,), float(n), device=correct.device, dtype=torch.float64)
+        row = torch.cat([count, (loss.detach().double() * n).view(1), correct.double()])
         self.sums += row
         return row
 
