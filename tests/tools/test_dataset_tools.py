@@ -34,12 +34,12 @@ def _jpeg(w: int, h: int, seed: int = 0, **kw) -> bytes:
 @pytest.fixture
 def messy(tmp_path):
     root = tmp_path / "data"
-    for split, n in (("train", 12), ("val", 2)):
-        for c in ("a", "b"):
+    for s, (split, n) in enumerate((("train", 12), ("val", 2))):
+        for k, c in enumerate(("a", "b")):
             d = root / split / c
             d.mkdir(parents=True)
-            for i in range(n):
-                (d / f"{i}.jpg").write_bytes(_jpeg(40, 30, seed=hash((split, c, i)) % 1000))
+            for i in range(n):  # distinct seeds: no accidental duplicates
+                (d / f"{i}.jpg").write_bytes(_jpeg(40, 30, seed=100 * s + 20 * k + i))
     good = _jpeg(40, 30, seed=7)
     (root / "train" / "a" / "trunc.jpg").write_bytes(good[: len(good) // 2])
     (root / "train" / "a" / "junk.jpg").write_bytes(b"not an image")
