@@ -135,3 +135,19 @@ def test_corrupt_or_foreign_source(tmp_path, capsys, content):
 def test_unknown_extension(trained_model, tmp_path, capsys):
     assert main(["convert", "--src", str(trained_model[0]), "--dst", str(tmp_path / "m.h5")]) == 2
     assert "extension" in capsys.readouterr().err
+
+
+def test_wrapped_state_dicts_are_stripped(trained_model, tmp_path, capsys):
+    """Keys saved through DDP ('module.') and torch.compile ('_orig_mod.') load and convert like plain ones."""
+    from imagenet_trainer.engine.checkpoint import atomic_save, safe_load
+
+    src, data = trained_model
+    rec = safe_load(src)
+    rec["state_dict"] = {f"module._orig_mod.{k}": v for k, v in rec["state_dict"].items()}
+    wrapped = tmp_path / "wrapped.pt"
+    atomic_save(rec, wrapped)
+    assert main(["convert", "--src", str(wrapped), "--dst", str(tmp_path / "clean.pt"), "--json"]) == 0
+    capsys.readouterr()
+    clean = safe_load(tmp_path / "clean.pt")["state_dict"]
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in clean)
+    assert _top1(tmp_path / "clean.pt", data / "val", capsys) == _top1(src, data / "val", capsys)
