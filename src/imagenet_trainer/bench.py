@@ -83,7 +83,7 @@ def _endless(loader, sampler=None):
         epoch += 1
 
 
-def make_step(model: nn.Module, device: torch.device, dtype: torch.dtype | None, channels_last: bool = True):
+def make_step(model: nn.Module, device: torch.device, dtype: torch.dtype | None):
     """One SGD step on a normalized batch: the work whose speed is the ceiling."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     crit = nn.CrossEntropyLoss()

@@ -15,11 +15,12 @@ import torch.nn as nn
 from imagenet_trainer.data.build import default_workers, make_val_loader
 from imagenet_trainer.data.decode import DecodeError, decode_crops
 from imagenet_trainer.data.geometry import Geometry
-from imagenet_trainer.data.index import IMAGE_EXTENSIONS, build_index, find_split_dirs
+from imagenet_trainer.data.index import build_index, find_split_dirs
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.trainer import StepContext, evaluate
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import create_model
+from imagenet_trainer.tools.images import image_files
 
 
 @dataclass
@@ -203,8 +204,7 @@ def collect_images(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS and q.is_file()
-                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
+            found = image_files(p)
             if not found:
                 raise UsageError(f"{p}: no image files in this folder")
             files.extend(found)
