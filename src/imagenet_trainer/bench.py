@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data.build import build_data, pick_loader
+from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, Normalizer
 
 
@@ -130,13 +131,13 @@ def _ceiling(step, cfg: TrainConfig, device: torch.device, opts: BenchOptions, n
 def naive_loader(cfg: TrainConfig, workers: int, device: torch.device):
     """pytorch/examples' pipeline: ImageFolder + PIL + RandomResizedCrop + flip + ToTensor + Normalize."""
     import torchvision.datasets as tvd
-    import torchvision.transforms as T
 
     from imagenet_trainer.data.index import find_split_dirs
+    from imagenet_trainer.data.naive import naive_transform
 
     train_dir, _ = find_split_dirs(cfg.data, cfg.val_dir)
-    ds = tvd.ImageFolder(str(train_dir), T.Compose([T.RandomResizedCrop(cfg.crop_size), T.RandomHorizontalFlip(),
-                                                   T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]))
+    rrc = Geometry("rrc", cfg.crop_size, cfg.image_size)  # torchvision's defaults, as pytorch/examples uses them
+    ds = tvd.ImageFolder(str(train_dir), naive_transform(rrc, IMAGENET_MEAN, IMAGENET_STD))
     kwargs = dict(persistent_workers=True, prefetch_factor=4) if workers else {}
     return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
                                        pin_memory=device.type == "cuda", drop_last=True, **kwargs)
@@ -156,7 +157,7 @@ def _rss_mb(pid: int) -> float:
 def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> dict:
     """Our training loader alone (delivered, normalized, to the device), optionally against the naive one."""
     data = build_data(cfg, device)
-    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.loader.num_workers,
+    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.num_workers,
            "images": len(data.train_index)}
     sampler = data.train.batch_sampler
     if opts.epochs:
@@ -175,7 +176,7 @@ def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> 
     else:
         out["images_per_s"] = _timed(_endless(data.train, sampler), device, opts.warmup, opts.steps)
     if opts.compare:
-        naive = naive_loader(cfg, data.train.loader.num_workers, device)
+        naive = naive_loader(cfg, data.train.num_workers, device)
 
         def deliver(b):
             b[0].to(device, non_blocking=True)
@@ -200,7 +201,7 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
             first["s"] = time.perf_counter() - launch
 
     ips = _timed(_endless(data.train, data.train.batch_sampler), device, opts.warmup, opts.steps, work)
-    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.loader.num_workers,
+    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.num_workers,
            "images_per_s": ips, "first_batch_s": first.get("s")}
     ctrl = data.train.controller
     if ctrl is not None:
@@ -212,7 +213,7 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
         fp32 = TrainConfig(**{**cfg.to_dict(), "backend": "cudnn"})
         naive_model = build_model(fp32, device, len(data.classes))
         naive_step = make_step(naive_model, device, None)
-        naive = naive_loader(cfg, data.train.loader.num_workers, device)
+        naive = naive_loader(cfg, data.train.num_workers, device)
 
         def naive_work(b):
             naive_step(b[0].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),

@@ -23,7 +23,8 @@ class TrainConfig:
     prog_resize: Optional[list] = None  # progressive resizing [start fraction of crop_size, end fraction of epochs]
     sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
     normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images
-    loader: str = "auto"  # auto | cpu (workers decode) | gpu (nvJPEG decodes) | hybrid (split adapts)
+    loader: str = "auto"  # auto | cpu (workers decode) | gpu (nvJPEG decodes) | hybrid (split adapts) | naive (PIL reference)
+    cache: str = "auto"  # auto | off | ram | gpu: keep the decoded sets in memory (auto: when they fit)
     cpu_share: Optional[float] = None  # hybrid loader: fixed share of images decoded by the workers; None = adaptive
     max_bad_images: int = 100  # unreadable images skipped before the run fails
     cache_dir: Optional[str] = None  # index/statistics cache; None = ~/.cache/imagenet-trainer
@@ -48,6 +49,7 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights; evaluated and saved too
     ema_half_life: float = 0.05  # EMA half-life as a share of all training steps, so it follows --epochs
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
+    val_every: int = 1  # validate every N epochs (the last epoch always); 0 = the last epoch only
     recipe: Optional[str] = None  # the recipe (configs/NAME.yaml) these values started from
     seed: int = 0
     accum: int = 1  # split each optimizer step's batch into this many sequential micro-batches

@@ -48,7 +48,7 @@ def run(args) -> int:
     dtype = resolve_precision(args.precision, device)
     cfg = TrainConfig(data=args.data or "", arch=args.arch, batch_size=args.batch_size, crop_size=args.crop_size,
                       image_size=args.image_size, workers=args.workers, loader=args.loader, cpu_share=args.cpu_share, backend=args.backend,
-                      epoch_size=None)
+                      epoch_size=None, cache="off")  # bench measures the JPEG pipeline
     opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs)
     if args.what == "model":
         result = {"images_per_s": bench.bench_model(cfg, device, dtype, opts)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
 from imagenet_trainer.config import TrainConfig, without_options
@@ -45,9 +46,13 @@ def add_parser(sub) -> None:
                    help="shuffle: each image once per epoch; balanced: uniform class, then image (the original)")
     g.add_argument("--normalize", choices=("imagenet", "auto"), default=d.normalize,
                    help="imagenet: ImageNet mean/std; auto: estimate from a sample of train images (cached)")
-    g.add_argument("--loader", choices=("auto", "cpu", "gpu", "hybrid"), default=d.loader,
+    g.add_argument("--loader", choices=("auto", "cpu", "gpu", "hybrid", "naive"), default=d.loader,
                    help="who decodes: cpu = worker processes; gpu = nvJPEG on the GPU (workers only read); "
-                        "hybrid = both, with a split that adapts; auto = hybrid on a GPU, cpu otherwise")
+                        "hybrid = both, with a split that adapts; auto = hybrid on a GPU, cpu otherwise; "
+                        "naive = PIL + torchvision transforms, the reference for accuracy checks")
+    g.add_argument("--cache", choices=("auto", "off", "ram", "gpu"), default=d.cache,
+                   help="decode the train and val sets once and keep them in GPU memory or RAM (train images as "
+                        "their central square at --image-size); auto: when they fit (CIFAR, Imagenette)")
     g.add_argument("--cpu-share", type=float, default=d.cpu_share,
                    help="hybrid loader: fixed fraction of images the workers decode (default: adapts while running)")
     g.add_argument("--max-bad-images", type=non_negative_int, default=d.max_bad_images,
@@ -85,6 +90,8 @@ def add_parser(sub) -> None:
                    help="EMA half-life as a share of all training steps")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=d.tta,
                    help="validate with horizontal-flip test-time augmentation")
+    g.add_argument("--val-every", type=non_negative_int, default=d.val_every,
+                   help="validate every N epochs, and after the last; 0 = after the last epoch only")
     g.add_argument("--accum", type=positive_int, default=d.accum,
                    help="split each optimizer step's batch into K micro-batches (same result, less memory)")
     g.add_argument("--seed", "-manualSeed", type=int, default=d.seed, help="random seed (init, shuffling, augmentation)")
@@ -160,6 +167,9 @@ def _launch_local(args) -> int:
         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{args.master_port}", "--nnodes", "1"]
     launcher = torchrun.get_args_parser().parse_args(
         [*rdzv, "--nproc-per-node", str(args.ngpu), "-m", "imagenet_trainer", *rest])
+    from imagenet_trainer.engine.metrics import LAUNCH_ENV, process_age
+
+    os.environ[LAUNCH_ENV] = str(time.time() - (process_age() or 0.0))  # children count from this launch
     print(f"starting {args.ngpu} processes: global batch {args.batch_size}, {args.batch_size // args.ngpu} "
           f"per process; LR rules use the global batch", file=sys.stderr)
     try:

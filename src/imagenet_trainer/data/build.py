@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from imagenet_trainer.config import TrainConfig
@@ -19,7 +21,7 @@ from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
 
 TRAIN_CROPS = ("rrc", "seed")
-LOADERS = ("auto", "cpu", "gpu", "hybrid")
+LOADERS = ("auto", "cpu", "gpu", "hybrid", "naive")
 SAMPLINGS = ("shuffle", "balanced")
 
 
@@ -32,6 +34,9 @@ class DataBundle:
     classes: list[str]
     mean: list[float]
     std: list[float]
+    loader: str = "cpu"  # what feeds training: cpu, gpu, hybrid, naive, or "gpu cache" / "ram cache"
+    bad: list = field(default_factory=list)  # unreadable images found while filling a cache
+    timings: dict = field(default_factory=dict)  # seconds: index, cache
 
 
 def default_workers() -> int:
@@ -43,11 +48,17 @@ def default_workers() -> int:
     return max(1, min(16, cores - 1))
 
 
+INDEX_SECONDS: dict[tuple, float] = {}  # time the index of each (data, val_dir, cache_dir) took to build or load
+
+
 def load_indexes(cfg: TrainConfig) -> tuple[FileIndex, FileIndex | None]:
+    t0 = time.perf_counter()
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
     train_dir, val_dir = find_split_dirs(cfg.data, cfg.val_dir)
     train_index = build_index(train_dir, cache_dir=cache)
     val_index = build_index(val_dir, classes=train_index.classes, cache_dir=cache) if val_dir else None
+    key = (cfg.data, cfg.val_dir, cfg.cache_dir)
+    INDEX_SECONDS.setdefault(key, time.perf_counter() - t0)  # the first call's figure: later ones hit the cache
     return train_index, val_index
 
 
@@ -79,6 +90,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device)."""
     check_data_options(cfg)
     train_index, val_index = load_indexes(cfg)
+    timings = {"index": INDEX_SECONDS[(cfg.data, cfg.val_dir, cfg.cache_dir)]}
     mean, std = normalization(cfg, train_index)
     if cfg.accum < 1:
         raise UsageError(f"--accum {cfg.accum}: must be at least 1")
@@ -88,20 +100,72 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     local_batch = cfg.batch_size // world_size // cfg.accum  # one micro-batch of one process
     steps = cfg.epoch_size or max(len(train_index) // cfg.batch_size, 1)  # optimizer steps per epoch
     workers = default_workers() if cfg.workers < 0 else cfg.workers
-    pin = device.type == "cuda"
     train_geometry = Geometry(cfg.train_crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
+    val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
     sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling,
                                 rank, world_size)
     if len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
               "each epoch is one batch drawn with repetition", file=sys.stderr)
-    train = make_train_loader(cfg.loader, train_index, train_geometry, sampler, workers, device, mean, std,
-                              cfg.cpu_share)
-    val = None
+    storage = cache_storage(cfg, device, train_index, val_index, rank, world_size)
+    bundle = DataBundle(None, None, train_index, val_index, train_index.classes, mean, std, timings=timings)
+    if storage is not None:
+        from imagenet_trainer.data.cache import CachedEvalLoader, CachedTrainLoader, DecodedImages
+
+        t0 = time.perf_counter()
+        train_cache = DecodedImages(train_index, Geometry("center", cfg.image_size, cfg.image_size), storage, workers)
+        bundle.train = CachedTrainLoader(train_cache, sampler, train_geometry, device, mean, std)
+        bundle.bad = list(train_cache.bad)
+        if val_index is not None:
+            shard = ShardBatchSampler(len(val_index), 1, rank, world_size)
+            val_cache = DecodedImages(val_index, val_geometry, storage, workers,
+                                      positions=np.arange(shard.start, shard.stop))
+            bundle.val = CachedEvalLoader(val_cache, local_batch, device, mean, std)
+            bundle.bad += val_cache.bad
+        timings["cache"] = time.perf_counter() - t0
+        bundle.loader = f"{storage.type.replace('cuda', 'gpu').replace('cpu', 'ram')} cache"
+        if rank == 0:
+            print(f"cached {len(train_cache):,} train images at {cfg.image_size} px and "
+                  f"{len(bundle.val.cache) if bundle.val else 0:,} val crops at {cfg.crop_size} px in "
+                  f"{timings['cache']:.1f} s", file=sys.stderr)
+        return bundle
+    bundle.loader = pick_loader(cfg.loader, device)
+    if bundle.loader == "naive":
+        from imagenet_trainer.data.naive import NaiveDataset, NaiveLoader
+
+        if cfg.train_crop != "rrc":
+            raise UsageError(f"--loader naive: reproduces torchvision's RandomResizedCrop only; "
+                             f"drop --train-crop {cfg.train_crop}")
+        bundle.train = NaiveLoader(NaiveDataset(train_index, train_geometry, mean, std), sampler, workers, device)
+        if val_index is not None:
+            bundle.val = NaiveLoader(NaiveDataset(val_index, val_geometry, mean, std),
+                                     ShardBatchSampler(len(val_index), local_batch, rank, world_size), workers, device)
+        return bundle
+    bundle.train = make_train_loader(cfg.loader, train_index, train_geometry, sampler, workers, device, mean, std,
+                                     cfg.cpu_share)
     if val_index is not None:
-        val = make_val_loader(val_index, Geometry("center", cfg.crop_size, cfg.image_size), local_batch,
-                              workers, device, mean, std, rank, world_size)
-    return DataBundle(train, val, train_index, val_index, train_index.classes, mean, std)
+        bundle.val = make_val_loader(val_index, val_geometry, local_batch, workers, device, mean, std, rank, world_size)
+    return bundle
+
+
+def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex, val_index: FileIndex | None,
+                  rank: int = 0, world_size: int = 1) -> torch.device | None:
+    """Where ``--cache`` keeps the decoded sets (the training device or the CPU), or None for no cache."""
+    from imagenet_trainer.data.cache import choose_cache
+
+    if cfg.loader == "naive":
+        if cfg.cache not in ("auto", "off"):
+            raise UsageError(f"--loader naive decodes every epoch by design; drop --cache {cfg.cache}")
+        return None
+    n_val = len(val_index) // world_size + 1 if val_index is not None else 0
+    need = len(train_index) * cfg.image_size ** 2 * 3 + n_val * cfg.crop_size ** 2 * 3
+    mode, why = choose_cache(cfg.cache, need, device)
+    if rank == 0 and cfg.cache == "auto":
+        print(why + ("" if mode == "off" else f" ({mode}); --cache off decodes JPEGs every epoch instead"),
+              file=sys.stderr)
+    if mode == "off":
+        return None
+    return device if mode == "gpu" else torch.device("cpu")
 
 
 def make_val_loader(index: FileIndex, geometry: Geometry, batch_size: int, workers: int, device: torch.device,

@@ -108,6 +108,10 @@ class DeviceLoader:
         return len(self.loader)
 
     @property
+    def num_workers(self) -> int:
+        return self.loader.num_workers
+
+    @property
     def batch_sampler(self):
         return self.loader.batch_sampler
 

@@ -60,7 +60,8 @@ class EpochBatchSampler(torch.utils.data.Sampler):
             p += 1
         return np.concatenate(parts)[:need]
 
-    def __iter__(self):
+    def batches(self):
+        """This rank's batches as ``(positions, sample_seeds)``: int64 and uint64 numpy arrays."""
         order = self._global_order()
         base = _mix(self.seed, self.epoch, 2)
         gb = self.batch_size * self.world_size
@@ -68,10 +69,15 @@ class EpochBatchSampler(torch.utils.data.Sampler):
             # Global batch b is split into contiguous per-rank slices, so the union of all ranks'
             # batches equals the single-process batch of the same global size.
             start = b * gb + self.rank * self.batch_size
+            k = np.arange(start, start + self.batch_size, dtype=np.int64)
+            yield order[k].astype(np.int64), np.uint64(base) + k.astype(np.uint64)
+
+    def __iter__(self):
+        for positions, seeds in self.batches():
             if self.crop_size is None:
-                yield [(int(order[k]), base + k) for k in range(start, start + self.batch_size)]
+                yield [(int(i), int(s)) for i, s in zip(positions, seeds)]
             else:
-                yield [(int(order[k]), base + k, self.crop_size) for k in range(start, start + self.batch_size)]
+                yield [(int(i), int(s), self.crop_size) for i, s in zip(positions, seeds)]
 
 
 class ShardBatchSampler(torch.utils.data.Sampler):

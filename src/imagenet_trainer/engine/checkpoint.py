@@ -90,3 +90,49 @@ def load_weights(model: torch.nn.Module, state_dict: dict, path) -> None:
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise UsageError(f"{path}: weights do not fit the model ({' '.join(first[:2])[:200]})") from None
+
+
+def cpu_copy(obj):
+    """``obj`` with every tensor copied to the CPU (a copy even of CPU tensors), for saving while training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
+
+
+class BackgroundWriter:
+    """Runs file writes (checkpoints, plots) on one thread, in order, while training goes on.
+
+    At most one job waits: ``submit`` first waits for the previous job, so memory stays bounded and
+    a slow disk slows training rather than piling up copies. A job's error is raised by the next
+    ``submit`` or by ``close``. Jobs must own their data (see ``cpu_copy``).
+    """
+
+    def __init__(self):
+        import concurrent.futures
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="writer")
+        self._pending = None
+        self.waited = 0.0  # seconds the caller spent waiting for earlier jobs
+
+    def wait(self) -> None:
+        import time
+
+        if self._pending is not None:
+            t0 = time.perf_counter()
+            pending, self._pending = self._pending, None
+            pending.result()
+            self.waited += time.perf_counter() - t0
+
+    def submit(self, job) -> None:
+        self.wait()
+        self._pending = self._pool.submit(job)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 
@@ -99,3 +100,20 @@ class ProgressLine:
     def wait_share(self) -> float:
         """Fraction of the elapsed time spent waiting on the loader."""
         return self.wait / max(time.perf_counter() - self.start, 1e-9)
+
+
+LAUNCH_ENV = "IMAGENET_TRAINER_LAUNCHED_AT"  # set by ``train --ngpu`` for its processes: the launcher's start
+
+
+def process_age() -> float | None:
+    """Seconds since this process (or the ``--ngpu`` launcher that started it) started, on Linux."""
+    if os.environ.get(LAUNCH_ENV):
+        return time.time() - float(os.environ[LAUNCH_ENV])
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

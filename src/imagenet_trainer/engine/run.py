@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,10 +18,11 @@ import torch.nn as nn
 
 import imagenet_trainer
 from imagenet_trainer.config import TrainConfig, without_options
-from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, pick_loader
+from imagenet_trainer.data.build import build_data, load_indexes, median_image_side
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
+from imagenet_trainer.engine.metrics import process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
 from imagenet_trainer.engine.trainer import StepContext, evaluate, train_one_epoch
@@ -111,8 +113,8 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
     log(f"imagenet-trainer {imagenet_trainer.__version__} | torch {torch.__version__} | "
         f"torchvision {__import__('torchvision').__version__} | {gpu}")
     log(f"data {cfg.data}: {len(data.train_index)} train / {len(data.val_index) if data.val_index else 0} val images, "
-        f"{len(data.classes)} classes | {data.train.loader.num_workers} workers | "
-        f"loader {pick_loader(cfg.loader, device)}{' (auto)' if cfg.loader == 'auto' else ''}")
+        f"{len(data.classes)} classes | {data.train.num_workers} workers | "
+        f"loader {data.loader}{' (auto)' if cfg.loader == 'auto' and 'cache' not in data.loader else ''}")
     per = cfg.batch_size // dist.world_size
     log(f"model {resolve_name(cfg.arch)} ({params / 1e6:.1f}M params) | batch {cfg.batch_size} "
         f"({per} per process x {dist.world_size}) | {len(data.train)} steps/epoch | "
@@ -138,6 +140,8 @@ def adapt_to_image_size(cfg: TrainConfig, verbose: bool = True) -> TrainConfig:
         return cfg.replace(small_stem="off")
     default = TrainConfig()
     changes = {"small_stem": "on" if supports_small_stem(cfg.arch) else "off"}
+    if cfg.prog_resize:  # a few dozen pixels have nothing to spare for a low-resolution phase
+        changes["prog_resize"] = None
     if (cfg.crop_size, cfg.image_size) == (default.crop_size, default.image_size):
         changes |= {"crop_size": side, "image_size": side}
         if cfg.rrc_min_scale == default.rrc_min_scale:
@@ -146,7 +150,8 @@ def adapt_to_image_size(cfg: TrainConfig, verbose: bool = True) -> TrainConfig:
         what = "ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on" else \
             f"no small stem for {cfg.arch} (ResNets only)"
         sizes = f", crops of {side} px" if "crop_size" in changes else ""
-        log(f"small images (median side {side} px): {what}{sizes}; --small-stem off turns this off")
+        prog = ", no progressive resizing" if "prog_resize" in changes else ""
+        log(f"small images (median side {side} px): {what}{sizes}{prog}; --small-stem off turns this off")
     return cfg.replace(**changes)
 
 
@@ -249,30 +254,30 @@ def train(cfg: TrainConfig) -> int:
 
     ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, ema, model, cfg.tta,
                       on_bad_image)
+    for bad in data.bad:  # found while filling the cache
+        on_bad_image(bad.path, bad.reason)
     if dist.is_main:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
+    times = {"setup": time.perf_counter() - launch, "first step": 0.0, "train": 0.0, "eval": 0.0}
+    writer = ckpt_io.BackgroundWriter()
     last_path = run_dir / "checkpoint_last.pt"
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             data.train.batch_sampler.set_epoch(epoch)
             data.train.batch_sampler.crop_size = crop_size_at(cfg, epoch)
-            tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step)
+            t0 = time.perf_counter()
+            tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step,
+                                 time_first_step=epoch == start_epoch)
+            times["train"] += time.perf_counter() - t0
+            times["first step"] += tr.pop("first_step_s", 0.0)
             step = tr.pop("steps")
             tr["crop_size"] = crop_size_at(cfg, epoch) or cfg.crop_size
-            va = evaluate(net, data.val, ctx) if data.val is not None else None
-            if va is not None and ema is not None:
-                va_ema = evaluate(ema.module, data.val, ctx, label="val (EMA)")
-                va |= {f"ema_{k}": v for k, v in va_ema.items() if k in ("top1", "top5", "loss")}
+            t0 = time.perf_counter()
+            va = _validate(net, ema, data.val, ctx) if data.val is not None and _val_due(cfg, epoch) else None
+            times["eval"] += time.perf_counter() - t0
             if dist.is_main:
-                crop = f" (crop {tr['crop_size']})" if cfg.prog_resize else ""
-                line = (f"epoch {epoch}/{cfg.epochs}{crop}  train top1-err {100 - tr['top1']:.2f}  "
-                        f"top5-err {100 - tr['top5']:.2f}  loss {tr['loss']:.4f}  {tr['images_per_s']:,.0f} img/s")
-                if va:
-                    line += f" | val top1-err {100 - va['top1']:.2f}  top5-err {100 - va['top5']:.2f}  loss {va['loss']:.4f}"
-                if va and "ema_top1" in va:
-                    line += f" | EMA top1-err {100 - va['ema_top1']:.2f}"
-                log(line)
+                log(_epoch_line(cfg, epoch, tr, va))
             metrics = {"train": tr, "val": va}
             if va and va["top1"] > best["top1"]:
                 best = {"top1": va["top1"], "top5": va["top5"], "epoch": epoch}
@@ -280,22 +285,27 @@ def train(cfg: TrainConfig) -> int:
                 record = model_record(model, cfg, data.classes, data.mean, data.std, epoch, metrics)
                 if ema is not None:
                     record["ema_state_dict"] = ema_weights(ema)
-                ckpt_io.atomic_save(record, run_dir / f"model_{epoch:02d}.pt")
-                if va and best.get("epoch") == epoch or not va:
-                    ckpt_io.atomic_save(record, run_dir / "model_best.pt")
                 full = record | {"format": ckpt_io.CHECKPOINT_FORMAT, "optimizer": optimizer.state_dict(),
                                  "scaler": scaler.state_dict() if scaler else {}, "rng": _rng_state(device),
                                  "ema": ema.state_dict() if ema is not None else {},
                                  "step": step, "best": best, "config": cfg.to_dict()}
-                ckpt_io.atomic_save(full, last_path)
-                _prune(run_dir, cfg.keep_checkpoints)
-                runlog.epoch_row("train.log", epoch, tr)
-                if va:
-                    runlog.epoch_row("test.log", epoch, va)
-                runlog.metrics({"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
-                                **({f"val_{k}": v for k, v in va.items()} if va else {})})
-                runlog.plots()
+                full = ckpt_io.cpu_copy(full)  # the writer thread saves it while training goes on
+                record = {k: v for k, v in full.items() if k in record} | {"format": ckpt_io.MODEL_FORMAT}
+                is_best = bool(va) and best.get("epoch") == epoch or data.val is None
+                logged = threading.Event()  # the plots wait for this epoch's metrics row
+                writer.submit(lambda e=epoch, r=record, f=full, b=is_best, ev=logged:
+                              _write_epoch(run_dir, e, r, f, b, cfg, runlog, ev))
+                try:
+                    runlog.epoch_row("train.log", epoch, tr)
+                    if va:
+                        runlog.epoch_row("test.log", epoch, va)
+                    runlog.metrics({"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
+                                    **({f"val_{k}": v for k, v in va.items()} if va else {})})
+                finally:
+                    logged.set()
+        writer.close()
     except KeyboardInterrupt:
+        writer.close()
         if dist.is_main:
             log("\ninterrupted.")
             if last_path.exists():
@@ -304,15 +314,70 @@ def train(cfg: TrainConfig) -> int:
                 log("no epoch had finished, so there is nothing to resume")
         return 130
     finally:
+        writer.close()
         runlog.close()
         cleanup(dist)
     if dist.is_main:
+        times["checkpoint waits"] = writer.waited
+        log(_time_split(data.timings, times))
         if best["top1"] >= 0:
             print(f"best val top-1 error {100 - best['top1']:.2f}%  top-5 error {100 - best['top5']:.2f}%  "
                   f"(epoch {best['epoch']})  run folder {run_dir}")
         else:
             print(f"trained {cfg.epochs} epochs (no validation folder)  run folder {run_dir}")
     return 0
+
+
+def _val_due(cfg: TrainConfig, epoch: int) -> bool:
+    """``--val-every N``: every N-th epoch and the last one; 0 = the last one only."""
+    return epoch == cfg.epochs or (cfg.val_every > 0 and epoch % cfg.val_every == 0)
+
+
+def _validate(net: nn.Module, ema, loader, ctx: StepContext) -> dict:
+    va = evaluate(net, loader, ctx)
+    if ema is not None:
+        va_ema = evaluate(ema.module, loader, ctx, label="val (EMA)")
+        va |= {f"ema_{k}": v for k, v in va_ema.items() if k in ("top1", "top5", "loss")}
+    return va
+
+
+def _epoch_line(cfg: TrainConfig, epoch: int, tr: dict, va: dict | None) -> str:
+    crop = f" (crop {tr['crop_size']})" if cfg.prog_resize else ""
+    line = (f"epoch {epoch}/{cfg.epochs}{crop}  train top1-err {100 - tr['top1']:.2f}  "
+            f"top5-err {100 - tr['top5']:.2f}  loss {tr['loss']:.4f}  {tr['images_per_s']:,.0f} img/s")
+    if va:
+        line += f" | val top1-err {100 - va['top1']:.2f}  top5-err {100 - va['top5']:.2f}  loss {va['loss']:.4f}"
+    if va and "ema_top1" in va:
+        line += f" | EMA top1-err {100 - va['ema_top1']:.2f}"
+    return line
+
+
+def _write_epoch(run_dir: Path, epoch: int, record: dict, full: dict, is_best: bool, cfg: TrainConfig,
+                 runlog: RunLog, logged: threading.Event) -> None:
+    """The epoch's files (on the writer thread): model_XX.pt, model_best.pt, checkpoint_last.pt, then the
+    plots, once the main thread has written the epoch's metrics (``logged``)."""
+    ckpt_io.atomic_save(record, run_dir / f"model_{epoch:02d}.pt")
+    if is_best:
+        ckpt_io.atomic_save(record, run_dir / "model_best.pt")
+    ckpt_io.atomic_save(full, run_dir / "checkpoint_last.pt")
+    _prune(run_dir, cfg.keep_checkpoints)
+    if logged.wait(timeout=60):
+        runlog.plots()
+
+
+def _time_split(data_times: dict, times: dict) -> str:
+    """One line: where the wall-clock went."""
+    parts = {"index": data_times.get("index", 0.0)}
+    if "cache" in data_times:
+        parts["decode to cache"] = data_times["cache"]
+    parts["other setup"] = max(0.0, times["setup"] - sum(parts.values()))
+    parts["first step (compile/autotune)"] = times["first step"]
+    parts["train"] = times["train"] - times["first step"]
+    parts["eval"] = times["eval"]
+    parts["checkpoint waits"] = times.get("checkpoint waits", 0.0)
+    age = process_age()
+    total = f" | since the process started {age:.1f} s" if age is not None else ""
+    return "time: " + " | ".join(f"{k} {v:.1f} s" for k, v in parts.items()) + total
 
 
 def _prune(run_dir: Path, keep: int | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -10,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from imagenet_trainer.engine.distributed import DistContext, all_reduce_sum
-from imagenet_trainer.engine.metrics import Accumulator, ProgressLine, topk_correct
+from imagenet_trainer.engine.metrics import Accumulator, ProgressLine, process_age, topk_correct
 from imagenet_trainer.engine.optim import Schedule
 
 
@@ -37,8 +38,16 @@ class StepContext:
 
 
 def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    ctx: StepContext, epoch: int, start_step: int) -> dict:
-    """One epoch of SGD; returns loss, top-1/top-5 accuracy (%), images/s and the data-wait share."""
+                    ctx: StepContext, epoch: int, start_step: int, time_first_step: bool = False) -> dict:
+    """One epoch of SGD; returns loss, top-1/top-5 accuracy (%), images/s and the data-wait share.
+
+    With ``time_first_step``, also ``first_step_s``: the seconds until the first optimizer step has
+    finished on the device (compilation and cuDNN autotuning happen there).
+    """
+    import time
+
+    t_start = time.perf_counter()
+    first_step_s = None
     model.train()
     acc = Accumulator(ctx.device)
     last = {"row": None, "lr": 0.0}
@@ -52,6 +61,10 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
     step = start_step
     k = ctx.accum
     for i, batch in enumerate(loader, 1):
+        if time_first_step and i == 1 and ctx.dist.is_main:
+            age = process_age()
+            print(f"first training batch {age:.1f} s after launch" if age is not None else "first training batch",
+                  file=sys.stderr, flush=True)
         for bad in batch.bad:
             ctx.on_bad_image(bad.path, bad.reason)
         n = batch.labels.shape[0]
@@ -79,11 +92,17 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
             if ctx.ema is not None:
                 ctx.ema.update_parameters(ctx.ema_source)
             step += 1
+            if time_first_step and first_step_s is None:
+                if ctx.device.type == "cuda":
+                    torch.cuda.synchronize(ctx.device)
+                first_step_s = time.perf_counter() - t_start
         if n > 0:
             progress.update(i, n * ctx.dist.world_size, batch.wait, show)
     progress.close()
     stats = acc.result(all_reduce_sum(acc.sums, ctx.dist))
     stats.update(images_per_s=progress.rate, data_wait=progress.wait_share, lr=last["lr"], steps=step)
+    if first_step_s is not None:
+        stats["first_step_s"] = first_step_s
     return stats
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn as nn
 from torchvision import models as tvm
 
-from imagenet_trainer.models import classic
+from imagenet_trainer.models import classic, small
 from imagenet_trainer.models.registry import (aliases_of, create_model, describe, list_models,
                                                register_model, resolve_name, supports_small_stem)
 
@@ -38,4 +38,5 @@ register_model("squeezenet1_0", "SqueezeNet 1.0 (torchvision)", aliases=("squeez
 register_model("squeezenet1_1", "SqueezeNet 1.1 (torchvision)")(_tv(tvm.squeezenet1_1))
 for _depth in (18, 34, 50, 101, 152):
     register_model(f"resnet{_depth}", f"ResNet-{_depth} (torchvision)")(_tv(getattr(tvm, f"resnet{_depth}")))
+register_model("resnet9", "ResNet-9 of the DAWNBench CIFAR entries: for small images (32-64 px)")(small.ResNet9)
 register_model("smallcnn", "4-layer CNN, no BN or dropout: CPU smoke tests")(classic.SmallCNN)

@@ -58,7 +58,8 @@ def create_model(name: str, num_classes: int = 1000, small_stem: bool = False) -
 
 
 def supports_small_stem(name: str) -> bool:
-    return resolve_name(name).startswith("resnet")
+    """Whether ``create_model(..., small_stem=True)`` applies: torchvision's ResNets (conv1 + maxpool)."""
+    return resolve_name(name) in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 
 def list_models() -> list[str]:

@@ -42,7 +42,11 @@ def _save(fig, path: Path) -> None:
 
 def plot_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike | None = None) -> list[Path]:
     """Draw the four charts for one or more runs into ``out_dir`` (default: the first run's folder)."""
+    import logging
+
     import matplotlib
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # no font-fallback chatter mid-run
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
