@@ -40,12 +40,13 @@ class DataBundle:
 
 
 def default_workers() -> int:
-    """One worker per core the process may use, at most 16, leaving one for the main process."""
+    """Per process: its share of the cores (processes of one machine split them), less one for itself, at most 16."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    return max(1, min(16, cores - 1))
+    local_procs = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(16, cores // local_procs - 1))
 
 
 INDEX_SECONDS: dict[tuple, float] = {}  # time the index of each (data, val_dir, cache_dir) took to build or load
