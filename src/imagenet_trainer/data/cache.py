@@ -227,7 +227,7 @@ class CachedTrainLoader:
         crop = self.sampler.crop_size or self.geometry.crop_size
         rows, rois, flips, bounds = self._epoch_plan()
         images = self.cache.images
-        on_device = images.device == self.device
+        on_device = images.device.type == self.device.type  # a GPU cache lives on the training GPU
         rows_dev = rows.to(self.device)
         rois_dev, flips_dev = rois.to(self.device), flips.to(self.device)
         labels = self.cache.labels.to(self.device)[rows_dev]
@@ -265,7 +265,7 @@ class CachedEvalLoader:
             t0 = time.perf_counter()
             sl = slice(rows[0], rows[-1] + 1)
             x = self.cache.images[sl]
-            if x.device != self.device:
+            if x.device.type != self.device.type:
                 x = x.to(self.device, non_blocking=True)
             batch = DeviceBatch(self.normalize(x), self.cache.labels[sl].to(self.device), [],
                                 indices=self.cache.indices[sl])
