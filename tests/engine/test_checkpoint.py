@@ -80,3 +80,22 @@ def test_foreign_file(tmp_path):
         ck.safe_load(p)
     with pytest.raises(UsageError, match="no such file"):
         ck.safe_load(tmp_path / "missing.pt")
+
+
+def test_background_writer_runs_in_order_and_raises_errors():
+    from imagenet_trainer.engine.checkpoint import BackgroundWriter, cpu_copy
+
+    done = []
+    w = BackgroundWriter()
+    for i in range(3):
+        w.submit(lambda i=i: done.append(i))
+    w.close()
+    assert done == [0, 1, 2]
+    w = BackgroundWriter()
+    w.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        w.close()
+    t = torch.ones(3)
+    c = cpu_copy({"a": [t], "b": 1})
+    t.add_(1)
+    assert torch.equal(c["a"][0], torch.ones(3)) and c["b"] == 1  # a copy, not a view of live weights

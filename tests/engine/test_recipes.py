@@ -87,12 +87,16 @@ def _tree(root, side):
 
 
 def test_small_stem_for_32px_data_not_for_224px(tmp_path):
-    small = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "s", 32)), arch="resnet18"), verbose=False)
+    small = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "s", 32)), arch="resnet18",
+                                            prog_resize=[0.6, 0.75]), verbose=False)
     assert (small.small_stem, small.crop_size, small.image_size) == ("on", 32, 32)
+    assert small.prog_resize is None  # no low-resolution phase for 32 px images
     big = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "b", 224)), arch="resnet18"), verbose=False)
     assert (big.small_stem, big.crop_size) == ("off", 224)
     other = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="alexnet"), verbose=False)
     assert other.small_stem == "off" and other.crop_size == 32
+    native = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet9"), verbose=False)
+    assert native.small_stem == "off" and native.crop_size == 32  # resnet9 is made for small images
     off = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", small_stem="off"))
     assert off.crop_size == 224
 

@@ -23,7 +23,7 @@ from imagenet_trainer.errors import UsageError
 def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
     base = dict(data=str(data), output=str(out), arch="resnet18", epochs=3, batch_size=6, image_size=36,
                 crop_size=32, workers=0, device="cpu", lr=0.05, lr_schedule="cosine", print_freq=1000,
-                small_stem="off")  # tests/engine/test_recipes.py covers the small stem
+                small_stem="off", cache="off")  # tests/engine/test_recipes.py covers the small stem; cache: below
     base.update(kw)
     return TrainConfig(**base)
 
@@ -40,9 +40,9 @@ def test_learns_the_sample_set(shapes_data, tmp_path):
     assert best["top1"] > 90.0, best
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "squeezenet1_1"])
-def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch):
-    assert train(_cfg(tiny_tree, tmp_path / "full", arch=arch, workers=2)) == 0
+@pytest.mark.parametrize("arch,cache", [("resnet18", "off"), ("squeezenet1_1", "off"), ("resnet18", "ram")])
+def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch, cache):
+    assert train(_cfg(tiny_tree, tmp_path / "full", arch=arch, workers=2, cache=cache)) == 0
 
     real_metrics = runlog.RunLog.metrics
 
@@ -52,10 +52,10 @@ def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(runlog.RunLog, "metrics", stop_after_first_epoch)
-    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch)) == 130
+    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch, cache=cache)) == 130
     assert not (tmp_path / "part" / "model_02.pt").exists()
     monkeypatch.undo()
-    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch, resume="auto")) == 0
+    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch, cache=cache, resume="auto")) == 0
 
     full, resumed = _weights(tmp_path / "full" / "model_03.pt"), _weights(tmp_path / "part" / "model_03.pt")
     assert full.keys() == resumed.keys()
@@ -148,3 +148,27 @@ def test_normalize_auto_estimates_and_caches(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, normalize="auto")) == 0
     mean = safe_load(tmp_path / "run" / "model_01.pt")["mean"]
     assert mean != [0.485, 0.456, 0.406] and all(0 < m < 1 for m in mean)
+
+
+def test_cached_run_skips_bad_images_and_prints_the_time_split(tiny_tree, tmp_path, capsys):
+    (tiny_tree / "train" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, cache="auto")) == 0
+    err = capsys.readouterr().err
+    assert "--cache auto: the decoded set" in err and "loader ram cache" in err
+    assert "first training batch" in err and "time: index" in err and "decode to cache" in err
+    assert "broken.jpg" in (tmp_path / "run" / "bad_images.txt").read_text()
+
+
+def test_naive_loader_trains_and_validates_every_image(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, loader="naive", workers=1)) == 0
+    val = safe_load(tmp_path / "run" / "model_01.pt")["metrics"]["val"]
+    assert 0 <= val["top1"] <= 100
+    with pytest.raises(UsageError, match="--loader naive"):
+        train(_cfg(tiny_tree, tmp_path / "r2", loader="naive", cache="gpu"))
+
+
+def test_val_every(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=3, val_every=2)) == 0
+    rows = (tmp_path / "run" / "test.log").read_text().splitlines()[1:]
+    assert [r.split("\t")[0] for r in rows] == ["2", "3"]
+    assert safe_load(tmp_path / "run" / "model_best.pt")["epoch"] in (2, 3)
