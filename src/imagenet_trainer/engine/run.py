@@ -173,18 +173,7 @@ def crop_size_at(cfg: TrainConfig, epoch: int) -> int | None:
 def train(cfg: TrainConfig) -> int:
     """Run training as configured; returns the process exit code (130 after Ctrl-C)."""
     launch = time.perf_counter()
-    if cfg.backend not in BACKENDS:
-        raise UsageError(f"--backend {cfg.backend}: unknown; choose one of {', '.join(BACKENDS)}")
-    if cfg.epochs < 1:
-        raise UsageError(f"--epochs {cfg.epochs}: must be at least 1")
-    resolve_name(cfg.arch)
-    device = resolve_device(cfg.device)
-    dist = init_from_env(device.type, cfg.dist_timeout)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dtype = resolve_precision(cfg.precision, device)
+    device, dist, dtype = _setup(cfg)
     resume_path = _locate_resume(cfg)
     state = ckpt_io.safe_load(resume_path, ckpt_io.CHECKPOINT_FORMAT) if resume_path else None
     if state is not None and state["arch"] != resolve_name(cfg.arch):
@@ -210,16 +199,8 @@ def train(cfg: TrainConfig) -> int:
     run_dir = Path(cfg.output) if cfg.output else None
     ema = make_ema(model, ema_decay(cfg.ema_half_life, cfg.epochs * schedule.steps_per_epoch)) if cfg.ema else None
     if state is not None:
-        ckpt_io.load_weights(model, state["state_dict"], resume_path)
-        if ema is not None and state.get("ema"):
-            ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"], device)
-        start_epoch, step, best = state["epoch"] + 1, state["step"], state.get("best", best)
+        start_epoch, step, best = _restore(state, resume_path, model, ema, optimizer, scaler, device)
         run_dir = resume_path.parent
-        log(f"resuming {resume_path} after epoch {state['epoch']} (step {step})")
     if run_dir is None:
         run_dir = new_run_dir(resolve_name(cfg.arch))
     runlog = RunLog(run_dir, enabled=dist.is_main)
@@ -228,18 +209,7 @@ def train(cfg: TrainConfig) -> int:
                         data.classes)
     runlog.truncate_after(start_epoch - 1)
 
-    torch.backends.cudnn.enabled = cfg.backend != "native"
-    torch.backends.cudnn.benchmark = cfg.backend != "native"
-    net: nn.Module = model
-    if cfg.sync_bn:
-        if device.type != "cuda":
-            raise UsageError("--sync-bn needs GPUs (torch's SyncBatchNorm runs on CUDA only)")
-        if dist.enabled:
-            net = model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if dist.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.backend == "compile":
-        net = torch.compile(net)
+    model, net = _wrap(model, cfg, device, dist)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
     bad_count = [0]
@@ -282,15 +252,8 @@ def train(cfg: TrainConfig) -> int:
             if va and va["top1"] > best["top1"]:
                 best = {"top1": va["top1"], "top5": va["top5"], "epoch": epoch}
             if dist.is_main:
-                record = model_record(model, cfg, data.classes, data.mean, data.std, epoch, metrics)
-                if ema is not None:
-                    record["ema_state_dict"] = ema_weights(ema)
-                full = record | {"format": ckpt_io.CHECKPOINT_FORMAT, "optimizer": optimizer.state_dict(),
-                                 "scaler": scaler.state_dict() if scaler else {}, "rng": _rng_state(device),
-                                 "ema": ema.state_dict() if ema is not None else {},
-                                 "step": step, "best": best, "config": cfg.to_dict()}
-                full = ckpt_io.cpu_copy(full)  # the writer thread saves it while training goes on
-                record = {k: v for k, v in full.items() if k in record} | {"format": ckpt_io.MODEL_FORMAT}
+                record, full = _epoch_files(model, ema, optimizer, scaler, cfg, data, epoch, metrics, step, best,
+                                            device)
                 is_best = bool(va) and best.get("epoch") == epoch or data.val is None
                 logged = threading.Event()  # the plots wait for this epoch's metrics row
                 writer.submit(lambda e=epoch, r=record, f=full, b=is_best, ev=logged:
@@ -326,6 +289,66 @@ def train(cfg: TrainConfig) -> int:
         else:
             print(f"trained {cfg.epochs} epochs (no validation folder)  run folder {run_dir}")
     return 0
+
+
+def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | None]:
+    """Check the run-wide options; the device (this rank's GPU under DDP), the process group, the autocast dtype."""
+    if cfg.backend not in BACKENDS:
+        raise UsageError(f"--backend {cfg.backend}: unknown; choose one of {', '.join(BACKENDS)}")
+    if cfg.epochs < 1:
+        raise UsageError(f"--epochs {cfg.epochs}: must be at least 1")
+    resolve_name(cfg.arch)
+    device = resolve_device(cfg.device)
+    dist = init_from_env(device.type, cfg.dist_timeout)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device, dist, resolve_precision(cfg.precision, device)
+
+
+def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, device) -> tuple[int, int, dict]:
+    """Load a checkpoint's weights, EMA, optimizer, scaler and RNG; (first epoch to run, step, best)."""
+    ckpt_io.load_weights(model, state["state_dict"], path)
+    if ema is not None and state.get("ema"):
+        ema.load_state_dict(state["ema"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"], device)
+    log(f"resuming {path} after epoch {state['epoch']} (step {state['step']})")
+    return state["epoch"] + 1, state["step"], state.get("best", {"top1": -1.0})
+
+
+def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistContext) -> tuple[nn.Module, nn.Module]:
+    """(model, net): the model (sync-BN converted when asked) and what the steps run (DDP, compiled)."""
+    torch.backends.cudnn.enabled = cfg.backend != "native"
+    torch.backends.cudnn.benchmark = cfg.backend != "native"
+    if cfg.sync_bn:
+        if device.type != "cuda":
+            raise UsageError("--sync-bn needs GPUs (torch's SyncBatchNorm runs on CUDA only)")
+        if dist.enabled:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    net = model
+    if dist.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.backend == "compile":
+        net = torch.compile(net)
+    return model, net
+
+
+def _epoch_files(model, ema, optimizer, scaler, cfg: TrainConfig, data, epoch: int, metrics: dict, step: int,
+                 best: dict, device: torch.device) -> tuple[dict, dict]:
+    """(model file, full checkpoint) of this epoch, as CPU copies the writer thread can save while training goes on."""
+    record = model_record(model, cfg, data.classes, data.mean, data.std, epoch, metrics)
+    if ema is not None:
+        record["ema_state_dict"] = ema_weights(ema)
+    full = record | {"format": ckpt_io.CHECKPOINT_FORMAT, "optimizer": optimizer.state_dict(),
+                     "scaler": scaler.state_dict() if scaler else {}, "rng": _rng_state(device),
+                     "ema": ema.state_dict() if ema is not None else {},
+                     "step": step, "best": best, "config": cfg.to_dict()}
+    full = ckpt_io.cpu_copy(full)
+    return {k: v for k, v in full.items() if k in record} | {"format": ckpt_io.MODEL_FORMAT}, full
 
 
 def _val_due(cfg: TrainConfig, epoch: int) -> bool:
