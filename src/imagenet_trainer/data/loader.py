@@ -89,7 +89,24 @@ class Normalizer:
         return x.movedim(-1, -3)  # (..., 3, H, W): the NCHW view of HWC memory is channels_last
 
 
-class DeviceLoader:
+class WrappedLoader:
+    """What the training loop asks of a loader built on a torch ``DataLoader`` (``self.loader``)."""
+
+    loader: torch.utils.data.DataLoader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    @property
+    def num_workers(self) -> int:
+        return self.loader.num_workers
+
+    @property
+    def batch_sampler(self):
+        return self.loader.batch_sampler
+
+
+class DeviceLoader(WrappedLoader):
     """Iterate ``DeviceBatch`` on ``device``; on CUDA a thread prepares batches ahead on a side stream.
 
     gpu_decoder: a ``GpuCropDecoder`` for loaders whose workers hand back ``MixedBatch`` items.
@@ -103,17 +120,6 @@ class DeviceLoader:
         self.gpu_decoder = gpu_decoder
         self.controller = controller
         self.prefetch = prefetch
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    @property
-    def num_workers(self) -> int:
-        return self.loader.num_workers
-
-    @property
-    def batch_sampler(self):
-        return self.loader.batch_sampler
 
     def _to_device(self, batch) -> DeviceBatch:
         labels = batch.labels.to(self.device, non_blocking=True)

@@ -17,7 +17,7 @@ from PIL import Image
 from imagenet_trainer.data.dataset import BadSample, parse_item
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
-from imagenet_trainer.data.loader import DeviceBatch, make_dataloader
+from imagenet_trainer.data.loader import DeviceBatch, WrappedLoader, make_dataloader
 
 
 def naive_transform(geometry: Geometry, mean, std, crop_size: int | None = None) -> T.Compose:
@@ -63,23 +63,12 @@ def collate_naive(samples: list):
             torch.tensor([s[2] for s in good], dtype=torch.int64), bad)
 
 
-class NaiveLoader:
+class NaiveLoader(WrappedLoader):
     """Batches of ``NaiveDataset``, copied to ``device`` as channels_last float32."""
 
     def __init__(self, dataset: NaiveDataset, batch_sampler, workers: int, device: torch.device):
         self.device = device
         self.loader = make_dataloader(dataset, batch_sampler, workers, device.type == "cuda", collate_fn=collate_naive)
-
-    @property
-    def num_workers(self) -> int:
-        return self.loader.num_workers
-
-    @property
-    def batch_sampler(self):
-        return self.loader.batch_sampler
-
-    def __len__(self) -> int:
-        return len(self.loader)
 
     def __iter__(self):
         it = iter(self.loader)
