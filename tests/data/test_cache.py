@@ -32,7 +32,7 @@ def small_tree(tmp_path):
 def test_cache_holds_the_decoded_images_and_skips_bad_ones(small_tree):
     index = build_index(small_tree)
     g = Geometry("center", 32, 32)
-    cache = DecodedImages(index, g, torch.device("cpu"), workers=0, batch_size=4)
+    cache = DecodedImages(index, g, torch.device("cpu"), workers=0, batch_size=1)  # one batch holds only the bad file
     assert len(cache) == len(index) - 1 and [b.path.endswith("broken.jpg") for b in cache.bad] == [True]
     bad = int(np.flatnonzero(cache.rows < 0)[0])
     assert index.path(bad).endswith("broken.jpg")
@@ -42,6 +42,8 @@ def test_cache_holds_the_decoded_images_and_skips_bad_ones(small_tree):
             r = cache.rows[i]
             assert torch.equal(cache.images[r], torch.from_numpy(ref.load(i)[0][0]))
             assert cache.labels[r] == index.labels[i] and cache.indices[r] == i
+    half = DecodedImages(index, g, torch.device("cpu"), workers=0, rank=1, world_size=2)  # a val shard
+    assert sorted(half.indices.tolist()) == [i for i in range(len(index) // 2, len(index)) if i != bad]
 
 
 def test_vectorized_boxes_follow_the_loop_rule():

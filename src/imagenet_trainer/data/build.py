@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from imagenet_trainer.config import TrainConfig
@@ -118,9 +117,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         bundle.train = CachedTrainLoader(train_cache, sampler, train_geometry, device, mean, std)
         bundle.bad = list(train_cache.bad)
         if val_index is not None:
-            shard = ShardBatchSampler(len(val_index), 1, rank, world_size)
-            val_cache = DecodedImages(val_index, val_geometry, storage, workers,
-                                      positions=np.arange(shard.start, shard.stop))
+            val_cache = DecodedImages(val_index, val_geometry, storage, workers, rank, world_size)
             bundle.val = CachedEvalLoader(val_cache, local_batch, device, mean, std)
             bundle.bad += val_cache.bad
         timings["cache"] = time.perf_counter() - t0

@@ -75,56 +75,40 @@ def choose_cache(mode: str, need: int, device: torch.device) -> tuple[str, str]:
 class DecodedImages:
     """Every readable image of ``index`` decoded with ``geometry`` (one box each): uint8 (N, S, S, 3).
 
-    ``rows[i]`` is image i's row, or -1 when it could not be read (those are in ``bad``).
-    ``positions`` limits the cache to some images of the index (a rank's val shard).
+    ``rows[i]`` is image i's row, or -1 when it could not be read (those are in ``bad``); ``labels``
+    and ``indices`` (the position in the index) follow the rows. With ``world_size`` > 1 only this
+    rank's contiguous share of the index is decoded (its val shard, as ``ShardBatchSampler`` splits it).
     """
 
     def __init__(self, index: FileIndex, geometry: Geometry, storage: torch.device, workers: int,
-                 positions: np.ndarray | None = None, batch_size: int = 256):
+                 rank: int = 0, world_size: int = 1, batch_size: int = 256):
         if geometry.random or geometry.n_boxes != 1:
             raise ValueError("the cache holds one fixed crop per image")
-        positions = np.arange(len(index)) if positions is None else np.asarray(positions, dtype=np.int64)
+        sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
         s = geometry.crop_size
         pin = storage.type == "cuda"
-        self.images = torch.empty(len(positions), s, s, 3, dtype=torch.uint8, device=storage)
+        self.images = torch.empty(sampler.stop - sampler.start, s, s, 3, dtype=torch.uint8, device=storage)
         self.rows = np.full(len(index), -1, dtype=np.int64)
-        labels, self.bad = [], []
-        dataset = ImageFolderDataset(index, geometry)
-        sampler = _ListBatches(positions.tolist(), batch_size)
-        loader = make_dataloader(dataset, sampler, workers, pin, persistent=False)
+        labels, indices, self.bad = [], [], []
+        loader = make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin, persistent=False)
         n = 0
         for batch in loader:
             self.bad.extend(batch.bad)
             k = len(batch.labels)
-            if k:
+            if k:  # a batch of only unreadable files has no pixels
                 self.images[n:n + k].copy_(batch.images, non_blocking=pin)
                 self.rows[batch.indices.numpy()] = np.arange(n, n + k)
                 labels.append(batch.labels)
+                indices.append(batch.indices)
                 n += k
         self.images = self.images[:n]
-        self.labels = (torch.cat(labels) if labels else torch.empty(0, dtype=torch.int64)).to(storage)
-        self.indices = torch.from_numpy(np.flatnonzero(self.rows >= 0)[np.argsort(self.rows[self.rows >= 0])])
+        self.labels = torch.cat(labels).to(storage) if labels else torch.empty(0, dtype=torch.int64, device=storage)
+        self.indices = torch.cat(indices) if indices else torch.empty(0, dtype=torch.int64)
         if pin:
             torch.cuda.synchronize(storage)
 
     def __len__(self) -> int:
         return len(self.images)
-
-    @property
-    def nbytes(self) -> int:
-        return self.images.numel()
-
-
-class _ListBatches(torch.utils.data.Sampler):
-    def __init__(self, items: list, batch_size: int):
-        self.items, self.batch_size = items, batch_size
-
-    def __len__(self) -> int:
-        return -(-len(self.items) // self.batch_size)
-
-    def __iter__(self):
-        for s in range(0, len(self.items), self.batch_size):
-            yield self.items[s:s + self.batch_size]
 
 
 def sample_uniforms(seeds: np.ndarray, k: int) -> torch.Tensor:

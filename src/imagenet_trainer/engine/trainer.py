@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -44,8 +45,6 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
     With ``time_first_step``, also ``first_step_s``: the seconds until the first optimizer step has
     finished on the device (compilation and cuDNN autotuning happen there).
     """
-    import time
-
     t_start = time.perf_counter()
     first_step_s = None
     model.train()
