@@ -35,6 +35,16 @@ def jpeg_bytes(arr: np.ndarray, **kw) -> bytes:
     return buf.getvalue()
 
 
+def write_class_tree(root: Path, classes: int, per_class: int, shape) -> Path:
+    """root/c<k>/<i>.jpg for ``classes`` x ``per_class`` smooth random JPEGs; ``shape(i)`` is (h, w), seed 10k + i."""
+    for c in range(classes):
+        d = root / f"c{c}"
+        d.mkdir(parents=True)
+        for i in range(per_class):
+            (d / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(*shape(i), seed=10 * c + i)))
+    return root
+
+
 def random_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A smooth random RGB image (JPEG-friendly, not flat)."""
     rng = np.random.default_rng(seed)

@@ -14,17 +14,12 @@ from imagenet_trainer.data.index import build_index
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, Normalizer
 from imagenet_trainer.data.sampler import EpochBatchSampler
 from imagenet_trainer.errors import UsageError
-from tests.conftest import jpeg_bytes, random_image
+from tests.conftest import write_class_tree
 
 
 @pytest.fixture
 def small_tree(tmp_path):
-    root = tmp_path / "train"
-    for c in range(3):
-        d = root / f"c{c}"
-        d.mkdir(parents=True)
-        for i in range(5):
-            (d / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(32, 32 + 8 * (i % 2), seed=10 * c + i)))
+    root = write_class_tree(tmp_path / "train", 3, 5, lambda i: (32, 32 + 8 * (i % 2)))
     (root / "c1" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     return root
 

@@ -10,18 +10,12 @@ from imagenet_trainer.data.hybrid import (EncodedFolderDataset, GpuCropDecoder, 
 from imagenet_trainer.data.index import build_index
 from imagenet_trainer.data.loader import DeviceLoader, make_dataloader
 from imagenet_trainer.data.sampler import EpochBatchSampler
-from tests.conftest import jpeg_bytes, random_image
+from tests.conftest import random_image, write_class_tree
 
 
 @pytest.fixture
 def photo_tree(tmp_path):
-    root = tmp_path / "train"
-    for c in range(2):
-        d = root / f"c{c}"
-        d.mkdir(parents=True)
-        for i in range(4):
-            (d / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(120 + 9 * i, 160 - 7 * i, seed=10 * c + i)))
-    return root
+    return write_class_tree(tmp_path / "train", 2, 4, lambda i: (120 + 9 * i, 160 - 7 * i))
 
 
 def _compare(photo_tree, device):
