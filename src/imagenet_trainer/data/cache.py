@@ -47,11 +47,11 @@ def choose_cache(mode: str, need: int, device: torch.device) -> tuple[str, str]:
     """(``off``, ``ram`` or ``gpu``, why) for caches of ``need`` bytes in all."""
     if mode not in CACHE_MODES:
         raise UsageError(f"--cache {mode}: unknown; choose one of {', '.join(CACHE_MODES)}")
+    if mode == "off":
+        return "off", "--cache off"
     gb = need / 2**30
     gpu_room = torch.cuda.mem_get_info(device)[0] * GPU_SHARE if device.type == "cuda" else 0
     ram_room = available_ram() * RAM_SHARE
-    if mode == "off":
-        return "off", "--cache off"
     if mode == "gpu":
         if device.type != "cuda":
             raise UsageError("--cache gpu needs a CUDA device; use --cache ram")

@@ -1,0 +1,27 @@
+# Shared by device_x2.sh and device_x2b.sh (source it): install, environment, the 13k imagenet-like tree
+# with its index cached, and run NAME GLOBAL_BATCH COMMAND... which logs a training run and its steady rate.
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=$PWD/src:/tmp/site IMAGENET_TRAINER_CACHE=/tmp/itcache PYTHONUNBUFFERED=1
+S=$OUT/summary.txt
+
+make_tree() {
+  [ -d /tmp/inet13k ] && return
+  local t0=$(date +%s)
+  python3 -m imagenet_trainer sample-data /tmp/inet13k --kind imagenet-like --classes 100 --per-class 130 --val-per-class 10 > /dev/null 2>&1
+  echo "sample-data 13k: $(( $(date +%s) - t0 )) s" | tee -a $S
+  python3 -c "
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data.build import load_indexes
+print('indexed', len(load_indexes(TrainConfig(data='/tmp/inet13k'))[0]))" | tee -a $S
+}
+
+run() {  # name, global batch, command...
+  local name=$1 batch=$2; shift 2
+  local s=$(date +%s%N)
+  timeout ${LIMIT:-170} "$@" --print-freq 10 > /tmp/$name.log 2>&1
+  local rc=$? e=$(date +%s%N)
+  echo "== $name rc=$rc wall=$(( (e - s) / 1000000 )) ms: $*" | tee -a $S
+  grep -E "first training|^epoch|^time:|^data|^model" /tmp/$name.log | tee -a $S
+  python3 benchmarks/steady_rate.py /tmp/$name.log --batch $batch | tee -a $S
+  { echo "== $name"; cat /tmp/$name.log; } >> $OUT/logs.txt
+}
