@@ -18,7 +18,8 @@ class TrainConfig:
     epoch_size: Optional[int] = None  # batches per epoch; None = one full pass over train/
     image_size: int = 256  # val: shorter side before the centre crop; seed crop: shorter side
     crop_size: int = 224  # side of the network input in pixels
-    train_crop: str = "rrc"  # rrc = random-resized-crop + flip; seed = the original's crop + flip
+    train_crop: str = "auto"  # rrc = random-resized-crop + flip; seed = the original's crop + flip; pad = small-image
+    # random crop with crop_size // 8 black pixels around + flip; auto = pad for small images, else rrc
     rrc_min_scale: float = 0.08  # smallest area fraction of a random-resized crop
     prog_resize: Optional[list] = None  # progressive resizing [start fraction of crop_size, end fraction of epochs]
     sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image

@@ -123,3 +123,38 @@ def test_gpu_cache_matches_cpu_cache(small_tree):
     c = [b.images.cpu() for b in CachedTrainLoader(cpu, sampler, geo, torch.device("cuda"), IMAGENET_MEAN, IMAGENET_STD)]
     for x, y, z in zip(a, b, c):
         assert torch.allclose(x, y, atol=1e-3) and torch.allclose(x, z, atol=1e-3)
+
+
+def test_cached_pad_crops_have_black_borders_like_the_jpeg_path(small_tree):
+    from imagenet_trainer.data.cache import padded_boxes
+
+    u = sample_uniforms(np.arange(3000, dtype=np.uint64), 2)
+    boxes = padded_boxes(u, 32, 32, 4)
+    assert set(boxes[:, 0].tolist()) == set(float(v) for v in range(-4, 5))
+    assert (boxes[:, 2] - boxes[:, 0] == 32).all()
+    index = build_index(small_tree)
+    cache = DecodedImages(index, Geometry("center", 32, 32), torch.device("cpu"), workers=0)
+    cache.images.fill_(200)
+    sampler = EpochBatchSampler(index.labels, 4, seed=1)
+    loader = CachedTrainLoader(cache, sampler, Geometry("pad", 32, 32), torch.device("cpu"), (0, 0, 0), (1, 1, 1))
+    rows = set()
+    for b in loader:
+        x = b.images * 255  # mean 0, std 1: back to pixels
+        assert ((x - 200).abs() < 1e-3).logical_or(x.abs() < 1e-3).all()  # image or black, nothing between
+        rows |= {int((x[i, 0, :, 16] < 1).sum()) for i in range(len(x))}
+    assert 0 in rows and max(rows) <= 4
+
+
+def test_shifted_crops_are_roi_align_on_a_black_border():
+    from torchvision.ops import roi_align
+
+    from imagenet_trainer.data.cache import padded_boxes, shifted_crops
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (6, 12, 12, 3), dtype=torch.uint8)
+    boxes = padded_boxes(sample_uniforms(np.arange(6, dtype=np.uint64), 2), 12, 12, 2) + 2
+    rois = torch.cat([torch.arange(6.0).view(-1, 1), boxes], 1)
+    got = shifted_crops(images, rois, 2)
+    x = torch.nn.functional.pad(images.permute(0, 3, 1, 2).float(), [2] * 4)
+    want = roi_align(x, rois, (12, 12), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    assert got.dtype == torch.uint8 and torch.equal(got.permute(0, 3, 1, 2).float(), want)

@@ -102,3 +102,27 @@ def test_undecodable_raises_decode_error(data):
 def test_five_crops():
     out, _ = decode_crops(jpeg_bytes(random_image(60, 80)), Geometry("five", 16, 20))
     assert len(out) == 5 and all(o.shape == (16, 16, 3) for o in out)
+
+
+def test_dct_scale_is_a_power_of_two_that_keeps_the_box_at_output_size():
+    from imagenet_trainer.data.decode import _dct_eighths
+
+    assert _dct_eighths([(0, 0, 400, 300)], 224) == 8  # 3/8..7/8 would do, but are not used
+    assert _dct_eighths([(0, 0, 500, 460)], 224) == 4
+    assert _dct_eighths([(0, 0, 500, 460)], 112) == 2
+    assert _dct_eighths([(0, 0, 500, 460), (0, 0, 300, 300)], 112) == 4  # every box must keep its size
+    assert _dct_eighths([(10, 10, 410, 410)], 50) == 1
+
+
+def test_pad_crop_outside_the_image_is_black():
+    data = jpeg_bytes(np.full((32, 32, 3), 200, np.uint8), quality=95)
+    g = Geometry("pad", crop_size=32, image_size=32)
+    seen = set()
+    for s in range(40):
+        out, _ = decode_crops(data, g, np.random.default_rng(s))
+        out = out[0].astype(int)
+        black_cols = int((out[16, :, 0] < 20).sum())
+        black_rows = int((out[:, 16, 0] < 20).sum())
+        assert black_cols <= 4 and black_rows <= 4 and out[16, 16, 0] > 180
+        seen.add((black_cols, black_rows))
+    assert (0, 0) in seen and any(c == 4 for c, _ in seen)  # from no border to the full 4 px

@@ -91,14 +91,17 @@ def test_small_stem_for_32px_data_not_for_224px(tmp_path):
                                             prog_resize=[0.6, 0.75]), verbose=False)
     assert (small.small_stem, small.crop_size, small.image_size) == ("on", 32, 32)
     assert small.prog_resize is None  # no low-resolution phase for 32 px images
+    assert small.train_crop == "pad"  # random crops with 4 black pixels around, not random-resized
     big = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "b", 224)), arch="resnet18"), verbose=False)
-    assert (big.small_stem, big.crop_size) == ("off", 224)
+    assert (big.small_stem, big.crop_size, big.train_crop) == ("off", 224, "rrc")
     other = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="alexnet"), verbose=False)
     assert other.small_stem == "off" and other.crop_size == 32
     native = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet9"), verbose=False)
     assert native.small_stem == "off" and native.crop_size == 32  # resnet9 is made for small images
     off = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", small_stem="off"))
-    assert off.crop_size == 224
+    assert off.crop_size == 224 and off.train_crop == "pad"
+    kept = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", train_crop="rrc"), verbose=False)
+    assert kept.train_crop == "rrc" and kept.small_stem == "on"
 
 
 def test_small_stem_model_round_trips(tmp_path):
@@ -112,3 +115,4 @@ def test_small_stem_model_round_trips(tmp_path):
     assert m["small_stem"] is True and m["crop_size"] == 32
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["recipe"] == "fast"
     assert main(["predict", "--model", str(tmp_path / "run" / "model_01.pt"), str(root / "val")]) == 0
+

@@ -36,8 +36,10 @@ def add_parser(sub) -> None:
     g.add_argument("--image-size", type=positive_int, default=d.image_size,
                    help="shorter side before the val centre crop (and the seed train crop)")
     g.add_argument("--crop-size", type=positive_int, default=d.crop_size, help="network input side in pixels")
-    g.add_argument("--train-crop", choices=("rrc", "seed"), default=d.train_crop,
-                   help="rrc: random-resized-crop + flip; seed: the original's random crop after resize + flip")
+    g.add_argument("--train-crop", choices=("auto", "rrc", "seed", "pad"), default=d.train_crop,
+                   help="rrc: random-resized-crop + flip; seed: the original's random crop after resize + flip; "
+                        "pad: random crop reaching crop-size/8 px past the edges (black) + flip, the small-image "
+                        "standard; auto (default): pad for small images (<= 64 px), else rrc")
     g.add_argument("--rrc-min-scale", type=float, default=d.rrc_min_scale,
                    help="smallest area share of a random-resized crop")
     g.add_argument("--prog-resize", type=float, nargs=2, default=d.prog_resize, metavar=("START", "END"),

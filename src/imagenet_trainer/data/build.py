@@ -14,12 +14,12 @@ from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs
-from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, DeviceLoader, make_dataloader
+from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, DeviceLoader, image_dataloader, make_dataloader
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
 
-TRAIN_CROPS = ("rrc", "seed")
+TRAIN_CROPS = ("auto", "rrc", "seed", "pad")
 LOADERS = ("auto", "cpu", "gpu", "hybrid", "naive")
 SAMPLINGS = ("shuffle", "balanced")
 
@@ -100,7 +100,8 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     local_batch = cfg.batch_size // world_size // cfg.accum  # one micro-batch of one process
     steps = cfg.epoch_size or max(len(train_index) // cfg.batch_size, 1)  # optimizer steps per epoch
     workers = default_workers() if cfg.workers < 0 else cfg.workers
-    train_geometry = Geometry(cfg.train_crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
+    crop = "rrc" if cfg.train_crop == "auto" else cfg.train_crop  # train() resolves auto from the image size
+    train_geometry = Geometry(crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
     val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
     sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling,
                                 rank, world_size)
@@ -131,9 +132,9 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     if bundle.loader == "naive":
         from imagenet_trainer.data.naive import NaiveDataset, NaiveLoader
 
-        if cfg.train_crop != "rrc":
-            raise UsageError(f"--loader naive: reproduces torchvision's RandomResizedCrop only; "
-                             f"drop --train-crop {cfg.train_crop}")
+        if train_geometry.kind not in ("rrc", "pad"):
+            raise UsageError(f"--loader naive: reproduces torchvision's RandomResizedCrop and RandomCrop(padding) "
+                             f"only; use --train-crop rrc or pad, not {cfg.train_crop}")
         bundle.train = NaiveLoader(NaiveDataset(train_index, train_geometry, mean, std), sampler, workers, device)
         if val_index is not None:
             bundle.val = NaiveLoader(NaiveDataset(val_index, val_geometry, mean, std),
@@ -169,7 +170,7 @@ def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex
 def make_val_loader(index: FileIndex, geometry: Geometry, batch_size: int, workers: int, device: torch.device,
                     mean, std, rank: int = 0, world_size: int = 1) -> DeviceLoader:
     sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
-    loader = make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, device.type == "cuda")
+    loader = image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, device.type == "cuda")
     return DeviceLoader(loader, device, mean, std)
 
 
@@ -190,7 +191,7 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     kind = pick_loader(kind, device)
     pin = device.type == "cuda"
     if kind == "cpu":
-        return DeviceLoader(make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin),
+        return DeviceLoader(image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin),
                             device, mean, std)
     if cpu_share is not None and not 0.0 <= cpu_share <= 1.0:
         raise UsageError(f"--cpu-share {cpu_share}: must be between 0 and 1")

@@ -3,8 +3,9 @@
 ``--cache gpu|ram`` decodes the training set once, each image as its central square at
 ``--image-size`` px (CIFAR's 32 px images are kept whole), and the val set once, as its final
 centre crops. Every epoch then takes its batches straight from memory: random-resized crops (one
-``roi_align`` call per batch, the same box rule as the JPEG path), flips and normalization run on
-the training device for the whole batch, so nothing is decoded again and no worker is needed.
+``roi_align`` call per batch, the same box rule as the JPEG path) or padded crops (one gather),
+flips and normalization run on the training device for the whole batch, so nothing is decoded
+again and no worker is needed.
 ``--cache auto`` turns this on when the decoded sets fit comfortably (CIFAR-10, Imagenette), and
 says so.
 """
@@ -17,12 +18,12 @@ import time
 
 import numpy as np
 import torch
-from torchvision.ops import roi_align
+import torch.nn.functional as F
 
 from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
-from imagenet_trainer.data.loader import DeviceBatch, Normalizer, make_dataloader
+from imagenet_trainer.data.loader import DeviceBatch, Normalizer, image_dataloader
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.errors import UsageError
 
@@ -90,7 +91,7 @@ class DecodedImages:
         self.images = torch.empty(sampler.stop - sampler.start, s, s, 3, dtype=torch.uint8, device=storage)
         self.rows = np.full(len(index), -1, dtype=np.int64)
         labels, indices, self.bad = [], [], []
-        loader = make_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin, persistent=False)
+        loader = image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin, persistent=False)
         n = 0
         for batch in loader:
             self.bad.extend(batch.bad)
@@ -158,6 +159,27 @@ def seed_boxes(u: torch.Tensor, side: int, crop: int) -> torch.Tensor:
     return torch.stack([left, top, left + c, top + c], 1).float()
 
 
+def padded_boxes(u: torch.Tensor, side: int, crop: int, pad: int) -> torch.Tensor:
+    """(n, 4) boxes of ``geometry.padded_box`` in a ``side`` x ``side`` image: whole-pixel moves up to ``pad`` outside."""
+    c = float(min(crop, side))
+    span = side - c + 2 * pad + 1
+    left = (u[:, 0].double() * span).floor() - pad
+    top = (u[:, 1].double() * span).floor() - pad
+    return torch.stack([left, top, left + c, top + c], 1).float()
+
+
+def shifted_crops(images: torch.Tensor, rois: torch.Tensor, pad: int) -> torch.Tensor:
+    """Whole-pixel crops of uint8 (B, H, W, 3) ``images`` with ``pad`` black pixels around, one box per image
+    (``rois`` rows: position, left, top, right, bottom in the padded frame), by one gather: no resampling."""
+    n, size = len(images), int(rois[0, 3] - rois[0, 1]) if len(rois) else 0
+    padded = F.pad(images, (0, 0, pad, pad, pad, pad))
+    steps = torch.arange(size, device=images.device)
+    rows = rois[:, 2].long().view(-1, 1) + steps  # (B, size)
+    cols = rois[:, 1].long().view(-1, 1) + steps
+    batch = torch.arange(n, device=images.device).view(-1, 1, 1)
+    return padded[batch, rows.view(n, size, 1), cols.view(n, 1, size)]  # (B, size, size, 3)
+
+
 class CachedTrainLoader:
     """Training batches from ``DecodedImages``: crops, flips and normalization on ``device``, per batch.
 
@@ -187,6 +209,8 @@ class CachedTrainLoader:
         g = self.geometry
         if g.kind == "seed":  # the crop square at the current size of the image_size resize
             return seed_boxes(u, self.side, round(self.side * g.crop_size / g.image_size))
+        if g.kind == "pad":  # in the cache's coordinates, which roi_align sees moved by the black border
+            return padded_boxes(u, self.side, round(self.side * g.crop_size / g.image_size), g.pad) + g.pad
         return random_resized_boxes(u, self.side, g.scale, g.ratio)
 
     def _epoch_plan(self):
@@ -221,8 +245,17 @@ class CachedTrainLoader:
                 x = images[rows_dev[start:stop]]
             else:  # a RAM cache: gather on the CPU, copy from pinned memory
                 x = images[rows[start:stop]].pin_memory().to(self.device, non_blocking=True)
-            out = roi_align(x.permute(0, 3, 1, 2).float(), rois_dev[start:stop], (crop, crop), spatial_scale=1.0,
-                            sampling_ratio=-1, aligned=True)
+            pad = self.geometry.pad
+            if pad and crop == round(self.side * self.geometry.crop_size / self.geometry.image_size):
+                out = shifted_crops(x, rois_dev[start:stop], pad)  # moves only: a gather, still uint8
+            else:
+                from torchvision.ops import roi_align  # here, not at import: it pulls in torch._dynamo
+
+                x = x.permute(0, 3, 1, 2).float()
+                if pad:  # black borders (roi_align would repeat the edge pixel outside)
+                    x = F.pad(x, [pad] * 4)
+                out = roi_align(x, rois_dev[start:stop], (crop, crop), spatial_scale=1.0, sampling_ratio=-1,
+                                aligned=True)
             batch = DeviceBatch(self.normalize(out, flips_dev[start:stop], bool(flips[start:stop].any())),
                                 labels[start:stop], [], indices=self.cache.indices[rows[start:stop]])
             batch.wait = time.perf_counter() - t0

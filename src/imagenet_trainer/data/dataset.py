@@ -17,12 +17,16 @@ import torch
 from imagenet_trainer.data.decode import DecodeError, decode_crops
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
+from imagenet_trainer.data.slots import BatchSlots, SlotRef, resolve
 
 
 @dataclass
 class BadSample:
     path: str
     reason: str
+
+
+_SMALL = ("labels", "flips", "indices")
 
 
 @dataclass
@@ -34,6 +38,22 @@ class Batch:
     flips: torch.Tensor  # (B,) bool: flip horizontally on the device
     indices: torch.Tensor  # (B,) int64 positions in the index
     bad: list[BadSample]
+    slot: SlotRef | None = None  # the images live in a worker's shared slot (see slots.py)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if self.slot is not None:
+            state["images"] = None  # sent as the slot's address; the receiver reads the slot in place
+        for key in _SMALL:  # as bytes in the message: a tensor would take a shared segment and a socket each
+            state[key] = state[key].numpy()
+        return state
+
+    def __setstate__(self, state):
+        for key in _SMALL:
+            state[key] = torch.from_numpy(state[key])
+        self.__dict__.update(state)
+        if self.slot is not None:
+            self.images = resolve(self.slot)
 
     def pin_memory(self) -> "Batch":
         return Batch(self.images.pin_memory(), self.labels.pin_memory(), self.flips.pin_memory(),
@@ -64,7 +84,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             data = f.read()
         rng = np.random.default_rng(sample_seed) if self.geometry.random else None
         crops, flip = decode_crops(data, self.geometry_for(crop_size), rng, self.scaled_decode)
-        return np.stack(crops), flip
+        return (crops[0][None] if len(crops) == 1 else np.stack(crops)), flip
 
     def geometry_for(self, crop_size: int | None) -> Geometry:
         """The geometry at another crop size (progressive resizing), with the same scale rules."""
@@ -83,18 +103,24 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return crops, int(self.index.labels[i]), flip, i
 
 
-def collate(samples: list) -> Batch:
-    """Stack good samples; keep bad ones aside for logging."""
+def collate(samples: list, slots: BatchSlots | None = None) -> Batch:
+    """Stack good samples (into the worker's next shared slot when ``slots`` is given); keep bad ones aside."""
     good = [s for s in samples if not isinstance(s, BadSample)]
     bad = [s for s in samples if isinstance(s, BadSample)]
+    ref = None
     if good:
-        images = torch.from_numpy(np.stack([s[0] for s in good]))
-        if images.shape[1] == 1:
-            images = images[:, 0]  # (B, H, W, 3)
+        crops = [s[0] for s in good]  # each (n_boxes, H, W, 3)
+        shape = (len(good),) + (crops[0].shape[1:] if crops[0].shape[0] == 1 else crops[0].shape)
+        taken = slots.take(shape) if slots is not None and all(c.shape == crops[0].shape for c in crops) else None
+        if taken is not None:
+            images, ref = taken
+            np.stack(crops, out=images.numpy().reshape(len(good), *crops[0].shape))
+        else:
+            images = torch.from_numpy(np.stack(crops)).view(shape)  # (B, H, W, 3) or (B, 5, H, W, 3)
     else:
         images = torch.empty(0, 0, 0, 3, dtype=torch.uint8)
     return Batch(images,
                  torch.tensor([s[1] for s in good], dtype=torch.int64),
                  torch.tensor([s[2] for s in good], dtype=torch.bool),
                  torch.tensor([s[3] for s in good], dtype=torch.int64),
-                 bad)
+                 bad, ref)

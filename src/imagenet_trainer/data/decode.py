@@ -1,8 +1,9 @@
 """Decode an encoded image straight to the crop(s) it is needed for, as uint8 RGB arrays.
 
 Fast path (JPEG): read the header, choose the box in source coordinates, decode with libjpeg-turbo
-(simplejpeg) at the smallest DCT scale (1/8 .. 8/8) that still gives at least the output resolution
-over the box, then crop + resize in one Pillow call. Fallback path (everything else, and JPEGs the
+(simplejpeg) at the smallest power-of-two DCT scale (1/8, 1/4, 1/2, 1) that still gives at least the
+output resolution over the box, then crop + resize in one call (torch's SIMD kernel for whole-pixel
+boxes, Pillow for boxes that fall between pixels). Fallback path (everything else, and JPEGs the
 fast path refuses: CMYK, truncated, EXIF-rotated, a PNG named .jpg): Pillow, with EXIF orientation
 applied. A file that no decoder reads raises ``DecodeError``.
 """
@@ -38,13 +39,30 @@ def needs_exif_rotation(data: bytes) -> bool:
         return True  # let the fallback path decide
 
 
+def _pad_outside(arr: np.ndarray, boxes: list[Box]) -> tuple[np.ndarray, list[Box]]:
+    """Black borders wide enough that every box lies inside (``pad`` crops), with the boxes moved to match."""
+    h, w = arr.shape[:2]
+    m = math.ceil(max(0.0, *(max(-l, -t, r - w, b - h) for l, t, r, b in boxes)))
+    if m == 0:
+        return arr, boxes
+    return np.pad(arr, ((m, m), (m, m), (0, 0))), [(l + m, t + m, r + m, b + m) for l, t, r, b in boxes]
+
+
 def _resize_boxes(img: Image.Image, boxes: list[Box], size: int) -> list[np.ndarray]:
+    if any(l < 0 or t < 0 or r > img.width or b > img.height for l, t, r, b in boxes):
+        arr, boxes = _pad_outside(np.asarray(img), boxes)
+        img = Image.fromarray(arr)
     return [np.asarray(img.resize((size, size), Image.BILINEAR, box=box)) for box in boxes]
+
+
+def _whole_pixels(boxes: list[Box]) -> bool:
+    return all(abs(v - round(v)) < 1e-3 for box in boxes for v in box)
 
 
 def _resize_boxes_array(arr: np.ndarray, boxes: list[Box], size: int) -> list[np.ndarray]:
     """Crop whole-pixel boxes and resize with torch's antialiased uint8 bilinear kernel (SIMD; about half
     Pillow's time). Pillow's resize takes sub-pixel boxes, so the two agree to rounding."""
+    arr, boxes = _pad_outside(arr, boxes)
     if not arr.flags.writeable:
         arr = arr.copy()
     t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W) view, channels_last strides
@@ -60,6 +78,17 @@ def _resize_boxes_array(arr: np.ndarray, boxes: list[Box], size: int) -> list[np
     return out
 
 
+def _dct_eighths(boxes: list[Box], size: int) -> int:
+    """The smallest power-of-two DCT scale (1, 2 or 4 eighths; 8 = full size) that keeps every box at
+    >= ``size`` pixels a side. The 3/8..7/8 scales are left out: they decode hardly faster than full
+    size, and their boxes fall between pixels, which takes Pillow's resize at twice the cost."""
+    side = min(min(r - l, b - t) for l, t, r, b in boxes)
+    for eighths in (1, 2, 4):
+        if side * eighths / 8 >= size:
+            return eighths
+    return 8
+
+
 def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator | None,
                       scaled: bool) -> tuple[list[np.ndarray], bool] | None:
     """The libjpeg-turbo path, or None where the fallback should take the file."""
@@ -70,13 +99,8 @@ def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator 
     if colorspace not in ("RGB", "YCbCr", "Gray") or needs_exif_rotation(data):
         return None
     boxes, flip = geometry.boxes(width, height, rng)
-    min_w = min_h = 0
-    if scaled:
-        # The decoded image must keep every box at >= the output resolution.
-        bw = min(b[2] - b[0] for b in boxes)
-        bh = min(b[3] - b[1] for b in boxes)
-        min_w = min(width, math.ceil(width * geometry.crop_size / max(bw, 1e-6)))
-        min_h = min(height, math.ceil(height * geometry.crop_size / max(bh, 1e-6)))
+    eighths = _dct_eighths(boxes, geometry.crop_size) if scaled else 8
+    min_w, min_h = math.ceil(width * eighths / 8), math.ceil(height * eighths / 8)
     try:
         arr = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=True, fastupsample=False,
                                      min_height=min_h, min_width=min_w, strict=True)
@@ -86,7 +110,7 @@ def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator 
         # libjpeg scales by M/8 and rounds the output size up; use the exact factor.
         s = round(8 * arr.shape[1] / width) / 8
         boxes = [(l * s, t * s, r * s, b * s) for l, t, r, b in boxes]
-    if all(abs(v - round(v)) < 1e-3 for box in boxes for v in box):
+    if _whole_pixels(boxes):
         return _resize_boxes_array(arr, boxes, geometry.crop_size), flip
     return _resize_boxes(Image.fromarray(arr), boxes, geometry.crop_size), flip  # sub-pixel boxes
 
@@ -108,6 +132,8 @@ def _decode_pil(data: bytes, geometry: Geometry, rng: np.random.Generator | None
                 img = img.convert("RGB")
         img.load()
     boxes, flip = geometry.boxes(img.width, img.height, rng)
+    if _whole_pixels(boxes):
+        return _resize_boxes_array(np.asarray(img), boxes, geometry.crop_size), flip
     return _resize_boxes(img, boxes, geometry.crop_size), flip
 
 

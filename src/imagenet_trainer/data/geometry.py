@@ -21,7 +21,9 @@ class Geometry:
     """How a sample's box is chosen.
 
     kind: ``rrc`` random-resized-crop + flip (default training), ``seed`` the original's training
-      crop (shorter side to ``image_size``, random ``crop_size`` square, flip), ``center`` the val
+      crop (shorter side to ``image_size``, random ``crop_size`` square, flip), ``pad`` the small-image
+      crop (as ``seed``, but the square may stick out of the image by ``crop_size // 8`` pixels, which
+      are black: torchvision's ``RandomCrop(padding=...)``), ``center`` the val
       transform (shorter side to ``image_size``, centre ``crop_size`` square), ``five`` the four
       corners and the centre of the val resize (with flips this gives 10-crop testing).
     crop_size: output side in pixels.
@@ -37,7 +39,12 @@ class Geometry:
 
     @property
     def random(self) -> bool:
-        return self.kind in ("rrc", "seed")
+        return self.kind in ("rrc", "seed", "pad")
+
+    @property
+    def pad(self) -> int:
+        """Output pixels a ``pad`` crop may stick out of the image on each side."""
+        return self.crop_size // 8 if self.kind == "pad" else 0
 
     @property
     def n_boxes(self) -> int:
@@ -49,6 +56,8 @@ class Geometry:
             return [random_resized_box(width, height, self.scale, self.ratio, rng)], bool(rng.random() < 0.5)
         if self.kind == "seed":
             return [seed_box(width, height, self.image_size, self.crop_size, rng)], bool(rng.random() < 0.5)
+        if self.kind == "pad":
+            return [padded_box(width, height, self.image_size, self.crop_size, self.pad, rng)], bool(rng.random() < 0.5)
         if self.kind == "center":
             return [center_box(width, height, self.image_size, self.crop_size)], False
         if self.kind == "five":
@@ -94,6 +103,18 @@ def seed_box(width: int, height: int, image_size: int, crop_size: int, rng: np.r
     left = rng.uniform(0, width - side)
     top = rng.uniform(0, height - side)
     return (left, top, left + side, top + side)
+
+
+def padded_box(width: int, height: int, image_size: int, crop_size: int, pad: int,
+               rng: np.random.Generator) -> Box:
+    """A ``crop_size`` square of the ``image_size`` resize, moved by whole output pixels, that may reach
+    ``pad`` pixels past each edge (in source coordinates; whole pixels when no resize is needed)."""
+    s = _short_side_scale(width, height, image_size)
+    rw, rh = round(width * s), round(height * s)
+    c = min(crop_size, rw, rh)
+    left = int(rng.integers(-pad, rw - c + pad + 1))
+    top = int(rng.integers(-pad, rh - c + pad + 1))
+    return (left / s, top / s, (left + c) / s, (top + c) / s)
 
 
 def center_box(width: int, height: int, image_size: int, crop_size: int) -> Box:

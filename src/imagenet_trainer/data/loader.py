@@ -9,28 +9,52 @@ an HWC batch is already channels_last.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import queue
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 
-from imagenet_trainer.data.dataset import Batch, BadSample, collate
+from imagenet_trainer.data.dataset import Batch, BadSample, ImageFolderDataset, collate
+from imagenet_trainer.data.slots import BatchSlots, shared_memory_free
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+PREFETCH = 2  # batches in flight per worker
+
+
 def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, persistent: bool = True,
-                    collate_fn=collate, prefetch_factor: int = 2) -> torch.utils.data.DataLoader:
+                    collate_fn=collate) -> torch.utils.data.DataLoader:
     """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks)."""
     kwargs = {}
     if workers > 0:
-        kwargs = dict(persistent_workers=persistent, prefetch_factor=prefetch_factor)
+        kwargs = dict(persistent_workers=persistent, prefetch_factor=PREFETCH)
     return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,
                                        collate_fn=collate_fn, pin_memory=pin_memory,
                                        generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+def image_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, pin_memory: bool,
+                     persistent: bool = True) -> torch.utils.data.DataLoader:
+    """A DataLoader of uint8 ``Batch``es whose workers stack into reused shared-memory slots."""
+    slots = None
+    if workers > 0:
+        g = dataset.geometry
+        capacity = batch_sampler.batch_size * g.n_boxes * g.crop_size ** 2 * 3
+        need, free = workers * (PREFETCH + 1) * capacity, shared_memory_free()
+        if free is not None and need > free // 2:  # leave the rest to torch's own shared tensors
+            warnings.warn(f"/dev/shm has {free / 2**30:.1f} GiB free, too little for {need / 2**30:.1f} GiB of "
+                          "batch slots; batches take new shared memory each time (slower)")
+        else:
+            slots = BatchSlots(workers, PREFETCH + 1, capacity)
+    return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent,
+                           functools.partial(collate, slots=slots))
 
 
 @dataclass
@@ -40,6 +64,21 @@ class DeviceBatch:
     bad: list[BadSample] = field(default_factory=list)
     wait: float = 0.0  # seconds the consumer waited on the loader for this batch
     indices: torch.Tensor | None = None  # (B,) positions in the index
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run memory-bound batch arithmetic on this thread alone. Threads add little to it, and a woken
+    OpenMP pool spins afterwards on cores that the loader workers need (on 2 cores, the loader delivers
+    about 15% more this way)."""
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
 
 
 class Normalizer:
@@ -55,12 +94,9 @@ class Normalizer:
         std = torch.tensor(std, dtype=torch.float32, device=device)
         self.scale = 1.0 / (std * 255)  # (3,): x * scale + bias == (x / 255 - mean) / std
         self.bias = -mean / std
-        self.reuse = device.type == "cpu"
         self._buffers: list[torch.Tensor] = []
 
-    def _out(self, shape) -> torch.Tensor | None:
-        if not self.reuse:
-            return None
+    def _out(self, shape) -> torch.Tensor:
         if not self._buffers or self._buffers[0].shape != shape:
             self._buffers = [torch.empty(shape), torch.empty(shape)]
         self._buffers.reverse()
@@ -79,13 +115,25 @@ class Normalizer:
                 images = torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images)
             x = torch.addcmul(self.bias.view(1, 3, 1, 1), images, self.scale.view(1, 3, 1, 1))
             return x.contiguous(memory_format=torch.channels_last)
-        if any_flip and images.is_cuda:  # no boolean-mask indexing on the GPU: it waits for the device
+        if not images.is_cuda:
+            with _one_thread():
+                return self._on_cpu(images, flips, any_flip)
+        if any_flip:  # no boolean-mask indexing on the GPU: it waits for the device
             images = torch.where(flips.view(-1, *([1] * (images.dim() - 1))), images.flip(-2), images)
-        elif any_flip:
-            images[flips] = images[flips].flip(-2)
-        x = self._out(images.shape)
-        x = images.float() if x is None else x.copy_(images)  # (..., H, W, 3); uint8 inputs make addcmul slow
+        x = images.float()  # (..., H, W, 3); uint8 inputs make addcmul slow
         torch.addcmul(self.bias, x, self.scale, out=x)
+        return x.movedim(-1, -3)  # (..., 3, H, W): the NCHW view of HWC memory is channels_last
+
+    def _on_cpu(self, images: torch.Tensor, flips: torch.Tensor | None, any_flip: bool) -> torch.Tensor:
+        if any_flip:  # one image at a time: 15x faster than index_copy_ or mask indexing of the batch
+            for row in flips.nonzero().squeeze(1).tolist():
+                images[row] = images[row].flip(-2)
+        x = self._out(images.shape).copy_(images)
+        # Over (rows, W*3) with the per-channel factors repeated W times, the multiply-add runs on long
+        # contiguous rows (SIMD) instead of broadcasting a 3-vector: about 3x faster on the CPU.
+        width = images.shape[-2]
+        rows = x.view(-1, width * 3)
+        torch.addcmul(self.bias.repeat(width), rows, self.scale.repeat(width), out=rows)
         return x.movedim(-1, -3)  # (..., 3, H, W): the NCHW view of HWC memory is channels_last
 
 

@@ -25,10 +25,12 @@ def naive_transform(geometry: Geometry, mean, std, crop_size: int | None = None)
     crop = crop_size or geometry.crop_size
     if geometry.kind == "rrc":
         head = [T.RandomResizedCrop(crop, scale=geometry.scale, ratio=geometry.ratio), T.RandomHorizontalFlip()]
+    elif geometry.kind == "pad":
+        head = [T.Resize(geometry.image_size), T.RandomCrop(crop, padding=crop // 8), T.RandomHorizontalFlip()]
     elif geometry.kind == "center":
         head = [T.Resize(geometry.image_size), T.CenterCrop(crop)]
     else:
-        raise ValueError(f"the naive pipeline has no {geometry.kind!r} crop; use rrc or center")
+        raise ValueError(f"the naive pipeline has no {geometry.kind!r} crop; use rrc, pad or center")
     return T.Compose(head + [T.ToTensor(), T.Normalize(mean, std)])
 
 

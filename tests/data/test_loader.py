@@ -1,0 +1,98 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from imagenet_trainer.data.dataset import Batch, ImageFolderDataset, collate
+from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.index import build_index
+from imagenet_trainer.data.loader import (IMAGENET_MEAN, IMAGENET_STD, DeviceLoader, Normalizer, image_dataloader,
+                                          make_dataloader)
+from imagenet_trainer.data.sampler import EpochBatchSampler
+from imagenet_trainer.data.slots import BatchSlots
+from tests.conftest import write_class_tree
+
+
+@pytest.fixture
+def index(tmp_path):
+    return build_index(write_class_tree(tmp_path / "train", 3, 10, lambda i: (40 + 3 * i, 50)),
+                       cache_dir=tmp_path / "cache")
+
+
+def _batches(loader, epochs: int, hold: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Copies of each batch's pixels and indices, taken just before asking for the next batch."""
+    out = []
+    for epoch in range(epochs):
+        loader.batch_sampler.set_epoch(epoch)
+        for b in loader:
+            time.sleep(hold)  # let the workers run ahead into their next slots while this batch is held
+            out.append((b.images.numpy().copy(), b.indices.numpy().copy()))
+    return out
+
+
+def test_workers_writing_shared_slots_give_the_batches_of_a_single_process(index):
+    """Workers reuse a ring of slots; no batch is overwritten before the consumer asks for the next."""
+    g = Geometry("rrc", crop_size=24, image_size=28)
+    ref = _batches(make_dataloader(ImageFolderDataset(index, g), EpochBatchSampler(index.labels, 4), 0, False), 3)
+    loader = image_dataloader(ImageFolderDataset(index, g), EpochBatchSampler(index.labels, 4), 2, False)
+    got = _batches(loader, 3, hold=0.02)
+    assert len(got) == len(ref) == 3 * (30 // 4)
+    for (a, ia), (b, ib) in zip(ref, got):
+        assert np.array_equal(ia, ib) and np.array_equal(a, b)
+    assert loader.collate_fn.keywords["slots"] is not None
+
+
+def test_batch_in_a_slot_travels_as_its_address(index):
+    """Pickled from a worker, a slotted batch carries no pixels; the receiver reads the ring."""
+    import pickle
+
+    slots = BatchSlots(workers=1, depth=3, capacity=2 * 8 * 8 * 3)
+    info = torch.utils.data._utils.worker.WorkerInfo(id=0, num_workers=1, seed=0, dataset=None)
+    torch.utils.data._utils.worker._worker_info = info
+    try:
+        crops = [np.full((1, 8, 8, 3), v, np.uint8) for v in (7, 9)]
+        batch = collate([(c, 0, False, i) for i, c in enumerate(crops)], slots)
+        too_big = collate([(np.zeros((1, 9, 9, 3), np.uint8), 0, False, 0)] * 2, slots)
+    finally:
+        torch.utils.data._utils.worker._worker_info = None
+    assert batch.slot is not None and batch.slot.slot == 0 and too_big.slot is None
+    data = pickle.dumps(batch)
+    assert len(data) < 2000  # the 384 pixel bytes stay in the slot
+    back = pickle.loads(data)
+    assert isinstance(back, Batch) and back.images.shape == (2, 8, 8, 3)
+    assert back.images[0].eq(7).all() and back.images[1].eq(9).all()
+
+
+def test_cpu_normalizer_flips_and_normalizes_like_the_formula():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (5, 6, 7, 3), dtype=torch.uint8)
+    flips = torch.tensor([True, False, True, True, False])
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    want = (images.float() / 255 - mean) / std
+    want[flips] = want[flips].flip(2)
+    want = want.permute(0, 3, 1, 2)
+    got = Normalizer(IMAGENET_MEAN, IMAGENET_STD, torch.device("cpu"))(images.clone(), flips)
+    assert got.shape == (5, 3, 6, 7) and got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert torch.get_num_threads() >= 1
+
+
+def test_device_loader_on_cpu_delivers_normalized_channels_last(index):
+    g = Geometry("center", crop_size=24, image_size=28)
+    loader = DeviceLoader(image_dataloader(ImageFolderDataset(index, g), EpochBatchSampler(index.labels, 8), 2, False),
+                          torch.device("cpu"), IMAGENET_MEAN, IMAGENET_STD)
+    batches = list(loader)
+    assert len(batches) == 3 and all(b.images.shape == (8, 3, 24, 24) for b in batches)
+    assert all(b.images.is_contiguous(memory_format=torch.channels_last) for b in batches)
+
+
+def test_too_little_shared_memory_falls_back_to_torch_batches(index, monkeypatch):
+    import imagenet_trainer.data.loader as loader_mod
+
+    monkeypatch.setattr(loader_mod, "shared_memory_free", lambda: 1000)
+    g = Geometry("center", crop_size=24, image_size=28)
+    with pytest.warns(UserWarning, match="/dev/shm"):
+        loader = image_dataloader(ImageFolderDataset(index, g), EpochBatchSampler(index.labels, 8), 2, False)
+    assert loader.collate_fn.keywords["slots"] is None
+    assert sum(len(b.labels) for b in loader) == 24
