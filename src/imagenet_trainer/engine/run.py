@@ -7,6 +7,7 @@ a DDP job, and only rank 0 writes.
 
 from __future__ import annotations
 
+import importlib.metadata
 import shlex
 import sys
 import threading
@@ -111,7 +112,7 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     params = sum(p.numel() for p in model.parameters())
     log(f"imagenet-trainer {imagenet_trainer.__version__} | torch {torch.__version__} | "
-        f"torchvision {__import__('torchvision').__version__} | {gpu}")
+        f"torchvision {importlib.metadata.version('torchvision')} | {gpu}")
     log(f"data {cfg.data}: {len(data.train_index)} train / {len(data.val_index) if data.val_index else 0} val images, "
         f"{len(data.classes)} classes | {data.train.num_workers} workers | "
         f"loader {data.loader}{' (auto)' if cfg.loader == 'auto' and 'cache' not in data.loader else ''}")
@@ -125,33 +126,40 @@ SMALL_IMAGE_SIDE = 64  # data whose median shorter side is at most this gets the
 
 
 def adapt_to_image_size(cfg: TrainConfig, verbose: bool = True) -> TrainConfig:
-    """``--small-stem auto``: for small images (CIFAR-like), the ResNet small stem and native-size crops.
+    """``--small-stem auto`` and ``--train-crop auto``: for small images (CIFAR-like), the ResNet small
+    stem, native-size crops and padded random crops; random-resized crops for the others.
 
     The crop and resize sizes change only where they are still at their defaults (224/256).
     """
     if cfg.small_stem not in ("auto", "on", "off"):
         raise UsageError(f"--small-stem {cfg.small_stem}: choose auto, on or off")
-    if cfg.small_stem != "auto":
-        if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
-            raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
+    if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
+        raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
+    if "auto" not in (cfg.small_stem, cfg.train_crop):
         return cfg
     side = median_image_side(load_indexes(cfg)[0])
-    if not 0 < side <= SMALL_IMAGE_SIDE:
-        return cfg.replace(small_stem="off")
+    small = 0 < side <= SMALL_IMAGE_SIDE
+    changes, notes = {}, []
+    if cfg.small_stem == "auto":
+        changes["small_stem"] = "on" if small and supports_small_stem(cfg.arch) else "off"
+        if small:
+            notes.append("ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on"
+                         else f"no small stem for {cfg.arch} (ResNets only)")
     default = TrainConfig()
-    changes = {"small_stem": "on" if supports_small_stem(cfg.arch) else "off"}
-    if cfg.prog_resize:  # a few dozen pixels have nothing to spare for a low-resolution phase
-        changes["prog_resize"] = None
-    if (cfg.crop_size, cfg.image_size) == (default.crop_size, default.image_size):
-        changes |= {"crop_size": side, "image_size": side}
-        if cfg.rrc_min_scale == default.rrc_min_scale:
-            changes["rrc_min_scale"] = 0.35
-    if verbose:
-        what = "ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on" else \
-            f"no small stem for {cfg.arch} (ResNets only)"
-        sizes = f", crops of {side} px" if "crop_size" in changes else ""
-        prog = ", no progressive resizing" if "prog_resize" in changes else ""
-        log(f"small images (median side {side} px): {what}{sizes}{prog}; --small-stem off turns this off")
+    if small and cfg.small_stem == "auto":
+        if cfg.prog_resize:  # a few dozen pixels have nothing to spare for a low-resolution phase
+            changes["prog_resize"] = None
+            notes.append("no progressive resizing")
+        if (cfg.crop_size, cfg.image_size) == (default.crop_size, default.image_size):
+            changes |= {"crop_size": side, "image_size": side}
+            notes.append(f"crops of {side} px")
+    if cfg.train_crop == "auto":
+        changes["train_crop"] = "pad" if small else "rrc"
+        if small:
+            crop = changes.get("crop_size", cfg.crop_size)
+            notes.append(f"random crops reaching {crop // 8} px past the edges (--train-crop rrc: random-resized)")
+    if small and verbose and notes:
+        log(f"small images (median side {side} px): {', '.join(notes)}; --small-stem off keeps the stem")
     return cfg.replace(**changes)
 
 

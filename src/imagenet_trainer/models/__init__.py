@@ -6,7 +6,6 @@ torchvision's builders are used where torchvision has the net; ``classic.py`` ha
 from __future__ import annotations
 
 import torch.nn as nn
-from torchvision import models as tvm
 
 from imagenet_trainer.models import classic, small
 from imagenet_trainer.models.registry import (aliases_of, create_model, describe, list_models,
@@ -16,27 +15,31 @@ __all__ = ["create_model", "list_models", "register_model", "resolve_name", "ali
            "supports_small_stem"]
 
 
-def _tv(builder, **extra):
+def _tv(name: str, **extra):
     def build(num_classes: int = 1000) -> nn.Module:
-        return builder(weights=None, num_classes=num_classes, **extra)
+        # Imported when such a net is built: torchvision pulls in torch._dynamo, seconds of start-up that
+        # a run of this project's own nets (resnet9 on CIFAR) does not need.
+        from torchvision import models as tvm
+
+        return getattr(tvm, name)(weights=None, num_classes=num_classes, **extra)
     return build
 
 
-register_model("alexnet", "AlexNet, one-weird-trick variant (torchvision)", aliases=("alexnetowt",))(_tv(tvm.alexnet))
+register_model("alexnet", "AlexNet, one-weird-trick variant (torchvision)", aliases=("alexnetowt",))(_tv("alexnet"))
 register_model("alexnetowtbn", "AlexNet one-weird-trick with batch norm")(classic.AlexNetOWTBN)
 register_model("overfeat", "OverFeat, fast model")(classic.OverFeatFast)
 register_model("ninbn", "Network-in-Network with batch norm")(classic.NINBN)
 register_model("googlenet", "GoogLeNet (Inception v1), no batch norm")(classic.googlenet_plain)
 register_model("googlenetbn", "GoogLeNet with batch norm (torchvision)", aliases=("googlenet_bn",))(
-    _tv(tvm.googlenet, aux_logits=False, init_weights=True))
+    _tv("googlenet", aux_logits=False, init_weights=True))
 for _depth in (11, 13, 16, 19):
     register_model(f"vgg{_depth}", f"VGG-{_depth} (torchvision)", aliases=("vgg",) if _depth == 11 else ())(
-        _tv(getattr(tvm, f"vgg{_depth}")))
+        _tv(f"vgg{_depth}"))
     register_model(f"vgg{_depth}_bn", f"VGG-{_depth} with batch norm (torchvision)", aliases=(f"vgg{_depth}bn",))(
-        _tv(getattr(tvm, f"vgg{_depth}_bn")))
-register_model("squeezenet1_0", "SqueezeNet 1.0 (torchvision)", aliases=("squeezenet",))(_tv(tvm.squeezenet1_0))
-register_model("squeezenet1_1", "SqueezeNet 1.1 (torchvision)")(_tv(tvm.squeezenet1_1))
+        _tv(f"vgg{_depth}_bn"))
+register_model("squeezenet1_0", "SqueezeNet 1.0 (torchvision)", aliases=("squeezenet",))(_tv("squeezenet1_0"))
+register_model("squeezenet1_1", "SqueezeNet 1.1 (torchvision)")(_tv("squeezenet1_1"))
 for _depth in (18, 34, 50, 101, 152):
-    register_model(f"resnet{_depth}", f"ResNet-{_depth} (torchvision)")(_tv(getattr(tvm, f"resnet{_depth}")))
+    register_model(f"resnet{_depth}", f"ResNet-{_depth} (torchvision)")(_tv(f"resnet{_depth}"))
 register_model("resnet9", "ResNet-9 of the DAWNBench CIFAR entries: for small images (32-64 px)")(small.ResNet9)
 register_model("smallcnn", "4-layer CNN, no BN or dropout: CPU smoke tests")(classic.SmallCNN)

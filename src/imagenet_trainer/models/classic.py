@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from torchvision.models.googlenet import GoogLeNet, Inception, InceptionAux
 
 
 def _conv_bn_relu(cin: int, cout: int, k: int, s: int = 1, p: int = 0) -> list[nn.Module]:
@@ -95,6 +94,8 @@ class _PlainConv2d(nn.Module):
 
 def googlenet_plain(num_classes: int = 1000) -> nn.Module:
     """GoogLeNet (Szegedy et al. 2014) without batch norm, built on torchvision's Inception blocks."""
+    from torchvision.models.googlenet import GoogLeNet, Inception, InceptionAux
+
     model = GoogLeNet(num_classes=num_classes, aux_logits=False, transform_input=False, init_weights=False,
                       blocks=[_PlainConv2d, Inception, InceptionAux])
     nn.init.normal_(model.fc.weight, std=0.01)
