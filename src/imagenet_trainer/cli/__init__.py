@@ -29,8 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
+    """Run the CLI with ``argv`` (default: sys.argv[1:]); returns the exit code.
+
+    ``fresh_process``: this process exists only to run this command and has computed nothing yet
+    (``train --ngpu`` may then fork its ranks from it).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
         return int(e.code or 0)
     args.argv = argv
+    args.fresh_process = fresh_process
     try:
         return int(args.run(args) or 0)
     except UsageError as e:
@@ -54,4 +59,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    sys.exit(main())
+    sys.exit(main(fresh_process=True))

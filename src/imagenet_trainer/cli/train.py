@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
 from imagenet_trainer.config import TrainConfig, without_options
@@ -148,13 +149,22 @@ def _given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
 
 
 def _launch_local(args) -> int:
-    """``--ngpu N``: run this same command as N local processes through torch's elastic launcher."""
-    from torch.distributed import run as torchrun
+    """``--ngpu N``: run this training as N local processes through torch's elastic launcher.
+
+    The processes are forked from this one, which has already imported torch and this project (and
+    has not touched CUDA), so a rank starts in well under a second instead of importing everything
+    again; the launcher's rendezvous, monitoring and failure handling are torchrun's. Forking is safe
+    only from a process that has computed nothing (an OpenMP pool that has run hangs its forked
+    copies), so ``main()`` called in a process that may have (a notebook, a test) starts fresh
+    interpreters instead, as torchrun does.
+    """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if os.environ.get("WORLD_SIZE"):
         raise UsageError("--ngpu is set, but this process was already started by torchrun; drop --ngpu")
     if args.device.startswith("cuda") or args.device == "auto":
+        os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # count GPUs through NVML: fork stays safe
         import torch
 
         if torch.cuda.is_available() and args.ngpu > torch.cuda.device_count():
@@ -164,24 +174,38 @@ def _launch_local(args) -> int:
         raise UsageError(f"--batch-size {args.batch_size} is the global batch; it must divide by --ngpu {args.ngpu}")
     if args.master_port is not None:
         _check_port_free(args.master_port)
-    rest = without_options(args.argv, {"--ngpu", "-nGPU", "--master-port"})
-    rdzv = ["--standalone"] if args.master_port is None else [
-        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{args.master_port}", "--nnodes", "1"]
-    launcher = torchrun.get_args_parser().parse_args(
-        [*rdzv, "--nproc-per-node", str(args.ngpu), "-m", "imagenet_trainer", *rest])
+    cfg = config_from_args(args)  # option errors surface here, once, not in every rank
+    import torch._dynamo  # noqa: F401  the optimizer imports it: once here rather than in each rank
+    import imagenet_trainer.engine.run  # noqa: F401
+
     from imagenet_trainer.engine.metrics import LAUNCH_ENV, process_age
 
     os.environ[LAUNCH_ENV] = str(time.time() - (process_age() or 0.0))  # children count from this launch
+    endpoint = "localhost:0" if args.master_port is None else f"127.0.0.1:{args.master_port}"
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.ngpu, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint=endpoint, max_restarts=0,
+                          start_method="fork" if getattr(args, "fresh_process", False) else "spawn")
     print(f"starting {args.ngpu} processes: global batch {args.batch_size}, {args.batch_size // args.ngpu} "
           f"per process; LR rules use the global batch", file=sys.stderr)
     try:
-        torchrun.run(launcher)
+        codes = elastic_launch(config, _run_rank)(cfg)
     except ChildFailedError as e:
         rank, failure = next(iter(e.failures.items()))
         print(f"imagenet-trainer train: error: process {rank} of {args.ngpu} failed with exit code "
               f"{failure.exitcode}; the others were stopped (its error is printed above)", file=sys.stderr)
         return 1
-    return 0
+    return max(codes.values(), default=0)
+
+
+def _run_rank(cfg) -> int:
+    """One rank of ``--ngpu``: the launcher has set RANK, LOCAL_RANK, WORLD_SIZE and the rendezvous address."""
+    from imagenet_trainer.engine.run import train
+
+    try:
+        return train(cfg)
+    except UsageError as e:  # the one-line error, then a failure the launcher reports
+        print(f"imagenet-trainer train: error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _check_port_free(port: int) -> None:

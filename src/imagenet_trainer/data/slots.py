@@ -45,8 +45,10 @@ class BatchSlots:
         self.token = uuid.uuid4().hex
         self.depth = depth
         self.capacity = capacity
-        # share_memory_ copies the buffer into a shared segment, which also maps every page here.
-        self.buffer = torch.empty(workers, depth, capacity, dtype=torch.uint8).share_memory_()
+        # A shared segment whose pages the kernel maps on first touch (by a worker's first batch in a
+        # slot): gigabytes of slots cost nothing at start-up.
+        storage = torch.UntypedStorage._new_shared(workers * depth * capacity)
+        self.buffer = torch.empty(0, dtype=torch.uint8).set_(storage, 0, (workers, depth, capacity))
         self._count = 0  # batches this process has written; each worker process has its own copy
         _LIVE[self.token] = self
 
