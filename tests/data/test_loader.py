@@ -78,6 +78,13 @@ def test_cpu_normalizer_flips_and_normalizes_like_the_formula():
     assert torch.get_num_threads() >= 1
 
 
+def test_cpu_normalizer_passes_an_empty_batch():
+    """A batch whose files were all unreadable has no pixels; it must not stop the run."""
+    out = Normalizer(IMAGENET_MEAN, IMAGENET_STD, torch.device("cpu"))(torch.empty(0, 0, 0, 3, dtype=torch.uint8),
+                                                                        torch.empty(0, dtype=torch.bool))
+    assert out.shape == (0, 3, 0, 0)
+
+
 def test_device_loader_on_cpu_delivers_normalized_channels_last(index):
     g = Geometry("center", crop_size=24, image_size=28)
     loader = DeviceLoader(image_dataloader(ImageFolderDataset(index, g), EpochBatchSampler(index.labels, 8), 2, False),
@@ -96,3 +103,20 @@ def test_too_little_shared_memory_falls_back_to_torch_batches(index, monkeypatch
         loader = image_dataloader(ImageFolderDataset(index, g), EpochBatchSampler(index.labels, 8), 2, False)
     assert loader.collate_fn.keywords["slots"] is None
     assert sum(len(b.labels) for b in loader) == 24
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_batch_of_only_unreadable_files_passes_with_its_paths(tmp_path, workers):
+    from imagenet_trainer.data.sampler import ShardBatchSampler
+
+    root = write_class_tree(tmp_path / "train", 1, 4, lambda i: (40, 50))
+    (root / "c9").mkdir()
+    for i in range(4):
+        (root / "c9" / f"{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    index = build_index(root, cache_dir=tmp_path / "cache")
+    g = Geometry("center", crop_size=24, image_size=28)
+    loader = DeviceLoader(image_dataloader(ImageFolderDataset(index, g), ShardBatchSampler(len(index), 4), workers, False),
+                          torch.device("cpu"), IMAGENET_MEAN, IMAGENET_STD)
+    batches = list(loader)
+    assert [len(b.labels) for b in batches] == [4, 0]
+    assert batches[1].images.shape[0] == 0 and len(batches[1].bad) == 4

@@ -126,6 +126,8 @@ class Normalizer:
 
     def _on_cpu(self, images: torch.Tensor, flips: torch.Tensor | None, any_flip: bool) -> torch.Tensor:
         x = self._out(images.shape)
+        if images.numel() == 0:  # a batch of only unreadable files
+            return x.movedim(-1, -3)
         *lead, height, width, _ = images.shape
         flat_in, flat_out = images.view(-1, height, width, 3), x.view(-1, height, width * 3)
         flipped = set(flips.nonzero().squeeze(1).tolist()) if any_flip else set()
