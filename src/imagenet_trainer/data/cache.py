@@ -205,12 +205,17 @@ class CachedTrainLoader:
     def batch_sampler(self) -> EpochBatchSampler:
         return self.sampler
 
+    @property
+    def box_side(self) -> int:
+        """Side of a seed or pad crop square in the cache: crop_size at the current size of the image_size resize."""
+        return round(self.side * self.geometry.crop_size / self.geometry.image_size)
+
     def _boxes(self, u: torch.Tensor) -> torch.Tensor:
         g = self.geometry
-        if g.kind == "seed":  # the crop square at the current size of the image_size resize
-            return seed_boxes(u, self.side, round(self.side * g.crop_size / g.image_size))
+        if g.kind == "seed":
+            return seed_boxes(u, self.side, self.box_side)
         if g.kind == "pad":  # in the cache's coordinates, which roi_align sees moved by the black border
-            return padded_boxes(u, self.side, round(self.side * g.crop_size / g.image_size), g.pad) + g.pad
+            return padded_boxes(u, self.side, self.box_side, g.pad) + g.pad
         return random_resized_boxes(u, self.side, g.scale, g.ratio)
 
     def _epoch_plan(self):
@@ -246,7 +251,7 @@ class CachedTrainLoader:
             else:  # a RAM cache: gather on the CPU, copy from pinned memory
                 x = images[rows[start:stop]].pin_memory().to(self.device, non_blocking=True)
             pad = self.geometry.pad
-            if pad and crop == round(self.side * self.geometry.crop_size / self.geometry.image_size):
+            if pad and crop == self.box_side:
                 out = shifted_crops(x, rois_dev[start:stop], pad)  # moves only: a gather, still uint8
             else:
                 from torchvision.ops import roi_align  # here, not at import: it pulls in torch._dynamo

@@ -159,6 +159,16 @@ class WrappedLoader:
     def batch_sampler(self):
         return self.loader.batch_sampler
 
+    def _items(self):
+        """The DataLoader's items, each with the ``perf_counter`` time at which this thread began to wait for it."""
+        it = iter(self.loader)
+        while True:
+            t0 = time.perf_counter()
+            item = next(it, None)
+            if item is None:
+                return
+            yield item, t0
+
 
 class DeviceLoader(WrappedLoader):
     """Iterate ``DeviceBatch`` on ``device``; on CUDA a thread prepares batches ahead on a side stream.
@@ -193,12 +203,7 @@ class DeviceLoader(WrappedLoader):
 
     def __iter__(self):
         if self.device.type != "cuda":
-            it = iter(self.loader)
-            while True:
-                t0 = time.perf_counter()
-                batch = next(it, None)
-                if batch is None:
-                    return
+            for batch, t0 in self._items():
                 wait = time.perf_counter() - t0
                 out = self._to_device(batch)
                 out.wait = wait

@@ -73,13 +73,7 @@ class NaiveLoader(WrappedLoader):
         self.loader = make_dataloader(dataset, batch_sampler, workers, device.type == "cuda", collate_fn=collate_naive)
 
     def __iter__(self):
-        it = iter(self.loader)
-        while True:
-            t0 = time.perf_counter()
-            item = next(it, None)
-            if item is None:
-                return
-            images, labels, indices, bad = item
+        for (images, labels, indices, bad), t0 in self._items():
             x = images.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             batch = DeviceBatch(x, labels.to(self.device, non_blocking=True), bad, indices=indices)
             batch.wait = time.perf_counter() - t0
