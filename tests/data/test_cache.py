@@ -154,7 +154,7 @@ def test_shifted_crops_are_roi_align_on_a_black_border():
     images = torch.randint(0, 256, (6, 12, 12, 3), dtype=torch.uint8)
     boxes = padded_boxes(sample_uniforms(np.arange(6, dtype=np.uint64), 2), 12, 12, 2) + 2
     rois = torch.cat([torch.arange(6.0).view(-1, 1), boxes], 1)
-    got = shifted_crops(images, rois, 2)
+    got = shifted_crops(images, rois, 2, 12)
     x = torch.nn.functional.pad(images.permute(0, 3, 1, 2).float(), [2] * 4)
     want = roi_align(x, rois, (12, 12), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
     assert got.dtype == torch.uint8 and torch.equal(got.permute(0, 3, 1, 2).float(), want)

@@ -168,10 +168,11 @@ def padded_boxes(u: torch.Tensor, side: int, crop: int, pad: int) -> torch.Tenso
     return torch.stack([left, top, left + c, top + c], 1).float()
 
 
-def shifted_crops(images: torch.Tensor, rois: torch.Tensor, pad: int) -> torch.Tensor:
-    """Whole-pixel crops of uint8 (B, H, W, 3) ``images`` with ``pad`` black pixels around, one box per image
-    (``rois`` rows: position, left, top, right, bottom in the padded frame), by one gather: no resampling."""
-    n, size = len(images), int(rois[0, 3] - rois[0, 1]) if len(rois) else 0
+def shifted_crops(images: torch.Tensor, rois: torch.Tensor, pad: int, size: int) -> torch.Tensor:
+    """Whole-pixel ``size`` x ``size`` crops of uint8 (B, H, W, 3) ``images`` with ``pad`` black pixels around,
+    one box per image (``rois`` rows: position, left, top, right, bottom in the padded frame), by one gather:
+    no resampling. The size is passed, not read from ``rois``: reading a GPU tensor waits for the device."""
+    n = len(images)
     padded = F.pad(images, (0, 0, pad, pad, pad, pad))
     steps = torch.arange(size, device=images.device)
     rows = rois[:, 2].long().view(-1, 1) + steps  # (B, size)
@@ -252,7 +253,7 @@ class CachedTrainLoader:
                 x = images[rows[start:stop]].pin_memory().to(self.device, non_blocking=True)
             pad = self.geometry.pad
             if pad and crop == self.box_side:
-                out = shifted_crops(x, rois_dev[start:stop], pad)  # moves only: a gather, still uint8
+                out = shifted_crops(x, rois_dev[start:stop], pad, crop)  # moves only: a gather, still uint8
             else:
                 from torchvision.ops import roi_align  # here, not at import: it pulls in torch._dynamo
 
