@@ -27,7 +27,7 @@ class StepContext:
     dist: DistContext = field(default_factory=DistContext)
     print_freq: int = 10
     accum: int = 1  # micro-batches per optimizer step
-    ema: object = None  # an AveragedModel updated after every optimizer step ...
+    ema: object = None  # an EMA (engine.ema) updated after every optimizer step ...
     ema_source: nn.Module | None = None  # ... from this (unwrapped) model
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
