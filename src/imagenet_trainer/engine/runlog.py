@@ -16,6 +16,7 @@ import yaml
 from imagenet_trainer.engine.checkpoint import atomic_write
 
 LOG_HEADER = "epoch\ttop1_accuracy\ttop5_accuracy\tloss\n"
+PLOT_EVERY_S = 30.0  # charts are redrawn at most this often during a run, and always at its end
 
 
 def _append(path: Path, text: str) -> None:
@@ -33,6 +34,7 @@ class RunLog:
         self.enabled = enabled
         self._tb = None
         self._plots_failed = False
+        self._plotted_at = time.monotonic()  # the run's start counts as a drawing: the first comes 30 s in
         if enabled:
             self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -88,10 +90,18 @@ class RunLog:
                 print("note: tensorboard is not installed; TensorBoard events are not written", file=sys.stderr)
         return self._tb or None
 
-    def plots(self) -> None:
-        """Redraw accuracy.png, cross-entropy.png, lr.png and throughput.png; a failure only warns."""
+    def plots(self, final: bool = False) -> None:
+        """Redraw accuracy.png, cross-entropy.png, lr.png and throughput.png; a failure only warns.
+
+        Unless ``final``, only when ``PLOT_EVERY_S`` have passed since the last drawing: drawing takes
+        0.5-1 s of Python, which a run of 1-second epochs (CIFAR on a GPU) would otherwise pay every
+        epoch, on the thread that launches its kernels.
+        """
         if not self.enabled or self._plots_failed:
             return
+        if not final and time.monotonic() - self._plotted_at < PLOT_EVERY_S:
+            return
+        self._plotted_at = time.monotonic()
         try:
             from imagenet_trainer.tools.plot import plot_runs
             plot_runs([self.dir])
