@@ -41,6 +41,21 @@ def test_bn_folding_is_exact_for_every_model(name):
     assert (out - ref).abs().max() <= 1e-4 * max(1.0, ref.abs().max().item())
 
 
+def test_bn_after_a_max_pool_folds_only_when_its_scales_are_positive():
+    torch.manual_seed(0)
+    model = create_model("resnet9", 10).eval()
+    _randomize_bn(model)
+    first = model.features[1][2]  # conv -> max-pool -> BN
+    assert isinstance(first, nn.BatchNorm2d)
+    first.weight.data[0] = -0.5  # max(-x) != -max(x): this one must stay
+    folded = fold_batch_norm(model)
+    assert count_batch_norms(folded) == 1
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        ref, out = model(x), folded(x)
+    assert (out - ref).abs().max() <= 1e-4 * max(1.0, ref.abs().max().item())
+
+
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory):
     import os

@@ -62,11 +62,32 @@ def remove_dropout(model: nn.Module) -> nn.Module:
     return model
 
 
+def _fold_through_max_pool(model: nn.Module) -> None:
+    """In place: conv -> max-pool -> BN (as in ResNet-9) becomes conv' -> max-pool where every channel's BN
+    scale is positive: a per-channel increasing affine map commutes with max, so this is exact."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        layers = list(seq)
+        for i in range(len(layers) - 2):
+            conv, pool, bn = layers[i:i + 3]
+            if not (isinstance(conv, nn.Conv2d) and isinstance(pool, nn.MaxPool2d) and isinstance(bn, nn.BatchNorm2d)):
+                continue
+            scale = bn.weight.detach() if bn.affine else torch.ones(bn.num_features)
+            if bn.running_var is None or not bool((scale > 0).all()):
+                continue
+            seq[i] = fuse_conv_bn_eval(conv, bn)
+            seq[i + 2] = nn.Identity()
+
+
 def fold_batch_norm(model: nn.Module) -> nn.Module:
-    """Fold every BatchNorm that follows a conv or linear layer into it (eval mode); raises if tracing fails."""
+    """Fold every BatchNorm that follows a conv or linear layer into it, directly or through a max-pool
+    (eval mode); raises if tracing fails."""
     from torch.fx.experimental.optimization import fuse
 
-    return fuse(model.eval(), inplace=False)
+    model = copy.deepcopy(model).eval()
+    _fold_through_max_pool(model)
+    return fuse(model, inplace=True)
 
 
 def count_batch_norms(model: nn.Module) -> int:
