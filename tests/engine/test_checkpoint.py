@@ -35,6 +35,31 @@ def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
     assert [f.name for f in tmp_path.iterdir()] == ["c.pt"]  # no temp file left behind
 
 
+def test_link_is_a_second_name_that_outlives_the_first(tmp_path):
+    a, b = tmp_path / "model_03.pt", tmp_path / "model_best.pt"
+    ck.atomic_save(_record(1.0), b)
+    ck.atomic_save(_record(3.0), a)
+    ck.atomic_link(a, b, _record(3.0))  # replaces the old best
+    assert os.path.samefile(a, b)
+    ck.atomic_save(_record(4.0), a)  # a later save replaces the first name only
+    a.unlink()
+    assert ck.safe_load(b)["state_dict"]["w"][0].item() == 3.0
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["model_best.pt"]
+
+
+def test_link_falls_back_to_a_save(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    ck.atomic_save(_record(1.0), a)
+
+    def no_links(src, dst):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    ck.atomic_link(a, b, _record(1.0))
+    assert not os.path.samefile(a, b) and ck.safe_load(b)["state_dict"]["w"][0].item() == 1.0
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.pt", "b.pt"]
+
+
 class _Exploit:
     def __reduce__(self):
         return (os.system, ("touch pwned",))

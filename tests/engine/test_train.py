@@ -175,3 +175,16 @@ def test_val_every(tiny_tree, tmp_path):
     rows = (tmp_path / "run" / "test.log").read_text().splitlines()[1:]
     assert [r.split("\t")[0] for r in rows] == ["2", "3"]
     assert safe_load(tmp_path / "run" / "model_best.pt")["epoch"] in (2, 3)
+
+
+def test_torchvision_version_without_importing_it():
+    import torchvision
+
+    from imagenet_trainer.engine.run import torchvision_version
+
+    want = torchvision.__version__
+    saved = sys.modules.pop("torchvision")
+    try:  # read from its version.py, as when a run never imports torchvision
+        assert torchvision_version() == want
+    finally:
+        sys.modules["torchvision"] = saved

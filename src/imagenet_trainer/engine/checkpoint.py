@@ -21,10 +21,26 @@ MODEL_FORMAT = "imagenet-trainer/model"
 CHECKPOINT_FORMAT = "imagenet-trainer/checkpoint"
 
 
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _tmp_name(path)
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -34,14 +50,24 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _sync_dir(path.parent)
+
+
+def atomic_link(src: str | os.PathLike, path: str | os.PathLike, obj: dict) -> None:
+    """Make ``path`` a second name of the finished file ``src`` (which holds ``obj``), atomically: a hard
+    link under a temporary name, renamed over ``path``. Files are only ever replaced, never rewritten,
+    so the two names stay valid on their own. Where links are not supported, ``obj`` is saved again."""
+    path = Path(path)
+    tmp = _tmp_name(path)
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(src, tmp)
+        os.replace(tmp, path)
     except OSError:
-        pass
+        tmp.unlink(missing_ok=True)
+        atomic_save(obj, path)
+        return
+    _sync_dir(path.parent)
 
 
 def atomic_save(obj: dict, path: str | os.PathLike) -> None:
