@@ -65,6 +65,8 @@ class TrainConfig:
     output: Optional[str] = None  # run folder; None = runs/<arch>-<date-time>
     print_freq: int = 10  # batches between plain progress lines when stderr is not a terminal
     keep_checkpoints: Optional[int] = None  # keep only the newest K model_XX.pt files; None = all
+    save_interval: float = 60.0  # seconds: an epoch's model file and checkpoint are written when this long has
+    # passed since the last ones (0 = every epoch); the last epoch's always are
     resume: Optional[str] = None  # checkpoint_last.pt of a run, or "auto"
     retrain: Optional[str] = None  # start from a model file's weights with a fresh optimizer
     command: list = field(default_factory=list)  # the command line, to print the resume command

@@ -23,7 +23,8 @@ from imagenet_trainer.errors import UsageError
 def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
     base = dict(data=str(data), output=str(out), arch="resnet18", epochs=3, batch_size=6, image_size=36,
                 crop_size=32, workers=0, device="cpu", lr=0.05, lr_schedule="cosine", print_freq=1000,
-                small_stem="off", cache="off")  # tests/engine/test_recipes.py covers the small stem; cache: below
+                small_stem="off", cache="off",  # tests/engine/test_recipes.py covers the small stem; cache: below
+                save_interval=0)  # files every epoch; test_save_interval covers the default
     base.update(kw)
     return TrainConfig(**base)
 
@@ -81,7 +82,8 @@ def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tiny_tree, tmp_path):
     out = tmp_path / "run"
     args = ["train", "--data", str(tiny_tree), "--output", str(out), "--arch", "resnet18", "--epochs", "3",
             "--epoch-size", "15", "--batch-size", "6", "--image-size", "36", "--crop-size", "32",
-            "--workers", "0", "--device", "cpu", "--print-freq", "1", "--recipe", "none", "--small-stem", "off"]
+            "--workers", "0", "--device", "cpu", "--print-freq", "1", "--recipe", "none", "--small-stem", "off",
+            "--save-interval", "0"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "imagenet_trainer", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -139,6 +141,26 @@ def test_run_folder_contents(tiny_tree, tmp_path):
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     import yaml
     assert yaml.safe_load((run / "config.yaml").read_text())["lr_schedule"] == "seed"
+
+
+def test_save_interval_writes_the_last_epoch_and_keeps_the_best_of_those_saved(tiny_tree, tmp_path, monkeypatch):
+    import imagenet_trainer.engine.run as run_mod
+
+    tops = iter([30.0, 80.0, 50.0, 60.0])  # epoch 2 is the best, but its files are never written
+
+    def fake_validate(net, ema, loader, ctx):
+        return {"top1": next(tops), "top5": 90.0, "loss": 1.0, "count": 7}
+
+    monkeypatch.setattr(run_mod, "_validate", fake_validate)
+    clock = iter(range(0, 10**6, 25))  # each reading 25 "seconds" after the last
+    monkeypatch.setattr(run_mod, "_clock", lambda: float(next(clock)))
+    run = tmp_path / "run"
+    assert train(_cfg(tiny_tree, run, epochs=4, save_interval=60)) == 0
+    # the files of the epochs that ended 60 s after the last save (epoch 3, then 4, the last)
+    assert sorted(p.name for p in run.glob("model_0*.pt")) == ["model_03.pt", "model_04.pt"]
+    assert safe_load(run / "checkpoint_last.pt")["epoch"] == 4
+    assert safe_load(run / "model_best.pt")["epoch"] == 4  # 60% beats epoch 3's 50%; epoch 2 has no file
+    assert len((run / "test.log").read_text().splitlines()) == 5  # the logs have every epoch
 
 
 def test_retrain_starts_from_weights(tiny_tree, tmp_path):

@@ -119,6 +119,9 @@ def add_parser(sub) -> None:
                    help="batches between progress lines when stderr is not a terminal")
     g.add_argument("--keep-checkpoints", type=positive_int, default=d.keep_checkpoints,
                    help="keep only the newest K model_XX.pt (default: all)")
+    g.add_argument("--save-interval", type=float, default=d.save_interval, metavar="SECONDS",
+                   help="write an epoch's model_XX.pt and checkpoint_last.pt when this long has passed since the "
+                        "last ones (default 60; 0 = every epoch); the last epoch's always")
     g.add_argument("--resume", default=d.resume, help="checkpoint_last.pt to continue exactly, or 'auto'")
     g.add_argument("--retrain", default=d.retrain, help="model_XX.pt to start from, with a fresh optimizer")
     p.set_defaults(run=run, parser=p)
