@@ -40,15 +40,17 @@ class DataBundle:
 
 def default_workers() -> int:
     """Per process: its share of the cores (processes of one machine split them), at most 16, less one for
-    itself when it runs alone, less four when several share the machine: each rank's training thread,
-    pin-memory and device threads then compete with the workers for the cores (2x H200, 32 cores, 2 ranks
-    of ResNet-50 from JPEG: 12 workers per rank gave 6,889 img/s, 15 gave 6,492)."""
+    itself when it runs alone, less 3/8 of its share when several share the machine: each rank's training
+    thread, pin-memory and device threads then compete with the workers for the cores. 2x H200, 32 cores,
+    2 ranks of ResNet-50 from JPEG: 15 workers per rank gave 6,492 img/s and 12 gave 6,889 (session 3);
+    12 gave 7,447 / 7,532, 10 gave 7,613 / 7,896 and 8 gave 7,707 (session 4, longer runs)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
     local_procs = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    return max(1, min(16, cores // local_procs - (1 if local_procs == 1 else 4)))
+    share = cores // local_procs
+    return max(1, min(16, share - (1 if local_procs == 1 else max(1, 3 * share // 8))))
 
 
 INDEX_SECONDS: dict[tuple, float] = {}  # time the index of each (data, val_dir, cache_dir) took to build or load
