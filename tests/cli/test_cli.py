@@ -111,6 +111,7 @@ def test_bad_data_gives_one_line_error(tmp_path, tiny_tree, capsys, case):
     (["--device", "tpu"], "--device tpu"),
     (["--resume", "/nonexistent/checkpoint_last.pt"], "no such file"),
     (["--retrain", "/nonexistent/model.pt"], "no such file"),
+    (["--save-interval", "-1"], "--save-interval -1"),
 ])
 def test_bad_options_give_one_line_error(tiny_tree, tmp_path, capsys, argv, expect):
     capsys.readouterr()

@@ -32,7 +32,8 @@ class EMA:
             p.requires_grad_(False)
         self.decay = decay
         self.n_averaged = 0
-        self._pairs: tuple | None = None  # (source model, float pairs, other pairs), made on the first update
+        # (source model, EMA floats, source floats, EMA integers, source integers), made on the first update
+        self._pairs: tuple | None = None
 
     def _tensors(self, model: nn.Module):
         if self._pairs is None or self._pairs[0] is not model:

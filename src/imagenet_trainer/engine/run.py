@@ -333,6 +333,8 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
         raise UsageError(f"--backend {cfg.backend}: unknown; choose one of {', '.join(BACKENDS)}")
     if cfg.epochs < 1:
         raise UsageError(f"--epochs {cfg.epochs}: must be at least 1")
+    if cfg.save_interval < 0:
+        raise UsageError(f"--save-interval {cfg.save_interval:g}: must be 0 (every epoch) or more seconds")
     resolve_name(cfg.arch)
     device = resolve_device(cfg.device)
     dist = init_from_env(device.type, cfg.dist_timeout)
