@@ -143,7 +143,8 @@ def test_run_folder_contents(tiny_tree, tmp_path):
     assert yaml.safe_load((run / "config.yaml").read_text())["lr_schedule"] == "seed"
 
 
-def test_save_interval_writes_the_last_epoch_and_keeps_the_best_of_those_saved(tiny_tree, tmp_path, monkeypatch):
+def test_save_interval_writes_the_last_epoch_and_keeps_the_best_of_those_saved(tiny_tree, tmp_path, monkeypatch,
+                                                                               capsys):
     import imagenet_trainer.engine.run as run_mod
 
     tops = iter([30.0, 80.0, 50.0, 60.0])  # epoch 2 is the best, but its files are never written
@@ -161,6 +162,8 @@ def test_save_interval_writes_the_last_epoch_and_keeps_the_best_of_those_saved(t
     assert safe_load(run / "checkpoint_last.pt")["epoch"] == 4
     assert safe_load(run / "model_best.pt")["epoch"] == 4  # 60% beats epoch 3's 50%; epoch 2 has no file
     assert len((run / "test.log").read_text().splitlines()) == 5  # the logs have every epoch
+    out = capsys.readouterr().out
+    assert "best val top-1 error 20.00%" in out and "(epoch 2); model_best.pt holds epoch 4 (40.00%)" in out
 
 
 def test_retrain_starts_from_weights(tiny_tree, tmp_path):

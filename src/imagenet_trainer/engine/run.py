@@ -258,7 +258,8 @@ def train(cfg: TrainConfig) -> int:
     writer = ckpt_io.BackgroundWriter()
     last_path = run_dir / "checkpoint_last.pt"
     last_save = _clock()
-    best_saved = best.get("saved_top1", best["top1"])  # model_best.pt: the best of the epochs whose files exist
+    # model_best.pt: the best-validated of the epochs whose files were written (--save-interval)
+    saved = best.get("saved", {"top1": best["top1"], "epoch": best.get("epoch")})
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             data.train.batch_sampler.set_epoch(epoch)
@@ -284,13 +285,13 @@ def train(cfg: TrainConfig) -> int:
             save = epoch == cfg.epochs or now - last_save >= cfg.save_interval
             if save:
                 last_save = now
-                is_best = bool(va) and va["top1"] > best_saved or data.val is None
+                is_best = bool(va) and va["top1"] > saved["top1"] or data.val is None
                 if is_best and va:
-                    best_saved = va["top1"]
+                    saved = {"top1": va["top1"], "epoch": epoch}
             logged = threading.Event()  # the plots wait for this epoch's metrics row
             if dist.is_main and save:
                 record, full = _epoch_files(model, ema, optimizer, scaler, cfg, data, epoch, metrics, step,
-                                            best | {"saved_top1": best_saved}, device)
+                                            best | {"saved": saved}, device)
                 writer.submit(lambda e=epoch, r=record, f=full, b=is_best, ev=logged:
                               _write_epoch(run_dir, e, r, f, b, cfg, runlog, ev))
             if dist.is_main:
@@ -320,8 +321,12 @@ def train(cfg: TrainConfig) -> int:
         times["checkpoint waits"] = writer.waited
         log(_time_split(data.timings, times))
         if best["top1"] >= 0:
-            print(f"best val top-1 error {100 - best['top1']:.2f}%  top-5 error {100 - best['top5']:.2f}%  "
-                  f"(epoch {best['epoch']})  run folder {run_dir}")
+            line = (f"best val top-1 error {100 - best['top1']:.2f}%  top-5 error {100 - best['top5']:.2f}%  "
+                    f"(epoch {best['epoch']})")
+            if saved.get("epoch") != best["epoch"]:  # that epoch ended between two saves
+                line += (f"; model_best.pt holds epoch {saved['epoch']} ({100 - saved['top1']:.2f}%), the best "
+                         "of the saved epochs (--save-interval)")
+            print(f"{line}  run folder {run_dir}")
         else:
             print(f"trained {cfg.epochs} epochs (no validation folder)  run folder {run_dir}")
     return 0
