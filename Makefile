@@ -26,7 +26,7 @@ demo: install
 	$(BIN)/imagenet-trainer sample-data $(DEMO_DATA) --classes 10 --per-class 160 --val-per-class 40 --size 64
 	$(BIN)/imagenet-trainer train --data $(DEMO_DATA) --arch resnet18 --epochs 8 --batch-size 64 \
 	    --image-size 56 --crop-size 48 --train-crop seed --lr 0.1 --warmup-epochs 1 --print-freq 25 \
-	    --small-stem off \
+	    --small-stem off --save-interval 0 \
 	    --output $(DEMO_RUN)
 	$(BIN)/imagenet-trainer evaluate --model $(DEMO_RUN)/model_best.pt --data $(DEMO_DATA)
 	$(BIN)/imagenet-trainer predict --model $(DEMO_RUN)/model_best.pt --topk 3 \
