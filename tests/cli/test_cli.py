@@ -118,6 +118,17 @@ def test_bad_options_give_one_line_error(tiny_tree, tmp_path, capsys, argv, expe
     _one_line_error(capsys, _train(tiny_tree, tmp_path / "run", *argv), expect)
 
 
+def test_full_disk_during_a_checkpoint_is_one_line(tiny_tree, tmp_path, capsys, monkeypatch):
+    import torch
+
+    def no_space(obj, f):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", no_space)
+    capsys.readouterr()
+    _one_line_error(capsys, _train(tiny_tree, tmp_path / "run"), "could not be written (No space left on device)")
+
+
 def test_bad_model_files(tmp_path, tiny_tree, capsys):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a checkpoint")

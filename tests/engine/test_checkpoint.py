@@ -28,11 +28,27 @@ def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(UsageError, match=r"c\.pt: could not be written \(No space left on device\)"):
         ck.atomic_save(_record(2.0), p)
     monkeypatch.undo()
     assert ck.safe_load(p)["state_dict"]["w"][0].item() == 1.0
     assert [f.name for f in tmp_path.iterdir()] == ["c.pt"]  # no temp file left behind
+
+
+def test_full_disk_in_torch_zip_writer_is_one_line(tmp_path, monkeypatch):
+    def zip_writer_fails(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 25893824 vs 25893720")
+
+    monkeypatch.setattr(torch, "save", zip_writer_fails)
+    with pytest.raises(UsageError, match=r"could not be written \(the write failed; [\d,]+ MB free there\)"):
+        ck.atomic_save(_record(2.0), tmp_path / "c.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_errors_pass_through(tmp_path):
+    with pytest.raises(ZeroDivisionError):
+        ck.atomic_write(tmp_path / "x", lambda f: 1 / 0)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_link_is_a_second_name_that_outlives_the_first(tmp_path):

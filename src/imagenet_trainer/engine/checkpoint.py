@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import warnings
 import zipfile
 from pathlib import Path
@@ -37,6 +38,23 @@ def _sync_dir(folder: Path) -> None:
         pass
 
 
+def _write_failure(path: Path, e: BaseException) -> UsageError | None:
+    """A one-line error for a write the disk refused (full, read-only, no permission), or None for other errors.
+    torch.save reports a full disk from its zip writer as a RuntimeError."""
+    if isinstance(e, OSError):
+        reason = e.strerror or str(e)
+    elif isinstance(e, RuntimeError) and ("PytorchStreamWriter" in str(e) or "inline_container" in str(e)):
+        reason = "the write failed"
+        try:
+            reason += f"; {shutil.disk_usage(path.parent).free / 2**20:,.0f} MB free there"
+        except OSError:
+            pass
+    else:
+        return None
+    return UsageError(f"{path}: could not be written ({reason}); an earlier file of that name is intact. "
+                      "Free some disk space or write elsewhere")
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
     path = Path(path)
@@ -47,8 +65,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        error = _write_failure(path, e)
+        if error is not None:
+            raise error from None
         raise
     _sync_dir(path.parent)
 
