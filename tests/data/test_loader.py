@@ -120,3 +120,35 @@ def test_a_batch_of_only_unreadable_files_passes_with_its_paths(tmp_path, worker
     batches = list(loader)
     assert [len(b.labels) for b in batches] == [4, 0]
     assert batches[1].images.shape[0] == 0 and len(batches[1].bad) == 4
+
+
+class _Priority(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import os
+        return torch.tensor(os.getpriority(os.PRIO_PROCESS, 0))
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_workers_can_yield_to_the_training_process(lower):
+    import os
+
+    from imagenet_trainer.data.loader import WORKER_NICE
+
+    sampler = torch.utils.data.BatchSampler(range(4), 2, False)
+    loader = make_dataloader(_Priority(), sampler, 1, False, persistent=False, collate_fn=torch.stack,
+                             lower_priority=lower)
+    seen = {int(p) for b in loader for p in b}
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen == {min(19, mine + WORKER_NICE) if lower else mine}
+
+
+def test_cpu_loader_workers_yield_on_gpu_runs_only(index):
+    from imagenet_trainer.data.loader import _lower_priority
+
+    sampler = EpochBatchSampler(index.labels, 5, seed=0)
+    dataset = ImageFolderDataset(index, Geometry("rrc", 32, 36))
+    assert image_dataloader(dataset, sampler, 1, pin_memory=True).worker_init_fn is _lower_priority
+    assert image_dataloader(dataset, sampler, 1, pin_memory=False).worker_init_fn is None

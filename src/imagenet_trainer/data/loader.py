@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import queue
 import threading
 import time
@@ -27,14 +28,34 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 PREFETCH = 2  # batches in flight per worker
+WORKER_NICE = 10  # GPU runs of the CPU loader: how much lower the workers' priority is than the training process's
+
+
+def _lower_priority(worker_id: int) -> None:
+    """Make a worker yield its core to the training process's threads whenever both want it.
+
+    The CPU loader's workers keep every core busy; the thread that launches the GPU's kernels and the
+    pin-memory thread then wait for a core behind them, and the GPU idles meanwhile. One H100, resnet18
+    eager, ``--loader cpu``: 6,990 -> 7,601 img/s (session 5). Not for the hybrid loader, whose workers
+    share the decoding with the GPU: there it measured +1% (resnet18) and -6% (alexnet).
+    """
+    try:
+        os.nice(WORKER_NICE)
+    except OSError:  # not permitted: keep the same priority
+        pass
 
 
 def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, persistent: bool = True,
-                    collate_fn=collate) -> torch.utils.data.DataLoader:
-    """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks)."""
+                    collate_fn=collate, lower_priority: bool = False) -> torch.utils.data.DataLoader:
+    """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks).
+
+    ``lower_priority``: the workers run at a lower scheduling priority (``WORKER_NICE``).
+    """
     kwargs = {}
     if workers > 0:
         kwargs = dict(persistent_workers=persistent, prefetch_factor=PREFETCH)
+        if lower_priority:
+            kwargs["worker_init_fn"] = _lower_priority
     return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,
                                        collate_fn=collate_fn, pin_memory=pin_memory,
                                        generator=torch.Generator().manual_seed(0), **kwargs)
@@ -42,7 +63,10 @@ def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, pers
 
 def image_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, pin_memory: bool,
                      persistent: bool = True) -> torch.utils.data.DataLoader:
-    """A DataLoader of uint8 ``Batch``es whose workers stack into reused shared-memory slots."""
+    """A DataLoader of uint8 ``Batch``es whose workers stack into reused shared-memory slots.
+
+    On a GPU run (``pin_memory``) the workers yield their cores to the training process (``_lower_priority``).
+    """
     slots = None
     if workers > 0:
         g = dataset.geometry
@@ -54,7 +78,7 @@ def image_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, p
         else:
             slots = BatchSlots(workers, PREFETCH + 1, capacity)
     return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent,
-                           functools.partial(collate, slots=slots))
+                           functools.partial(collate, slots=slots), lower_priority=pin_memory)
 
 
 @dataclass
