@@ -21,6 +21,7 @@ class TrainConfig:
     train_crop: str = "auto"  # rrc = random-resized-crop + flip; seed = the original's crop + flip; pad = small-image
     # random crop with crop_size // 8 black pixels around + flip; auto = pad for small images, else rrc
     rrc_min_scale: float = 0.08  # smallest area fraction of a random-resized crop
+    cutout: float = 0.0  # erase one random square of this side (share of the crop side) per training image; 0 = off
     prog_resize: Optional[list] = None  # progressive resizing [start fraction of crop_size, end fraction of epochs]
     sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
     normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images
@@ -50,6 +51,7 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights; evaluated and saved too
     ema_half_life: float = 0.05  # EMA half-life as a share of all training steps, so it follows --epochs
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
+    tta_shift: int = 0  # also evaluate the image moved by this many pixels (diagonally, both ways); 0 = off
     val_every: int = 1  # validate every N epochs (the last epoch always); 0 = the last epoch only
     recipe: Optional[str] = None  # the recipe (configs/NAME.yaml) these values started from
     seed: int = 0

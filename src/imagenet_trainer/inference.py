@@ -167,10 +167,12 @@ def normalize_float(x: torch.Tensor, mean, std) -> torch.Tensor:
 def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: str | None = None,
                     crops: int = 1, batch_size: int = 128, workers: int = -1, image_size: int | None = None,
                     crop_size: int | None = None, precision: torch.dtype | None = None,
-                    collect: bool = False, tta: bool = False) -> dict:
+                    collect: bool = False, tta: bool = False, tta_shift: int = 0) -> dict:
     """Top-1/top-5 accuracy of a loaded model on a dataset's validation folder (1 or 10 crops)."""
     if crops not in (1, 10):
         raise UsageError(f"--crops {crops}: choose 1 or 10")
+    if tta_shift < 0:
+        raise UsageError(f"--tta-shift {tta_shift}: must be 0 (off) or a number of pixels")
     root = Path(data)
     _, vdir = find_split_dirs(root, val_dir) if (root / "train").is_dir() or val_dir else (None, None)
     if vdir is None:  # a folder of class folders given directly
@@ -187,7 +189,7 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     geometry = Geometry("five" if crops == 10 else "center", crop_size or lm.crop_size, image_size or lm.image_size)
     workers = default_workers() if workers < 0 else workers
     loader = make_val_loader(index, geometry, batch_size, workers, device, lm.mean, lm.std)
-    ctx = StepContext(device, precision, None, None, tta=tta)
+    ctx = StepContext(device, precision, None, None, tta=tta, tta_shift=tta_shift)
     bad: list[str] = []
     ctx.on_bad_image = lambda p, r: bad.append(f"{p}: {r}")
     out = evaluate(lm.model, loader, ctx, label=f"evaluate ({crops} crop{'s' if crops > 1 else ''})", collect=collect)

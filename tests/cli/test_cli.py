@@ -58,6 +58,9 @@ def test_evaluate_and_predict(trained, tiny_tree, capsys):
     assert res["images"] == 6 and 0 <= res["top1_error"] <= 100
     assert main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--crops", "10", "--workers", "0"]) == 0
     assert "top-1 error" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--tta", "--tta-shift", "1",
+                 "--workers", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 6
     assert main(["predict", "--model", str(trained), str(tiny_tree / "val"), "--json", "--topk", "2"]) == 0
     preds = json.loads(capsys.readouterr().out)
     assert len(preds) == 6 and len(preds[0]["top"]) == 2
@@ -112,6 +115,7 @@ def test_bad_data_gives_one_line_error(tmp_path, tiny_tree, capsys, case):
     (["--resume", "/nonexistent/checkpoint_last.pt"], "no such file"),
     (["--retrain", "/nonexistent/model.pt"], "no such file"),
     (["--save-interval", "-1"], "--save-interval -1"),
+    (["--cutout", "1.5"], "--cutout 1.5"),
 ])
 def test_bad_options_give_one_line_error(tiny_tree, tmp_path, capsys, argv, expect):
     capsys.readouterr()

@@ -195,6 +195,12 @@ def test_naive_loader_trains_and_validates_every_image(tiny_tree, tmp_path):
         train(_cfg(tiny_tree, tmp_path / "r2", loader="naive", cache="gpu"))
 
 
+def test_cutout_and_shift_tta_train_and_are_saved_with_the_config(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, cutout=0.25, tta=True, tta_shift=1)) == 0
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "cutout: 0.25" in config and "tta_shift: 1" in config
+
+
 def test_val_every(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=3, val_every=2)) == 0
     rows = (tmp_path / "run" / "test.log").read_text().splitlines()[1:]

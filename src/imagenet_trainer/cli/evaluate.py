@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
                    help="1: centre crop; 10: centre + 4 corners, each with its flip, softmax averaged")
     p.add_argument("--ema", action="store_true", help="use the EMA weights saved by --ema training")
     p.add_argument("--tta", action="store_true", help="also average over the horizontal flip (1 crop)")
+    p.add_argument("--tta-shift", type=int, default=0, metavar="PX",
+                   help="also average over the image moved PX pixels diagonally each way (1 crop; see train --tta-shift)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch")
     p.add_argument("--workers", type=int, default=-1, help="loader processes (-1 = cores-1, at most 16)")
     p.add_argument("--image-size", type=positive_int, default=None, help="override the model's resize size")
@@ -38,7 +40,7 @@ def run(args) -> int:
     lm = load_model_file(args.model, device, ema=args.ema)
     out = evaluate_folder(lm, args.data, device, args.val_dir, args.crops, args.batch_size, args.workers,
                           args.image_size, args.crop_size, resolve_precision(args.precision, device),
-                          collect=args.report is not None, tta=args.tta)
+                          collect=args.report is not None, tta=args.tta, tta_shift=args.tta_shift)
     result = {"model": args.model, "folder": out["folder"], "images": out["count"], "crops": args.crops,
               "top1_error": 100 - out["top1"], "top5_error": 100 - out["top5"], "loss": out["loss"],
               "bad_images": out["bad_images"]}

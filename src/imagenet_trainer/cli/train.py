@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
                         "standard; auto (default): pad for small images (<= 64 px), else rrc")
     g.add_argument("--rrc-min-scale", type=float, default=d.rrc_min_scale,
                    help="smallest area share of a random-resized crop")
+    g.add_argument("--cutout", type=float, default=d.cutout, metavar="FRACTION",
+                   help="erase one random square per training image (side FRACTION x the crop, filled with the "
+                        "mean colour, may be clipped at the border); 0 = off")
     g.add_argument("--prog-resize", type=float, nargs=2, default=d.prog_resize, metavar=("START", "END"),
                    help="progressive resizing: crops grow from START x crop-size to full size by END of the run")
     g.add_argument("--sampling", choices=("shuffle", "balanced"), default=d.sampling,
@@ -93,6 +96,9 @@ def add_parser(sub) -> None:
                    help="EMA half-life as a share of all training steps")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=d.tta,
                    help="validate with horizontal-flip test-time augmentation")
+    g.add_argument("--tta-shift", type=non_negative_int, default=d.tta_shift, metavar="PX",
+                   help="also validate on the image moved PX pixels diagonally each way (edges repeated), weighted "
+                        "1/4 each against 1/2 for the unmoved image; for nets trained on padded crops; 0 = off")
     g.add_argument("--val-every", type=non_negative_int, default=d.val_every,
                    help="validate every N epochs, and after the last; 0 = after the last epoch only")
     g.add_argument("--accum", type=positive_int, default=d.accum,

@@ -21,6 +21,7 @@ import torch.nn as nn
 
 import imagenet_trainer
 from imagenet_trainer.config import TrainConfig, without_options
+from imagenet_trainer.data.augment import Cutout
 from imagenet_trainer.data.build import build_data, load_indexes, median_image_side
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
@@ -247,8 +248,9 @@ def train(cfg: TrainConfig) -> int:
             raise UsageError(f"{bad_count[0]} unreadable images, more than --max-bad-images {cfg.max_bad_images}; "
                              f"see {run_dir / 'bad_images.txt'} and run `imagenet-trainer verify`")
 
+    cutout = Cutout(cfg.cutout, cfg.seed * 4099 + dist.rank) if cfg.cutout else None
     ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, ema, model, cfg.tta,
-                      on_bad_image)
+                      cfg.tta_shift, cutout, on_bad_image)
     for bad in data.bad:  # found while filling the cache
         on_bad_image(bad.path, bad.reason)
     if dist.is_main:
@@ -263,6 +265,8 @@ def train(cfg: TrainConfig) -> int:
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             data.train.batch_sampler.set_epoch(epoch)
+            if cutout is not None:
+                cutout.set_epoch(epoch)
             data.train.batch_sampler.crop_size = crop_size_at(cfg, epoch)
             t0 = time.perf_counter()
             tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step,
@@ -338,6 +342,8 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
         raise UsageError(f"--backend {cfg.backend}: unknown; choose one of {', '.join(BACKENDS)}")
     if cfg.epochs < 1:
         raise UsageError(f"--epochs {cfg.epochs}: must be at least 1")
+    if not 0.0 <= cfg.cutout < 1.0:
+        raise UsageError(f"--cutout {cfg.cutout:g}: must be a share of the crop side from 0 (off) to below 1")
     if cfg.save_interval < 0:
         raise UsageError(f"--save-interval {cfg.save_interval:g}: must be 0 (every epoch) or more seconds")
     resolve_name(cfg.arch)

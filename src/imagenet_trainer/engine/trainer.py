@@ -30,6 +30,8 @@ class StepContext:
     ema: object = None  # an EMA (engine.ema) updated after every optimizer step ...
     ema_source: nn.Module | None = None  # ... from this (unwrapped) model
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
+    tta_shift: int = 0  # ... and on the image moved this many pixels diagonally each way (see ``tta_probs``)
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # batch augmentation on the device (data.augment)
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
 
     def autocast(self):
@@ -75,7 +77,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
             sync = contextlib.nullcontext() if boundary or not hasattr(model, "no_sync") else model.no_sync()
             with sync:
                 with ctx.autocast():
-                    logits = model(batch.images)
+                    images = batch.images if ctx.augment is None else ctx.augment(batch.images)
+                    logits = model(images)
                     loss = criterion(logits, batch.labels)
                 scaled = loss / k
                 (ctx.scaler.scale(scaled) if ctx.scaler is not None else scaled).backward()
@@ -105,6 +108,27 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
     return stats
 
 
+def tta_probs(model: nn.Module, x: torch.Tensor, flip: bool = False, shift: int = 0) -> torch.Tensor:
+    """Class probabilities of (B, 3, H, W) ``x``, averaged over test-time views.
+
+    ``flip``: each view's softmax is averaged with its mirror image's. ``shift`` > 0: the image moved
+    ``shift`` px down-right and up-left (edge pixels repeated) are two more views, weighted 1/4 each
+    against 1/2 for the unmoved one (the airbench CIFAR recipe's translation TTA).
+    """
+    def view(v: torch.Tensor) -> torch.Tensor:
+        p = model(v).float().softmax(-1)
+        return (p + model(v.flip(3)).float().softmax(-1)) / 2 if flip else p
+
+    probs = view(x)
+    if shift > 0:
+        h, w = x.shape[-2:]
+        padded = torch.nn.functional.pad(x, (shift,) * 4, mode="replicate")
+        moved = [padded[:, :, :h, :w], padded[:, :, 2 * shift:, 2 * shift:]]
+        moved = [v.contiguous(memory_format=torch.channels_last) for v in moved]
+        probs = probs / 2 + (view(moved[0]) + view(moved[1])) / 4
+    return probs
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, ctx: StepContext, label: str = "val", crops: int = 1,
              collect: bool = False) -> dict:
@@ -129,10 +153,8 @@ def evaluate(model: nn.Module, loader, ctx: StepContext, label: str = "val", cro
                 flat = x.flatten(0, 1)
                 logits = torch.stack([model(flat), model(flat.flip(3))], 1).float()  # (B*5, 2, C)
                 probs = logits.softmax(-1).view(n, 10, -1).mean(1)
-            elif ctx.tta:  # the mean of the image's and its mirror's softmax
-                probs = (model(x).float().softmax(-1) + model(x.flip(3)).float().softmax(-1)) / 2
             else:
-                probs = model(x).float().softmax(-1)
+                probs = tta_probs(model, x, ctx.tta, ctx.tta_shift)
         logp = probs.clamp_min(1e-12).log()
         acc.add(criterion(logp, batch.labels), topk_correct(probs, batch.labels), n)
         if collect:

