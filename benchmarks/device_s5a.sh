@@ -3,8 +3,7 @@
 # feeder_probe.py for resnet18 and alexnet, then the current hybrid loader's bench train as the baseline.
 set -u
 source benchmarks/device_x2_lib.sh
-unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $S
+with_bytecode
 make_tree
 timeout 200 python3 benchmarks/feeder_probe.py /tmp/inet13k/train --arch resnet18 --feeders 1 2 3 2>&1 | tee -a $S
 timeout 120 python3 benchmarks/feeder_probe.py /tmp/inet13k/train --arch alexnet --feeders 2 3 --pad foreach 2>&1 | tee -a $S

@@ -3,8 +3,7 @@
 # a shorter GIL switch interval help the training thread? Probe + bench train under sys.setswitchinterval.
 set -u
 source benchmarks/device_x2_lib.sh
-unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $S
+with_bytecode
 make_tree
 timeout 150 python3 benchmarks/feeder_probe.py /tmp/inet13k/train --arch resnet18 --mode thread --feeders 1 --pad loop --switch 0.005 0.001 0.0002 2>&1 | tee -a $S
 timeout 150 python3 benchmarks/feeder_probe.py /tmp/inet13k/train --arch resnet18 --mode thread --feeders 1 --pad foreach --switch 0.005 0.0005 2>&1 | tee -a $S

@@ -25,3 +25,21 @@ run() {  # name, global batch, command...
   python3 benchmarks/steady_rate.py /tmp/$name.log --batch $batch | tee -a $S
   { echo "== $name"; cat /tmp/$name.log; } >> $OUT/logs.txt
 }
+
+cifar_data() {  # the CIFAR-10 JPEG set (carried as .devdata) unpacked to /tmp/c/cifar10
+  mkdir -p /tmp/c && [ -d /tmp/c/cifar10 ] || tar xzf .devdata/cifar10-jpeg.tar.gz -C /tmp/c
+}
+
+cifar() {  # name, train options...: one CIFAR-10 run, its wall clock, result and time split (session 5 scripts)
+  local name=$1; shift; local s=$(date +%s%N)
+  timeout 150 python3 -m imagenet_trainer train --data /tmp/c/cifar10 --output /tmp/runs/$name --print-freq 1000 \
+    --val-every 0 --weight-decay 5e-4 --batch-size 512 "$@" > /tmp/$name.log 2>&1
+  local e=$(date +%s%N)
+  echo "$name $*: wall $(( (e - s) / 1000000 )) ms | $(tail -1 /tmp/$name.log | cut -c1-70)" | tee -a $S
+  grep -E "^time:" /tmp/$name.log | tee -a $S; { echo "== $name"; cat /tmp/$name.log; } >> $OUT/logs.txt
+}
+
+with_bytecode() {  # run Python as an installed package does (the device image ships no .pyc); log the card
+  unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $S
+}

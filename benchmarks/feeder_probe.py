@@ -52,10 +52,9 @@ def decode_into(data, slot, rng, pad_mode):
     slot.copy_(out.round_().clamp_(0, 255).permute(0, 2, 3, 1))  # uint8 NHWC
 
 
-def feeder(rank, files, slots, free_q, ready_q, pad_mode):
-    torch.cuda.set_device(0)
-    data = load(files)
-    rng = random.Random(rank)
+def serve(data, slots, free_q, ready_q, pad_mode, seed):
+    """Fill the slots the consumer frees, on a side stream, until it sends None."""
+    rng = random.Random(seed)
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
         while True:
@@ -65,6 +64,11 @@ def feeder(rank, files, slots, free_q, ready_q, pad_mode):
             decode_into(data, slots[k], rng, pad_mode)
             stream.synchronize()
             ready_q.put(k)
+
+
+def feeder(rank, files, slots, free_q, ready_q, pad_mode):
+    torch.cuda.set_device(0)
+    serve(load(files), slots, free_q, ready_q, pad_mode, rank)
 
 
 def make_model(arch):
@@ -154,21 +158,7 @@ def with_processes(files, n, arch, train, nslots, pad_mode, steps, warm):
 def with_thread(files, arch, train, nslots, pad_mode, steps, warm):
     slots = torch.empty(nslots, B, S, S, 3, dtype=torch.uint8, device="cuda")
     free_q, ready_q = queue.Queue(), queue.Queue()
-    data = load(files)
-
-    def run():
-        rng = random.Random(0)
-        stream = torch.cuda.Stream()
-        with torch.cuda.stream(stream):
-            while True:
-                k = free_q.get()
-                if k is None:
-                    return
-                decode_into(data, slots[k], rng, pad_mode)
-                stream.synchronize()
-                ready_q.put(k)
-
-    t = threading.Thread(target=run, daemon=True)
+    t = threading.Thread(target=serve, args=(load(files), slots, free_q, ready_q, pad_mode, 0), daemon=True)
     t.start()
     for k in range(nslots):
         free_q.put(k)
