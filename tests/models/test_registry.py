@@ -9,7 +9,7 @@ from imagenet_trainer.models.registry import aliases_of
 
 def test_names_and_aliases_resolve():
     names = list_models()
-    assert {"alexnet", "resnet50", "resnet9", "resnet9_wide", "googlenet"} <= set(names)
+    assert {"alexnet", "resnet50", "resnet9", "resnet9_w96", "resnet9_wide", "googlenet"} <= set(names)
     for name in names:
         assert resolve_name(name.upper()) == name
         for alias in aliases_of(name):
@@ -29,7 +29,7 @@ def test_small_stem_only_for_torchvision_resnets():
         create_model("alexnet", 10, small_stem=True)
 
 
-@pytest.mark.parametrize("name,width", [("resnet9", 64), ("resnet9_wide", 128)])
+@pytest.mark.parametrize("name,width", [("resnet9", 64), ("resnet9_w96", 96), ("resnet9_wide", 128)])
 def test_resnet9_widths_and_pool_before_bn(name, width):
     model = create_model(name, 10).eval()
     assert model.features[0][0].out_channels == width and model.fc.in_features == 8 * width
