@@ -55,3 +55,9 @@ def test_on_the_gpu_matches_the_mask_rule():
     x = torch.rand(32, 3, 24, 24, device="cuda") + 1
     Cutout(0.25)(x)
     assert _erased(x).any((1, 2)).all()
+
+
+def test_each_batch_gets_new_squares():
+    c = Cutout(0.25)
+    first, second = _erased(c(torch.ones(16, 3, 32, 32))), _erased(c(torch.ones(16, 3, 32, 32)))
+    assert not torch.equal(first, second)

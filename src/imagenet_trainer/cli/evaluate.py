@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagenet_trainer.cli.common import add_subparser, positive_int, print_json
+from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
                    help="1: centre crop; 10: centre + 4 corners, each with its flip, softmax averaged")
     p.add_argument("--ema", action="store_true", help="use the EMA weights saved by --ema training")
     p.add_argument("--tta", action="store_true", help="also average over the horizontal flip (1 crop)")
-    p.add_argument("--tta-shift", type=int, default=0, metavar="PX",
+    p.add_argument("--tta-shift", type=non_negative_int, default=0, metavar="PX",
                    help="also average over the image moved PX pixels diagonally each way (1 crop; see train --tta-shift)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch")
     p.add_argument("--workers", type=int, default=-1, help="loader processes (-1 = cores-1, at most 16)")
