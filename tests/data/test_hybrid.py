@@ -77,21 +77,51 @@ def test_mixed_batches_through_device_loader(photo_tree):
         assert torch.isfinite(b.images).all() and b.images.abs().max() <= 2.0 + 1e-4
 
 
-def test_split_controller_moves_work_to_the_idle_side(photo_tree):
+def _simulate(controller, share, batches: int, rate, lag: int) -> list[float]:
+    """Feed ``controller`` batches whose speed ``rate(s)`` depends on the split ``s`` of ``lag`` batches ago."""
+    history, now, seen = [share.value] * lag, 0.0, []
+    for _ in range(batches):
+        now += 1.0 / rate(history[-lag])
+        controller.tick(now)
+        history.append(share.value)
+        seen.append(share.value)
+    return seen
+
+
+@pytest.mark.parametrize("start", [0.0, 0.3, 0.9])
+def test_split_controller_climbs_to_the_fastest_split_and_stays_there(photo_tree, start):
+    ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=start)
+    c = SplitController(ds, step=0.05, lag=10, window=8)
+    seen = _simulate(c, ds.cpu_share, 3000, lambda s: 40.0 - 30.0 * abs(s - 0.6), lag=10)
+    late = seen[len(seen) // 2:]
+    assert c.moves > 50
+    assert all(0.45 <= s <= 0.75 for s in late)  # circles the optimum within a few steps
+    assert sum(late) / len(late) == pytest.approx(0.6, abs=0.05)
+
+
+def test_split_controller_waits_for_the_batches_in_flight(photo_tree):
     ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.5)
-    c = SplitController(ds, step=0.1, smoothing=0.0)
-    c.gpu_time(0.01)  # training waits while the GPU side is quick: the workers are behind
-    c.update(wait=0.05, interval=0.1)
-    assert ds.cpu_share.value == pytest.approx(0.4)
-    c.gpu_time(0.09)  # training waits while the GPU side is busy: the CPU takes more
-    c.update(wait=0.05, interval=0.1)
-    assert ds.cpu_share.value == pytest.approx(0.5)
-    c.update(wait=0.0, interval=0.1)  # nobody waits: drift towards the idle CPU cores
-    assert ds.cpu_share.value == pytest.approx(0.525)
+    c = SplitController(ds, step=0.1, lag=5, window=4)
+    for t in range(8):  # lag + window - 1 batches: nothing measured yet
+        c.tick(float(t))
+    assert ds.cpu_share.value == pytest.approx(0.5) and c.moves == 0
+    c.tick(8.0)  # the window's last batch: one move, towards the GPU first
+    assert ds.cpu_share.value == pytest.approx(0.4) and c.moves == 1
+    for t in range(9):  # slower after the move (2 s a batch): it turns back
+        c.tick(9.0 + 2 * t)
+    assert ds.cpu_share.value == pytest.approx(0.5) and c.moves == 2
+
+
+def test_split_controller_turns_at_the_ends(photo_tree):
+    ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.0)
+    c = SplitController(ds, step=0.1, lag=1, window=1)
+    c.tick(0.0), c.tick(1.0)
+    assert ds.cpu_share.value == pytest.approx(0.1)
 
 
 def test_fixed_split_only_measures(photo_tree):
     ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.3)
-    c = SplitController(ds, fixed=True)
-    c.update(wait=1.0, interval=0.1)
+    c = SplitController(ds, lag=1, window=1, fixed=True)
+    for t in range(10):
+        c.tick(t * (t + 1.0))
     assert ds.cpu_share.value == pytest.approx(0.3)

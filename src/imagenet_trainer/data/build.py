@@ -14,7 +14,8 @@ from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs
-from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, DeviceLoader, image_dataloader, make_dataloader
+from imagenet_trainer.data.loader import (DEVICE_PREFETCH, IMAGENET_MEAN, IMAGENET_STD, PREFETCH, DeviceLoader,
+                                          image_dataloader, make_dataloader)
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
@@ -200,9 +201,11 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
                             device, mean, std)
     if cpu_share is not None and not 0.0 <= cpu_share <= 1.0:
         raise UsageError(f"--cpu-share {cpu_share}: must be between 0 and 1")
-    start = 0.0 if kind == "gpu" else (0.5 if cpu_share is None else cpu_share)
+    start = 0.0 if kind == "gpu" else (SplitController.START if cpu_share is None else cpu_share)
     dataset = EncodedFolderDataset(index, geometry, cpu_share=start)
-    controller = SplitController(dataset, fixed=cpu_share is not None) if kind == "hybrid" else None
+    controller = None
+    if kind == "hybrid":  # a new split reaches training after the batches already in flight
+        controller = SplitController(dataset, lag=workers * PREFETCH + DEVICE_PREFETCH, fixed=cpu_share is not None)
     loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=collate_mixed)
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
 

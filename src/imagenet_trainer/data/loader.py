@@ -28,6 +28,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 PREFETCH = 2  # batches in flight per worker
+DEVICE_PREFETCH = 3  # batches the CUDA producer thread prepares ahead of training
 WORKER_NICE = 10  # GPU runs of the CPU loader: how much lower the workers' priority is than the training process's
 
 
@@ -201,7 +202,7 @@ class DeviceLoader(WrappedLoader):
     """
 
     def __init__(self, loader: torch.utils.data.DataLoader, device: torch.device, mean, std,
-                 gpu_decoder=None, controller=None, prefetch: int = 3):
+                 gpu_decoder=None, controller=None, prefetch: int = DEVICE_PREFETCH):
         self.loader = loader
         self.device = device
         self.normalize = Normalizer(mean, std, device)
