@@ -77,6 +77,38 @@ def test_mixed_batches_through_device_loader(photo_tree):
         assert torch.isfinite(b.images).all() and b.images.abs().max() <= 2.0 + 1e-4
 
 
+def test_mixed_batches_travel_in_shared_slots(photo_tree):
+    """Workers put each batch's crops and file bytes in a reused shared slot; the batches that arrive are
+    the same as those of a loader without slots."""
+    import functools
+
+    from imagenet_trainer.data.loader import batch_slots
+
+    index = build_index(photo_tree)
+    g = Geometry("rrc", 32, 32)
+    ds = EncodedFolderDataset(index, g, cpu_share=0.5)
+
+    def run(workers):
+        sampler = EpochBatchSampler(index.labels, 2)
+        slots = batch_slots(workers, 2 * 32 * 32 * 3 * 40)  # room for the test's PNG-sized files too
+        loader = make_dataloader(ds, sampler, workers, False, collate_fn=functools.partial(collate_mixed, slots=slots))
+        out = []
+        for epoch in range(2):
+            sampler.set_epoch(epoch)
+            for b in loader:
+                assert (b.slot is not None) == (workers > 0)
+                out.append((b.decoded.clone(), [e.clone() for e in b.encoded], b.boxes, b.labels, b.indices))
+        return out
+
+    plain, slotted = run(0), run(2)
+    assert len(plain) == len(slotted) == 8
+    assert any(len(p[1]) for p in plain) and any(len(p[0]) for p in plain)  # both halves are exercised
+    for p, q in zip(plain, slotted):
+        assert torch.equal(p[0], q[0]) and len(p[1]) == len(q[1])
+        assert all(torch.equal(a, b) for a, b in zip(p[1], q[1]))
+        assert torch.equal(p[2], q[2]) and torch.equal(p[3], q[3]) and torch.equal(p[4], q[4])
+
+
 def _simulate(controller, share, batches: int, rate, lag: int) -> list[float]:
     """Feed ``controller`` batches whose speed ``rate(s)`` depends on the split ``s`` of ``lag`` batches ago."""
     history, now, seen = [share.value] * lag, 0.0, []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -15,7 +16,7 @@ from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs
 from imagenet_trainer.data.loader import (DEVICE_PREFETCH, IMAGENET_MEAN, IMAGENET_STD, PREFETCH, DeviceLoader,
-                                          image_dataloader, make_dataloader)
+                                          batch_slots, image_dataloader, make_dataloader)
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
@@ -206,7 +207,10 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     controller = None
     if kind == "hybrid":  # a new split reaches training after the batches already in flight
         controller = SplitController(dataset, lag=workers * PREFETCH + DEVICE_PREFETCH, fixed=cpu_share is not None)
-    loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=collate_mixed)
+    # One slot per batch holds its CPU-decoded crops and its files' bytes: room for a full batch of
+    # crops, which the bytes of JPEGs smaller than a crop's pixels also fit (bigger batches take new memory).
+    slots = batch_slots(workers, sampler.batch_size * geometry.crop_size ** 2 * 3)
+    loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=functools.partial(collate_mixed, slots=slots))
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
 
 

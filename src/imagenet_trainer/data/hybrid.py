@@ -14,6 +14,7 @@ resize). No per-image Python work past building the lists.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, parse_i
 from imagenet_trainer.data.decode import DecodeError, decode_crops, needs_exif_rotation
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
+from imagenet_trainer.data.slots import BatchSlots, SlotRef, resolve
+
+
+_SMALL = ("boxes", "encoded_pos", "decoded_pos", "labels", "flips", "indices")
 
 
 @dataclass
@@ -45,16 +50,43 @@ class MixedBatch:
     indices: torch.Tensor  # (B,) int64
     bad: list[BadSample]
     size: int = 0  # crop side of every sample (progressive resizing changes it per epoch)
+    slot: SlotRef | None = None  # ``decoded`` then ``packed`` live back to back in a worker's shared slot
 
     @property
     def encoded(self) -> list[torch.Tensor]:
         """The K files as 1-d uint8 views into ``packed``."""
         return list(torch.split(self.packed, self.lengths)) if self.lengths else []
 
+    def __getstate__(self):  # as ``Batch`` travels: the slot's address, small tensors as bytes in the message
+        state = dict(self.__dict__)
+        if self.slot is not None:
+            state["decoded"], state["packed"] = tuple(self.decoded.shape), None
+        for key in _SMALL:
+            state[key] = state[key].numpy()
+        return state
+
+    def __setstate__(self, state):
+        for key in _SMALL:
+            state[key] = torch.from_numpy(state[key])
+        self.__dict__.update(state)
+        if self.slot is not None:
+            self.decoded, self.packed = _carve(resolve(self.slot), self.decoded)
+
     def pin_memory(self) -> "MixedBatch":
+        """Pinned copies of the decoded crops and the labels. ``packed`` stays where it is (in a slot, it
+        is read before the loader asks its worker for another batch: the GPU decoder's host-to-device
+        copies from pageable memory return only once they have read it)."""
         return MixedBatch(self.packed, self.lengths, self.boxes, self.encoded_pos, self.decoded.pin_memory(),
                           self.decoded_pos, self.labels.pin_memory(), self.flips.pin_memory(), self.indices, self.bad,
                           self.size)
+
+
+def _carve(flat: torch.Tensor, decoded_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(decoded crops of ``decoded_shape``, packed bytes) from one flat uint8 buffer holding both in turn."""
+    n = 1
+    for d in decoded_shape:
+        n *= d
+    return flat[:n].view(decoded_shape), flat[n:]
 
 
 class EncodedFolderDataset(ImageFolderDataset):
@@ -101,24 +133,36 @@ def _gpu_header(data: bytes) -> tuple[int, int] | None:
     return width, height
 
 
-def collate_mixed(samples: list) -> MixedBatch:
+def collate_mixed(samples: list, slots: BatchSlots | None = None) -> MixedBatch:
+    """One ``MixedBatch``; with ``slots``, its crops and file bytes go into the worker's next shared slot."""
     bad = [s for s in samples if isinstance(s, BadSample)]
     good = [s for s in samples if not isinstance(s, BadSample)]
     enc = [(p, s) for p, s in enumerate(good) if s[0] == "enc"]
     dec = [(p, s) for p, s in enumerate(good) if s[0] == "dec"]
-    labels = [s[-3] for s in good]
-    flips = [s[-2] for s in good]
-    decoded = (torch.from_numpy(np.stack([s[1] for _, s in dec])) if dec
-               else torch.empty(0, 0, 0, 3, dtype=torch.uint8))
-    packed = torch.from_numpy(np.concatenate([s[1] for _, s in enc])) if enc else torch.empty(0, dtype=torch.uint8)
+    crops = [s[1] for _, s in dec]
+    files = [s[1] for _, s in enc]
+    decoded_shape = (len(crops),) + crops[0].shape if crops else (0, 0, 0, 3)
+    lengths = [len(f) for f in files]
+    taken = slots.take((math.prod(decoded_shape) + sum(lengths),)) if slots is not None else None
+    if taken is not None:
+        flat, ref = taken
+        decoded, packed = _carve(flat, decoded_shape)
+        if crops:
+            np.stack(crops, out=decoded.numpy())
+        if files:
+            np.concatenate(files, out=packed.numpy())
+    else:
+        ref = None
+        decoded = torch.from_numpy(np.stack(crops)) if crops else torch.empty(decoded_shape, dtype=torch.uint8)
+        packed = torch.from_numpy(np.concatenate(files)) if files else torch.empty(0, dtype=torch.uint8)
     sizes = {s[-4] for s in good}
-    return MixedBatch(packed, [len(s[1]) for _, s in enc],
-                      torch.tensor([s[2] for _, s in enc], dtype=torch.float32).view(-1, 4),
+    return MixedBatch(packed, lengths, torch.tensor([s[2] for _, s in enc], dtype=torch.float32).view(-1, 4),
                       torch.tensor([p for p, _ in enc], dtype=torch.int64), decoded,
                       torch.tensor([p for p, _ in dec], dtype=torch.int64),
-                      torch.tensor(labels, dtype=torch.int64), torch.tensor(flips, dtype=torch.bool),
+                      torch.tensor([s[-3] for s in good], dtype=torch.int64),
+                      torch.tensor([s[-2] for s in good], dtype=torch.bool),
                       torch.tensor([s[-1] for s in good], dtype=torch.int64), bad,
-                      sizes.pop() if len(sizes) == 1 else 0)
+                      sizes.pop() if len(sizes) == 1 else 0, ref)
 
 
 class GpuCropDecoder:

@@ -62,22 +62,27 @@ def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, pers
                                        generator=torch.Generator().manual_seed(0), **kwargs)
 
 
+def batch_slots(workers: int, capacity: int) -> BatchSlots | None:
+    """A ring of ``PREFETCH + 1`` shared slots of ``capacity`` bytes per worker, or None (with a warning)
+    when /dev/shm has too little room for them (batches then take new shared memory each time)."""
+    if workers <= 0:
+        return None
+    need, free = workers * (PREFETCH + 1) * capacity, shared_memory_free()
+    if free is not None and need > free // 2:  # leave the rest to torch's own shared tensors
+        warnings.warn(f"/dev/shm has {free / 2**30:.1f} GiB free, too little for {need / 2**30:.1f} GiB of "
+                      "batch slots; batches take new shared memory each time (slower)")
+        return None
+    return BatchSlots(workers, PREFETCH + 1, capacity)
+
+
 def image_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, pin_memory: bool,
                      persistent: bool = True) -> torch.utils.data.DataLoader:
     """A DataLoader of uint8 ``Batch``es whose workers stack into reused shared-memory slots.
 
     On a GPU run (``pin_memory``) the workers yield their cores to the training process (``_lower_priority``).
     """
-    slots = None
-    if workers > 0:
-        g = dataset.geometry
-        capacity = batch_sampler.batch_size * g.n_boxes * g.crop_size ** 2 * 3
-        need, free = workers * (PREFETCH + 1) * capacity, shared_memory_free()
-        if free is not None and need > free // 2:  # leave the rest to torch's own shared tensors
-            warnings.warn(f"/dev/shm has {free / 2**30:.1f} GiB free, too little for {need / 2**30:.1f} GiB of "
-                          "batch slots; batches take new shared memory each time (slower)")
-        else:
-            slots = BatchSlots(workers, PREFETCH + 1, capacity)
+    g = dataset.geometry
+    slots = batch_slots(workers, batch_sampler.batch_size * g.n_boxes * g.crop_size ** 2 * 3)
     return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent,
                            functools.partial(collate, slots=slots), lower_priority=pin_memory)
 
