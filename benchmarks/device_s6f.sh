@@ -8,7 +8,7 @@ with_bytecode
 make_tree
 NEW=$PWD/src:/tmp/site; BASE=$PWD/.base/src:/tmp/site
 for arch in resnet18 alexnet; do
-  for v in BASE NEW; do
+  for v in ${ORDER:-BASE NEW}; do
     PYTHONPATH=${!v} timeout 60 python3 -m imagenet_trainer bench train --data /tmp/inet13k --json --arch $arch \
       --loader hybrid --steps 80 --warmup 20 > /tmp/$arch.$v.json 2>/dev/null
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], round(d['images_per_s']), d['cpu_share'], round(d['of_ceiling'], 3), 'ceiling', round(d['ceiling']['images_per_s']))" \
