@@ -17,7 +17,7 @@ import torch
 from imagenet_trainer.data.decode import DecodeError, decode_crops
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
-from imagenet_trainer.data.slots import BatchSlots, SlotRef, resolve
+from imagenet_trainer.data.slots import BatchSlots, SlotRef, incoming_state, outgoing_state, resolve
 
 
 @dataclass
@@ -41,17 +41,13 @@ class Batch:
     slot: SlotRef | None = None  # the images live in a worker's shared slot (see slots.py)
 
     def __getstate__(self):
-        state = dict(self.__dict__)
+        state = outgoing_state(self, _SMALL)
         if self.slot is not None:
             state["images"] = None  # sent as the slot's address; the receiver reads the slot in place
-        for key in _SMALL:  # as bytes in the message: a tensor would take a shared segment and a socket each
-            state[key] = state[key].numpy()
         return state
 
     def __setstate__(self, state):
-        for key in _SMALL:
-            state[key] = torch.from_numpy(state[key])
-        self.__dict__.update(state)
+        incoming_state(self, state, _SMALL)
         if self.slot is not None:
             self.images = resolve(self.slot)
 

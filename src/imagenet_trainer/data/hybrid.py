@@ -29,7 +29,7 @@ from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, parse_i
 from imagenet_trainer.data.decode import DecodeError, decode_crops, needs_exif_rotation
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
-from imagenet_trainer.data.slots import BatchSlots, SlotRef, resolve
+from imagenet_trainer.data.slots import BatchSlots, SlotRef, incoming_state, outgoing_state, resolve
 
 
 _SMALL = ("boxes", "encoded_pos", "decoded_pos", "labels", "flips", "indices")
@@ -58,17 +58,13 @@ class MixedBatch:
         return list(torch.split(self.packed, self.lengths)) if self.lengths else []
 
     def __getstate__(self):  # as ``Batch`` travels: the slot's address, small tensors as bytes in the message
-        state = dict(self.__dict__)
+        state = outgoing_state(self, _SMALL)
         if self.slot is not None:
             state["decoded"], state["packed"] = tuple(self.decoded.shape), None
-        for key in _SMALL:
-            state[key] = state[key].numpy()
         return state
 
     def __setstate__(self, state):
-        for key in _SMALL:
-            state[key] = torch.from_numpy(state[key])
-        self.__dict__.update(state)
+        incoming_state(self, state, _SMALL)
         if self.slot is not None:
             self.decoded, self.packed = _carve(resolve(self.slot), self.decoded)
 

@@ -81,6 +81,22 @@ def resolve(ref: SlotRef) -> torch.Tensor:
     return slots.buffer[ref.worker, ref.slot, :numel].view(ref.shape)
 
 
+def outgoing_state(obj, small: tuple[str, ...]) -> dict:
+    """``obj``'s state for the trip from a worker, its ``small`` tensors as arrays: they travel as bytes in
+    the message, where each tensor would take a shared segment and a socket message of its own."""
+    state = dict(obj.__dict__)
+    for key in small:
+        state[key] = state[key].numpy()
+    return state
+
+
+def incoming_state(obj, state: dict, small: tuple[str, ...]) -> None:
+    """The receiving side of ``outgoing_state``: set ``obj``'s state, with its ``small`` arrays as tensors."""
+    for key in small:
+        state[key] = torch.from_numpy(state[key])
+    obj.__dict__.update(state)
+
+
 def shared_memory_free() -> int | None:
     """Bytes free in /dev/shm, where the slots live on Linux (None where there is no such folder)."""
     try:
