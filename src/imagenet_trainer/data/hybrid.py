@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,9 +78,7 @@ class MixedBatch:
 
 def _carve(flat: torch.Tensor, decoded_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """(decoded crops of ``decoded_shape``, packed bytes) from one flat uint8 buffer holding both in turn."""
-    n = 1
-    for d in decoded_shape:
-        n *= d
+    n = math.prod(decoded_shape)
     return flat[:n].view(decoded_shape), flat[n:]
 
 
@@ -223,12 +220,8 @@ class SplitController:
         """The producer thread's time for the device side of one batch."""
         self.gpu = 0.8 * self.gpu + 0.2 * seconds
 
-    def consumer_wait(self, seconds: float) -> None:
-        """The consumer took a batch (after waiting ``seconds`` for it)."""
-        self.tick(time.perf_counter())
-
     def tick(self, now: float) -> None:
-        """One batch taken at time ``now`` (seconds)."""
+        """The consumer took a batch at time ``now`` (``time.perf_counter`` seconds)."""
         if self.fixed:
             return
         self._count += 1

@@ -289,7 +289,7 @@ class DeviceLoader(WrappedLoader):
                 out.labels.record_stream(main)
                 out.wait = wait
                 if self.controller is not None:
-                    self.controller.consumer_wait(wait)
+                    self.controller.tick(time.perf_counter())
                 yield out
         finally:
             stop.set()
