@@ -78,6 +78,27 @@ def test_cpu_normalizer_flips_and_normalizes_like_the_formula():
     assert torch.get_num_threads() >= 1
 
 
+def test_cpu_normalizer_takes_batches_of_any_strides():
+    """An HWC view of CHW memory, as torch >= 2.12 resizes: the same result as the contiguous batch."""
+    torch.manual_seed(1)
+    chw = torch.randint(0, 256, (3, 3, 6, 7), dtype=torch.uint8)
+    strided = chw.permute(0, 2, 3, 1)
+    assert not strided.is_contiguous()
+    flips = torch.tensor([True, False, True])
+    norm = Normalizer(IMAGENET_MEAN, IMAGENET_STD, torch.device("cpu"))
+    assert torch.equal(norm(strided, flips).clone(), norm(strided.contiguous(), flips))
+
+
+def test_collate_orders_strided_crops_in_c_order():
+    """Crops that are HWC views of CHW memory (torch >= 2.12's resize output) give a C-ordered batch."""
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (3, 5, 4), dtype=np.uint8).transpose(1, 2, 0)[None] for _ in range(3)]
+    assert not crops[0].flags.c_contiguous
+    batch = collate([(c, k, False, k) for k, c in enumerate(crops)])
+    assert batch.images.is_contiguous() and batch.images.shape == (3, 5, 4, 3)
+    assert all(np.array_equal(batch.images[k].numpy(), crops[k][0]) for k in range(3))
+
+
 def test_cpu_normalizer_passes_an_empty_batch():
     """A batch whose files were all unreadable has no pixels; it must not stop the run."""
     out = Normalizer(IMAGENET_MEAN, IMAGENET_STD, torch.device("cpu"))(torch.empty(0, 0, 0, 3, dtype=torch.uint8),

@@ -108,11 +108,10 @@ def collate(samples: list, slots: BatchSlots | None = None) -> Batch:
         crops = [s[0] for s in good]  # each (n_boxes, H, W, 3)
         shape = (len(good),) + (crops[0].shape[1:] if crops[0].shape[0] == 1 else crops[0].shape)
         taken = slots.take(shape) if slots is not None and all(c.shape == crops[0].shape for c in crops) else None
-        if taken is not None:
-            images, ref = taken
-            np.stack(crops, out=images.numpy().reshape(len(good), *crops[0].shape))
-        else:
-            images = torch.from_numpy(np.stack(crops)).view(shape)  # (B, H, W, 3) or (B, 5, H, W, 3)
+        images, ref = taken if taken is not None else (torch.empty(shape, dtype=torch.uint8), None)
+        # Into a C-ordered batch, (B, H, W, 3) or (B, 5, H, W, 3), whatever the crops' strides: np.stack
+        # without ``out`` keeps its inputs' layout, and torch >= 2.12 resizes into CHW order.
+        np.stack(crops, out=images.numpy().reshape(len(good), *crops[0].shape))
     else:
         images = torch.empty(0, 0, 0, 3, dtype=torch.uint8)
     return Batch(images,

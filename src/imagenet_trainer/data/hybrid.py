@@ -136,18 +136,14 @@ def collate_mixed(samples: list, slots: BatchSlots | None = None) -> MixedBatch:
     files = [s[1] for _, s in enc]
     decoded_shape = (len(crops),) + crops[0].shape if crops else (0, 0, 0, 3)
     lengths = [len(f) for f in files]
-    taken = slots.take((math.prod(decoded_shape) + sum(lengths),)) if slots is not None else None
-    if taken is not None:
-        flat, ref = taken
-        decoded, packed = _carve(flat, decoded_shape)
-        if crops:
-            np.stack(crops, out=decoded.numpy())
-        if files:
-            np.concatenate(files, out=packed.numpy())
-    else:
-        ref = None
-        decoded = torch.from_numpy(np.stack(crops)) if crops else torch.empty(decoded_shape, dtype=torch.uint8)
-        packed = torch.from_numpy(np.concatenate(files)) if files else torch.empty(0, dtype=torch.uint8)
+    total = math.prod(decoded_shape) + sum(lengths)
+    taken = slots.take((total,)) if slots is not None else None
+    flat, ref = taken if taken is not None else (torch.empty(total, dtype=torch.uint8), None)
+    decoded, packed = _carve(flat, decoded_shape)
+    if crops:
+        np.stack(crops, out=decoded.numpy())  # C order, whatever the crops' strides
+    if files:
+        np.concatenate(files, out=packed.numpy())
     sizes = {s[-4] for s in good}
     return MixedBatch(packed, lengths, torch.tensor([s[2] for _, s in enc], dtype=torch.float32).view(-1, 4),
                       torch.tensor([p for p, _ in enc], dtype=torch.int64), decoded,

@@ -159,7 +159,7 @@ class Normalizer:
         if images.numel() == 0:  # a batch of only unreadable files
             return x.movedim(-1, -3)
         *lead, height, width, _ = images.shape
-        flat_in, flat_out = images.view(-1, height, width, 3), x.view(-1, height, width * 3)
+        flat_in, flat_out = images.reshape(-1, height, width, 3), x.view(-1, height, width * 3)
         flipped = set(flips.nonzero().squeeze(1).tolist()) if any_flip else set()
         per_image = flat_in.shape[0] // max(1, len(flips) if flips is not None else flat_in.shape[0])
         # Over (H, W*3) rows with the per-channel factors repeated W times, the multiply-add runs on long
@@ -168,7 +168,7 @@ class Normalizer:
         scale, bias = self.scale.repeat(width), self.bias.repeat(width)
         for i in range(flat_in.shape[0]):
             src = flat_in[i].flip(-2) if i // per_image in flipped else flat_in[i]
-            out = flat_out[i].copy_(src.view(height, width * 3))
+            out = flat_out[i].copy_(src.reshape(height, width * 3))  # a view where the strides allow
             torch.addcmul(bias, out, scale, out=out)
         return x.movedim(-1, -3)  # (..., 3, H, W): the NCHW view of HWC memory is channels_last
 
