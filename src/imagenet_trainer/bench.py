@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class BenchOptions:
     warmup: int = 10
     compare: bool = False
     epochs: int = 0  # loader only: full epochs, recording resident memory after each
+    rounds: int = 1  # loader --compare: ours and the naive pipeline alternate this many times; medians reported
 
 
 def card(device: torch.device) -> str:
@@ -155,11 +157,18 @@ def _rss_mb(pid: int) -> float:
 
 
 def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> dict:
-    """Our training loader alone (delivered, normalized, to the device), optionally against the naive one."""
+    """Our training loader alone (delivered, normalized, to the device), optionally against the naive one.
+
+    With ``compare`` and ``rounds`` > 1 the two alternate, each round timing ``steps`` batches of ours
+    then of the naive pipeline after ``warmup`` batches of each, and the medians are reported: on a
+    shared machine the load of other tenants moves from minute to minute, and alternating lets both
+    pipelines see the same conditions.
+    """
     data = build_data(cfg, device)
     out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.num_workers,
            "images": len(data.train_index)}
     sampler = data.train.batch_sampler
+    ours = _endless(data.train, sampler)
     if opts.epochs:
         rss = []
         t0, n = time.perf_counter(), 0
@@ -173,17 +182,25 @@ def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> 
             rss.append({"epoch": epoch + 1, "main_mb": _rss_mb(os.getpid()),
                         "workers_mb": [round(_rss_mb(p), 1) for p in workers]})
         out.update(images_per_s=n / (time.perf_counter() - t0), memory=rss)
-    else:
-        out["images_per_s"] = _timed(_endless(data.train, sampler), device, opts.warmup, opts.steps)
+    elif not opts.compare:
+        out["images_per_s"] = _timed(ours, device, opts.warmup, opts.steps)
     if opts.compare:
-        naive = naive_loader(cfg, data.train.num_workers, device)
+        naive = _endless(naive_loader(cfg, data.train.num_workers, device))
 
         def deliver(b):
             b[0].to(device, non_blocking=True)
 
+        rounds = []
+        for _ in range(opts.rounds):
+            a = out["images_per_s"] if opts.epochs else _timed(ours, device, opts.warmup, opts.steps)  # epochs: 1 round
+            b = _timed(naive, device, opts.warmup, opts.steps, deliver)
+            rounds.append({"images_per_s": a, "baseline_images_per_s": b, "ratio": a / b})
+        out["images_per_s"] = statistics.median(r["images_per_s"] for r in rounds)
         out["baseline"] = {"name": "torchvision ImageFolder + PIL + ToTensor + Normalize",
-                           "images_per_s": _timed(_endless(naive), device, opts.warmup, opts.steps, deliver)}
-        out["ratio"] = out["images_per_s"] / out["baseline"]["images_per_s"]
+                           "images_per_s": statistics.median(r["baseline_images_per_s"] for r in rounds)}
+        out["ratio"] = statistics.median(r["ratio"] for r in rounds)
+        if opts.rounds > 1:
+            out["rounds"] = rounds
     return out
 
 

@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=non_negative_int, default=0,
                    help="loader: time whole epochs instead, recording resident memory after each")
     p.add_argument("--compare", action="store_true", help="also run the naive torchvision pipeline")
+    p.add_argument("--rounds", type=positive_int, default=1,
+                   help="loader --compare: alternate ours and the naive pipeline N times and report the medians "
+                        "(steadier figures on a shared machine)")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(run=run)
 
@@ -44,12 +47,14 @@ def run(args) -> int:
 
     if args.what != "model" and not args.data:
         raise UsageError(f"bench {args.what} needs --data DIR")
+    if args.rounds > 1 and (args.what != "loader" or not args.compare or args.epochs):
+        raise UsageError("--rounds: alternates the two loaders of `bench loader --compare` (without --epochs)")
     device = resolve_device(args.device)
     dtype = resolve_precision(args.precision, device)
     cfg = TrainConfig(data=args.data or "", arch=args.arch, batch_size=args.batch_size, crop_size=args.crop_size,
                       image_size=args.image_size, workers=args.workers, loader=args.loader, cpu_share=args.cpu_share, backend=args.backend,
                       epoch_size=None, cache="off")  # bench measures the JPEG pipeline
-    opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs)
+    opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs, args.rounds)
     if args.what == "model":
         result = {"images_per_s": bench.bench_model(cfg, device, dtype, opts)}
     elif args.what == "loader":
