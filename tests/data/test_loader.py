@@ -79,7 +79,7 @@ def test_cpu_normalizer_flips_and_normalizes_like_the_formula():
 
 
 def test_cpu_normalizer_takes_batches_of_any_strides():
-    """An HWC view of CHW memory, as torch >= 2.12 resizes: the same result as the contiguous batch."""
+    """An HWC view of CHW memory, as torch 2.14 resizes: the same result as the contiguous batch."""
     torch.manual_seed(1)
     chw = torch.randint(0, 256, (3, 3, 6, 7), dtype=torch.uint8)
     strided = chw.permute(0, 2, 3, 1)
@@ -90,7 +90,7 @@ def test_cpu_normalizer_takes_batches_of_any_strides():
 
 
 def test_collate_orders_strided_crops_in_c_order():
-    """Crops that are HWC views of CHW memory (torch >= 2.12's resize output) give a C-ordered batch."""
+    """Crops that are HWC views of CHW memory (torch 2.14's resize output) give a C-ordered batch."""
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 256, (3, 5, 4), dtype=np.uint8).transpose(1, 2, 0)[None] for _ in range(3)]
     assert not crops[0].flags.c_contiguous

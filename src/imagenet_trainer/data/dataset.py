@@ -110,7 +110,7 @@ def collate(samples: list, slots: BatchSlots | None = None) -> Batch:
         taken = slots.take(shape) if slots is not None and all(c.shape == crops[0].shape for c in crops) else None
         images, ref = taken if taken is not None else (torch.empty(shape, dtype=torch.uint8), None)
         # Into a C-ordered batch, (B, H, W, 3) or (B, 5, H, W, 3), whatever the crops' strides: np.stack
-        # without ``out`` keeps its inputs' layout, and torch >= 2.12 resizes into CHW order.
+        # without ``out`` keeps its inputs' layout, and torch 2.14 resizes channels_last input into CHW order.
         np.stack(crops, out=images.numpy().reshape(len(good), *crops[0].shape))
     else:
         images = torch.empty(0, 0, 0, 3, dtype=torch.uint8)
