@@ -57,3 +57,26 @@ def test_bad_options_are_one_line_errors(args, word, capsys):
     assert main(["bench", *args, "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert word in err and "\n" not in err and "Traceback" not in err
+
+
+def test_waits_until_the_workers_are_idle():
+    """A child busy for about 0.5 s: the wait ends after it goes quiet, well before the limit."""
+    import multiprocessing
+    import time
+
+    from imagenet_trainer.bench import wait_for_idle_workers
+
+    def busy_then_sleep():
+        end = time.perf_counter() + 0.5
+        while time.perf_counter() < end:
+            pass
+        time.sleep(30)
+
+    p = multiprocessing.get_context("fork").Process(target=busy_then_sleep, daemon=True)
+    p.start()
+    try:
+        time.sleep(0.05)
+        waited = wait_for_idle_workers(limit=10.0)
+        assert 0.3 <= waited < 5.0
+    finally:
+        p.kill()

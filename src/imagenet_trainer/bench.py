@@ -145,6 +145,44 @@ def naive_loader(cfg: TrainConfig, workers: int, device: torch.device):
                                        pin_memory=device.type == "cuda", drop_last=True, **kwargs)
 
 
+def _children_cpu_s() -> float | None:
+    """CPU seconds used so far by this process's child processes (the loader workers), from /proc; None
+    where there is no /proc."""
+    me, total, found = os.getpid(), 0, False
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+            found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else 0.0
+
+
+def wait_for_idle_workers(poll: float = 0.1, limit: float = 20.0) -> float:
+    """Wait until the loader workers stop using CPU (at most ``limit`` s); the seconds waited.
+
+    When a timed loader stops being read, its workers still finish the batches they were asked for
+    ahead of time. Timing the other loader meanwhile would charge it for that work: for the naive
+    pipeline that is 4 batches per worker, seconds of CPU on 2 cores.
+    """
+    t0 = time.perf_counter()
+    last = _children_cpu_s()
+    while last is not None and time.perf_counter() - t0 < limit:
+        time.sleep(poll)
+        now = _children_cpu_s()
+        if now - last < 0.2 * poll:  # all workers together used under a fifth of one core
+            break
+        last = now
+    return time.perf_counter() - t0
+
+
 def _rss_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -162,7 +200,7 @@ def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> 
     With ``compare`` and ``rounds`` > 1 the two alternate, each round timing ``steps`` batches of ours
     then of the naive pipeline after ``warmup`` batches of each, and the medians are reported: on a
     shared machine the load of other tenants moves from minute to minute, and alternating lets both
-    pipelines see the same conditions.
+    pipelines see the same conditions. Each timing starts once the other loader's workers are idle.
     """
     data = build_data(cfg, device)
     out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.num_workers,
@@ -193,7 +231,9 @@ def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> 
         rounds = []
         for _ in range(opts.rounds):
             a = out["images_per_s"] if opts.epochs else _timed(ours, device, opts.warmup, opts.steps)  # epochs: 1 round
+            wait_for_idle_workers()
             b = _timed(naive, device, opts.warmup, opts.steps, deliver)
+            wait_for_idle_workers()
             rounds.append({"images_per_s": a, "baseline_images_per_s": b, "ratio": a / b})
         out["images_per_s"] = statistics.median(r["images_per_s"] for r in rounds)
         out["baseline"] = {"name": "torchvision ImageFolder + PIL + ToTensor + Normalize",
