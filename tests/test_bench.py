@@ -38,10 +38,11 @@ def test_loader_alone_has_no_baseline(tiny_tree, capsys):
 
 
 def test_train_reports_its_share_of_the_ceiling(tiny_tree, capsys):
-    res = _bench(capsys, "train", "--data", str(tiny_tree), "--arch", "resnet9")
+    res = _bench(capsys, "train", "--data", str(tiny_tree), "--arch", "resnet9", "--compare")
     assert res["images_per_s"] > 0 and res["ceiling"]["images_per_s"] > 0
     assert res["of_ceiling"] == pytest.approx(res["images_per_s"] / res["ceiling"]["images_per_s"])
     assert res["first_batch_s"] > 0 and res["arch"] == "resnet9"
+    assert res["ratio"] == pytest.approx(res["images_per_s"] / res["baseline"]["images_per_s"])
 
 
 def test_model_ceiling(capsys):
