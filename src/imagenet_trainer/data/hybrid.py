@@ -7,9 +7,8 @@ decoder should not take (non-JPEG, CMYK, grayscale, EXIF-rotated, unreadable hea
 crop on the CPU as ``decode.py`` does.
 
 Device side (``GpuCropDecoder``): one batched ``torchvision.io.decode_jpeg(device='cuda')`` call,
-one zero-padded batch, then one ``roi_align`` call that resizes every crop box to the output size
-(with adaptive sampling it averages over each output pixel's footprint, i.e. an antialiased
-resize). No per-image Python work past building the lists.
+then one kernel (``gpu_crop.py``) that resizes every crop box to the output size, flips and
+normalizes it, and writes it into the batch. No per-image Python work past building the lists.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ import numpy as np
 import simplejpeg
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg
-from torchvision.ops import roi_align
 
 from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, parse_item
 from imagenet_trainer.data.decode import DecodeError, decode_crops, needs_exif_rotation
 from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.gpu_crop import crop_resize_into
 from imagenet_trainer.data.index import FileIndex
 from imagenet_trainer.data.slots import BatchSlots, SlotRef, incoming_state, outgoing_state, resolve
 
@@ -155,31 +154,18 @@ def collate_mixed(samples: list, slots: BatchSlots | None = None) -> MixedBatch:
 
 
 class GpuCropDecoder:
-    """Decode JPEG bytes on the GPU and resize each crop box to ``size`` x ``size``, for a whole batch."""
+    """Decode JPEG bytes on the GPU and write each crop, resized, flipped and normalized, into a batch."""
 
     def __init__(self, device: torch.device, size: int):
         self.device = device
         self.size = size
 
-    def __call__(self, encoded: list[torch.Tensor], boxes: torch.Tensor, size: int | None = None) -> torch.Tensor:
-        """(K, 3, size, size) float32 pixels in 0..255 (``size`` defaults to the decoder's)."""
-        size = size or self.size
-        if not encoded:
-            return torch.empty(0, 3, size, size, device=self.device)
-        images = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)  # K x (3, H_i, W_i) uint8
-        sizes = torch.tensor([[im.shape[2], im.shape[1]] for im in images], dtype=torch.float32)
-        h, w = int(sizes[:, 1].max()), int(sizes[:, 0].max())
-        # fp32, not fp16: roi_align takes boxes in the input's dtype, and fp16 steps are 0.25-0.5 px here.
-        padded = torch.zeros(len(images), 3, h, w, device=self.device)  # zeros outside each image
-        for i, im in enumerate(images):  # one copy kernel each; cheaper than building a nested tensor
-            padded[i, :, : im.shape[1], : im.shape[2]] = im
-        # Keep every bilinear sample inside its own image: the right/bottom edge at most half a pixel in.
-        b = boxes.clone()
-        b[:, 2] = torch.minimum(b[:, 2], sizes[:, 0] - 0.5)
-        b[:, 3] = torch.minimum(b[:, 3], sizes[:, 1] - 0.5)
-        rois = torch.cat([torch.arange(len(images), dtype=torch.float32).view(-1, 1), b], 1)
-        rois = rois.to(self.device, non_blocking=True)
-        return roi_align(padded, rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    def decode_into(self, out: torch.Tensor, encoded: list[torch.Tensor], boxes: torch.Tensor, positions: torch.Tensor,
+                    flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
+        """One batched nvJPEG call, then ``gpu_crop.crop_resize_into`` (see there for the arguments)."""
+        if encoded:
+            images = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)  # K x (3, H_k, W_k) uint8
+            crop_resize_into(out, images, boxes, positions, flips, scale, bias)
 
 
 class SplitController:

@@ -140,7 +140,7 @@ class Normalizer:
         """
         if flips is not None and any_flip is None:
             any_flip = bool(flips.any())
-        if images.dtype != torch.uint8:  # float NCHW from the GPU decoder
+        if images.dtype != torch.uint8:  # float NCHW: the decoded cache's resized crops
             if any_flip:
                 images = torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images)
             x = torch.addcmul(self.bias.view(1, 3, 1, 1), images, self.scale.view(1, 3, 1, 1))
@@ -223,13 +223,15 @@ class DeviceLoader(WrappedLoader):
             images = self.normalize(batch.images.to(self.device, non_blocking=True), flips, any_flip)
             return DeviceBatch(images, labels, batch.bad, indices=batch.indices)
         n, size = len(batch.labels), batch.size or self.gpu_decoder.size
-        x = torch.empty(n, 3, size, size, device=self.device)
+        x = torch.empty(n, size, size, 3, device=self.device)  # HWC memory: its NCHW view is channels_last
         if batch.lengths:
-            x[batch.encoded_pos.to(self.device, non_blocking=True)] = self.gpu_decoder(batch.encoded, batch.boxes, size)
+            self.gpu_decoder.decode_into(x, batch.encoded, batch.boxes, batch.encoded_pos, batch.flips,
+                                         self.normalize.scale, self.normalize.bias)
         if len(batch.decoded_pos):
-            dec = batch.decoded.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
-            x[batch.decoded_pos.to(self.device, non_blocking=True)] = dec
-        return DeviceBatch(self.normalize(x, flips, any_flip), labels, batch.bad, indices=batch.indices)
+            pos = batch.decoded_pos.to(self.device, non_blocking=True)
+            dec = self.normalize(batch.decoded.to(self.device, non_blocking=True), flips[pos], any_flip)
+            x[pos] = dec.movedim(-3, -1)
+        return DeviceBatch(x.movedim(-1, -3), labels, batch.bad, indices=batch.indices)
 
     def __iter__(self):
         if self.device.type != "cuda":

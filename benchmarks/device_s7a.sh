@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Session 7, call 1 (one H100): the GPU-marked tests at the current code, then the hybrid loader's crop step
+# as one Triton kernel (data/gpu_crop.py) against roi_align over a padded batch (.base/src = commit 742407b),
+# on the issue's 130,000-image tree: the crop step alone, then bench train, resnet18 and alexnet, A/B.
+set -u
+source benchmarks/device_x2_lib.sh
+with_bytecode
+T=/tmp/inet130k
+( t0=$(date +%s)
+  python3 -m imagenet_trainer sample-data $T --kind imagenet-like --classes 100 --per-class 1300 --val-per-class 10 > /dev/null 2>&1
+  echo "sample-data 130k: $(( $(date +%s) - t0 )) s, $(du -sh $T | cut -f1)" >> $S ) &
+TREE=$!
+t0=$(date +%s)
+timeout 240 python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
+echo "gpu tests rc=$? in $(( $(date +%s) - t0 )) s (while the tree was written): $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
+wait $TREE
+t0=$(date +%s)
+python3 -c "
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data.build import load_indexes
+print('indexed', len(load_indexes(TrainConfig(data='$T'))[0]))" | tee -a $S
+echo "index: $(( $(date +%s) - t0 )) s" | tee -a $S
+timeout 60 python3 benchmarks/crop_kernel_probe.py $T 256 224 2>&1 | tee -a $S
+timeout 60 python3 benchmarks/crop_kernel_probe.py $T 256 128 2>&1 | tee -a $S
+NEW=$PWD/src:/tmp/site; BASE=$PWD/.base/src:/tmp/site
+brief() {  # one line of a bench --json file
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items() if k in ('images_per_s','cpu_share','of_ceiling','first_batch_s')}, 'ceiling', round(d['ceiling']['images_per_s']))" $1 2>&1 | tee -a $S
+}
+b() {  # label, code (BASE/NEW), bench args...
+  local label=$1 v=$2; shift 2
+  echo "-- $label $v" | tee -a $S
+  PYTHONPATH=${!v} timeout ${LIM:-120} python3 -m imagenet_trainer bench train --data $T --json "$@" > /tmp/$label.$v.json 2>/tmp/$label.$v.err
+  brief /tmp/$label.$v.json; tail -2 /tmp/$label.$v.err >> $S
+}
+b r18 BASE --arch resnet18 --loader hybrid --steps 150 --warmup 30
+b r18 NEW --arch resnet18 --loader hybrid --steps 150 --warmup 30
+b alexnet NEW --arch alexnet --loader hybrid --steps 150 --warmup 30
+b alexnet BASE --arch alexnet --loader hybrid --steps 150 --warmup 30
+LIM=170 b r50 NEW --arch resnet50 --backend compile --loader hybrid --steps 100 --warmup 40
+cp /tmp/*.json $OUT/ 2>/dev/null
