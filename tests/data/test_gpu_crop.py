@@ -67,3 +67,22 @@ def test_crop_resize_into_picks_the_kernel_or_the_reference(interpreted, monkeyp
     interpreted.crop_resize_into(out, images, boxes, positions, flips, scale, bias)
     interpreted.crop_resize_into(out, [], boxes[:0], positions[:0], flips, scale, bias)  # nothing to do
     assert calls == ["kernel", "reference"]
+
+
+def test_a_failing_kernel_falls_back_to_roi_align_once(interpreted, monkeypatch):
+    """Triton needs a C compiler and a GPU it supports; without them the loader still runs, on the reference path."""
+    tries = []
+
+    def broken(*a):
+        tries.append(1)
+        raise RuntimeError("Failed to find C compiler. Please specify via CC environment variable.\nmore")
+
+    monkeypatch.setattr(interpreted, "_launch", broken)
+    out, images, boxes, positions, flips, scale, bias = _case(torch.device("cpu"))
+    ref = out.clone()
+    interpreted._reference(ref, images, boxes, positions, flips, scale, bias)
+    with pytest.warns(UserWarning, match="Failed to find C compiler.*roi_align"):
+        interpreted.crop_resize_into(out, images, boxes, positions, flips, scale, bias)
+    torch.testing.assert_close(out[positions], ref[positions])
+    interpreted.crop_resize_into(out, images, boxes, positions, flips, scale, bias)
+    assert len(tries) == 1  # not tried again

@@ -10,12 +10,14 @@ once, straight into the batch's channels_last buffer.
 Its arithmetic is roi_align's (``aligned=True``, ``sampling_ratio=-1``, as the reference path below
 calls it): each output pixel averages ``ceil(box side / size)`` bilinear samples per axis, spread over
 its footprint in the source, so a shrinking resize is antialiased. Without Triton (or off CUDA) the
-reference path runs instead; the tests hold the two to the same output.
+reference path runs instead, and so it does for the rest of the run if the kernel ever fails to build
+or launch (a warning says why); the tests hold the two paths to the same output.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 from torchvision.ops import roi_align
@@ -27,6 +29,7 @@ except ImportError:  # torch builds without Triton: the roi_align path
     triton = None
 
 BLOCK = 512  # output pixels per program
+_failed: str | None = None  # why the kernel failed, once it has: the roi_align path runs from then on
 
 
 def kernel_usable(device: torch.device) -> bool:
@@ -46,12 +49,18 @@ def crop_resize_into(out: torch.Tensor, images: list[torch.Tensor], boxes: torch
     right, bottom) in source pixels, on the host. positions: (K,) int64 and flips: (B,) bool, on the host.
     scale, bias: (3,) float32 on the device.
     """
+    global _failed
     if not images:
         return
-    if kernel_usable(out.device):
-        _launch(out, images, boxes, positions, flips, scale, bias)
-    else:
-        _reference(out, images, boxes, positions, flips, scale, bias)
+    if _failed is None and kernel_usable(out.device):
+        try:
+            _launch(out, images, boxes, positions, flips, scale, bias)
+            return
+        except Exception as e:  # e.g. no C compiler for Triton's launcher, or a GPU that Triton does not support
+            _failed = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            warnings.warn(f"the GPU crop kernel failed ({_failed}); the hybrid loader crops with roi_align "
+                          "instead, which is slower")
+    _reference(out, images, boxes, positions, flips, scale, bias)
 
 
 def _inside(images: list[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
