@@ -1,9 +1,10 @@
 """Crop, resize, flip and normalize a batch of decoded images of different sizes in one GPU kernel.
 
 nvJPEG hands back K images of K sizes, each in its own allocation. ``torchvision.ops.roi_align`` wants
-them in one padded batch: a zero fill, K copy kernels launched one by one from Python (about 8 ms of
-the producer thread's interpreter lock per batch of 256), a float batch that roi_align reads again, and
-then a scatter, a flip and a normalization, each another pass over the batch. The kernel here reads
+them in one padded batch: a zero fill, K copy kernels launched one by one from Python, a float batch
+that roi_align reads again, and then a scatter, a flip and a normalization, each another pass over the
+batch. For 256 crops at 224 px on one H100 that path took 4.9 ms of the producer thread and 5.1 ms of
+GPU time; the kernel takes 0.7 ms and 1.0 ms (``benchmarks/crop_kernel_probe.py``). The kernel here reads
 each image where nvJPEG left it (through a table of addresses) and writes each normalized output pixel
 once, straight into the batch's channels_last buffer.
 
@@ -93,10 +94,9 @@ def _launch(out, images, boxes, positions, flips, scale, bias) -> None:
     meta = torch.tensor([(im.data_ptr(), im.shape[1], im.shape[2], *im.stride()) for im in images], dtype=torch.int64)
     table = torch.cat([meta, positions.view(-1, 1), flips[positions].view(-1, 1).long()], 1)
     device, size = out.device, out.shape[1]
+    boxes = _inside(images, boxes)
     if device.type == "cuda":
-        table, boxes = table.pin_memory(), _inside(images, boxes).pin_memory()
-    else:
-        boxes = _inside(images, boxes)
+        table, boxes = table.pin_memory(), boxes.pin_memory()
     table, boxes = table.to(device, non_blocking=True), boxes.to(device, non_blocking=True)
     grid = (len(images), triton.cdiv(size * size, BLOCK))
     _crop_resize_kernel[grid](table, boxes, scale, bias, out, size, BLOCK=BLOCK)
