@@ -18,15 +18,7 @@ print('indexed', len(load_indexes(TrainConfig(data='$T'))[0]))" | tee -a $S
   echo "index: $(( $(date +%s) - t0 )) s" | tee -a $S
 fi
 NEW=$PWD/src:/tmp/site; BASE=$PWD/.base/src:/tmp/site
-brief() {  # one line of a bench --json file
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items() if k in ('images_per_s','cpu_share','of_ceiling','first_batch_s')}, 'ceiling', round(d['ceiling']['images_per_s']))" $1 2>&1 | tee -a $S
-}
-b() {  # label, code (BASE/NEW), bench args...
-  local label=$1 v=$2; shift 2
-  echo "-- $label $v" | tee -a $S
-  PYTHONPATH=${!v} timeout 200 python3 -m imagenet_trainer bench train --data $T --json "$@" > /tmp/$label.$v.json 2>/tmp/$label.$v.err
-  brief /tmp/$label.$v.json; tail -2 /tmp/$label.$v.err >> $S
-}
+LIM=200  # b's time limit per run in this call
 b r18 BASE --arch resnet18 --loader hybrid --steps 150 --warmup 30
 b r18 NEW --arch resnet18 --loader hybrid --steps 150 --warmup 30
 b alexnet BASE --arch alexnet --loader hybrid --steps 150 --warmup 30

@@ -23,15 +23,6 @@ echo "index: $(( $(date +%s) - t0 )) s" | tee -a $S
 timeout 60 python3 benchmarks/crop_kernel_probe.py $T 256 224 2>&1 | tee -a $S
 timeout 60 python3 benchmarks/crop_kernel_probe.py $T 256 128 2>&1 | tee -a $S
 NEW=$PWD/src:/tmp/site; BASE=$PWD/.base/src:/tmp/site
-brief() {  # one line of a bench --json file
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items() if k in ('images_per_s','cpu_share','of_ceiling','first_batch_s')}, 'ceiling', round(d['ceiling']['images_per_s']))" $1 2>&1 | tee -a $S
-}
-b() {  # label, code (BASE/NEW), bench args...
-  local label=$1 v=$2; shift 2
-  echo "-- $label $v" | tee -a $S
-  PYTHONPATH=${!v} timeout ${LIM:-120} python3 -m imagenet_trainer bench train --data $T --json "$@" > /tmp/$label.$v.json 2>/tmp/$label.$v.err
-  brief /tmp/$label.$v.json; tail -2 /tmp/$label.$v.err >> $S
-}
 b r18 BASE --arch resnet18 --loader hybrid --steps 150 --warmup 30
 b r18 NEW --arch resnet18 --loader hybrid --steps 150 --warmup 30
 b alexnet NEW --arch alexnet --loader hybrid --steps 150 --warmup 30

@@ -4,10 +4,7 @@
 # then the same pair compiled (a first short run fills the compile cache).
 set -u
 source benchmarks/device_x2_lib.sh
-nvidia-smi -L | tee $S; nproc | tee -a $S
-unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
-make_tree
-T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --epoch-size 250 --cache off --val-every 0 --output /tmp/runs"
+x2_resnet50
 CUDA_VISIBLE_DEVICES=0 run fill 256 $T/f --batch-size 256 --epoch-size 10 > /dev/null
 for r in 1 2; do
   CUDA_VISIBLE_DEVICES=0 run g1_$r 256 $T/g1_$r --batch-size 256

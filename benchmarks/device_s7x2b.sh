@@ -4,10 +4,7 @@
 # share than the controller reaches in 250 steps (it starts at 0.3), or with more workers per rank.
 set -u
 source benchmarks/device_x2_lib.sh
-nvidia-smi -L | tee $S; nproc | tee -a $S
-unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
-make_tree
-T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --epoch-size 250 --cache off --val-every 0 --output /tmp/runs"
+x2_resnet50
 CUDA_VISIBLE_DEVICES=0 run fill 256 $T/f --batch-size 256 --epoch-size 10 > /dev/null
 CUDA_VISIBLE_DEVICES=0 run g1 256 $T/g1 --batch-size 256
 run g2s01 512 $T/g2s01 --batch-size 512 --ngpu 2 --cpu-share 0.1

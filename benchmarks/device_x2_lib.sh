@@ -43,3 +43,21 @@ with_bytecode() {  # run Python as an installed package does (the device image s
   unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $S
 }
+
+brief() {  # one line of a bench --json file
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items() if k in ('images_per_s','cpu_share','of_ceiling','first_batch_s')}, 'ceiling', round(d['ceiling']['images_per_s']))" $1 2>&1 | tee -a $S
+}
+
+b() {  # label, code (the name of a PYTHONPATH variable: BASE or NEW), bench train args...; tree $T, limit $LIM s
+  local label=$1 v=$2; shift 2
+  echo "-- $label $v" | tee -a $S
+  PYTHONPATH=${!v} timeout ${LIM:-120} python3 -m imagenet_trainer bench train --data $T --json "$@" > /tmp/$label.$v.json 2>/tmp/$label.$v.err
+  brief /tmp/$label.$v.json; tail -2 /tmp/$label.$v.err >> $S
+}
+
+x2_resnet50() {  # 2-GPU calls: log the cards, bytecode and compile caches, the 13k tree; T = the train command
+  nvidia-smi -L | tee $S; nproc | tee -a $S
+  unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
+  make_tree
+  T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --epoch-size 250 --cache off --val-every 0 --output /tmp/runs"
+}
