@@ -105,6 +105,12 @@ def _launch(out, images, boxes, positions, flips, scale, bias) -> None:
 if triton is not None:
 
     @triton.jit
+    def _bilinear(p1, p2, p3, p4, w1, w2, w3, w4, mask):
+        """The weighted sum of the four neighbours' uint8 values of one channel."""
+        return (w1 * tl.load(p1, mask=mask, other=0).to(tl.float32) + w2 * tl.load(p2, mask=mask, other=0).to(tl.float32)
+                + w3 * tl.load(p3, mask=mask, other=0).to(tl.float32) + w4 * tl.load(p4, mask=mask, other=0).to(tl.float32))
+
+    @triton.jit
     def _crop_resize_kernel(table, boxes, scale, bias, out, size, BLOCK: tl.constexpr):
         k = tl.program_id(0)
         row = table + k * 8
@@ -158,18 +164,10 @@ if triton is not None:
                 p2 = src + y_low * stride_y + x_high * stride_x
                 p3 = src + y_high * stride_y + x_low * stride_x
                 p4 = src + y_high * stride_y + x_high * stride_x
-                acc0 += (w1 * tl.load(p1, mask=mask, other=0).to(tl.float32)
-                         + w2 * tl.load(p2, mask=mask, other=0).to(tl.float32)
-                         + w3 * tl.load(p3, mask=mask, other=0).to(tl.float32)
-                         + w4 * tl.load(p4, mask=mask, other=0).to(tl.float32))
-                acc1 += (w1 * tl.load(p1 + stride_c, mask=mask, other=0).to(tl.float32)
-                         + w2 * tl.load(p2 + stride_c, mask=mask, other=0).to(tl.float32)
-                         + w3 * tl.load(p3 + stride_c, mask=mask, other=0).to(tl.float32)
-                         + w4 * tl.load(p4 + stride_c, mask=mask, other=0).to(tl.float32))
-                acc2 += (w1 * tl.load(p1 + 2 * stride_c, mask=mask, other=0).to(tl.float32)
-                         + w2 * tl.load(p2 + 2 * stride_c, mask=mask, other=0).to(tl.float32)
-                         + w3 * tl.load(p3 + 2 * stride_c, mask=mask, other=0).to(tl.float32)
-                         + w4 * tl.load(p4 + 2 * stride_c, mask=mask, other=0).to(tl.float32))
+                acc0 += _bilinear(p1, p2, p3, p4, w1, w2, w3, w4, mask)
+                acc1 += _bilinear(p1 + stride_c, p2 + stride_c, p3 + stride_c, p4 + stride_c, w1, w2, w3, w4, mask)
+                c2 = 2 * stride_c
+                acc2 += _bilinear(p1 + c2, p2 + c2, p3 + c2, p4 + c2, w1, w2, w3, w4, mask)
         count = (grid_h * grid_w).to(tl.float32)
         dst = out + (pos * size * size + offs) * 3
         tl.store(dst, acc0 / count * tl.load(scale) + tl.load(bias), mask=mask)
