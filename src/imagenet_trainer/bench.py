@@ -8,6 +8,7 @@ reports our figure over it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -20,9 +21,10 @@ import torch
 import torch.nn as nn
 
 from imagenet_trainer.config import TrainConfig
-from imagenet_trainer.data.build import build_data, pick_loader
+from imagenet_trainer.data.build import build_data, load_indexes
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, Normalizer
+from imagenet_trainer.engine.trainer import synthetic_step_rate
 
 
 @dataclass
@@ -203,7 +205,7 @@ def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> 
     pipelines see the same conditions. Each timing starts once the other loader's workers are idle.
     """
     data = build_data(cfg, device)
-    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.num_workers,
+    out = {"loader": data.loader, "workers": data.train.num_workers,
            "images": len(data.train_index)}
     sampler = data.train.batch_sampler
     ours = _endless(data.train, sampler)
@@ -246,8 +248,10 @@ def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> 
 
 def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOptions, launch: float) -> dict:
     """Training end to end from the JPEG folder, against the model-only ceiling measured in the same run."""
-    data = build_data(cfg, device)
-    model = build_model(cfg, device, len(data.classes))
+    classes = load_indexes(cfg)[0].classes
+    model = build_model(cfg, device, len(classes))
+    data = build_data(cfg, device, model_rate=lambda: synthetic_step_rate(
+        model, nn.CrossEntropyLoss(), device, dtype, cfg.batch_size, cfg.crop_size, len(classes)))
     step = make_step(model, device, dtype)
     first = {}
 
@@ -258,8 +262,10 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
             first["s"] = time.perf_counter() - launch
 
     ips = _timed(_endless(data.train, data.train.batch_sampler), device, opts.warmup, opts.steps, work)
-    out = {"loader": pick_loader(cfg.loader, device), "workers": data.train.num_workers,
+    out = {"loader": data.loader, "workers": data.train.num_workers,
            "images_per_s": ips, "first_batch_s": first.get("s")}
+    if data.choice is not None:
+        out["probe"] = dataclasses.asdict(data.choice)
     ctrl = data.train.controller
     if ctrl is not None:
         out["cpu_share"] = ctrl.share.value

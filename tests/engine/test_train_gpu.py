@@ -10,9 +10,10 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("loader", ["cpu", "gpu", "hybrid", "auto"])
-def test_trains_on_gpu_with_each_loader(tiny_tree, tmp_path, loader):
+def test_trains_on_gpu_with_each_loader(tiny_tree, tmp_path, loader, capsys):
     cfg = _cfg(tiny_tree, tmp_path / "run", device="cuda", epochs=2, loader=loader, workers=2, precision="bf16")
     assert train(cfg) == 0
+    assert ("loader auto: the workers decode" in capsys.readouterr().err) == (loader == "auto")  # the probe ran
     m = safe_load(tmp_path / "run" / "model_02.pt")
     assert m["metrics"]["val"]["count"] == 6 and m["metrics"]["train"]["loss"] > 0
 

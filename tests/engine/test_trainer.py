@@ -31,3 +31,19 @@ def test_shift_views_move_both_ways_with_repeated_edges():
             + (x[:, :, 4, 4] * 3).softmax(-1) / 4)
     assert torch.allclose(far, want)
     assert torch.allclose(got.sum(-1), torch.ones(2))
+
+
+def test_synthetic_step_rate_leaves_the_model_as_it_was():
+    from imagenet_trainer.engine.trainer import synthetic_step_rate
+    from imagenet_trainer.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet18", 5).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    rate = synthetic_step_rate(model, torch.nn.CrossEntropyLoss(), torch.device("cpu"), None, 2, 32, 5,
+                               warmup=1, steps=2)
+    assert rate > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics too
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng) and not model.training

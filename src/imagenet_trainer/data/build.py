@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -37,7 +38,8 @@ class DataBundle:
     std: list[float]
     loader: str = "cpu"  # what feeds training: cpu, gpu, hybrid, naive, or "gpu cache" / "ram cache"
     bad: list = field(default_factory=list)  # unreadable images found while filling a cache
-    timings: dict = field(default_factory=dict)  # seconds: index, cache
+    timings: dict = field(default_factory=dict)  # seconds: index, cache, probe
+    choice: object = None  # --loader auto on a GPU: the probe's ``LoaderChoice``
 
 
 def default_workers() -> int:
@@ -93,8 +95,18 @@ def check_data_options(cfg: TrainConfig) -> None:
         raise UsageError(f"--epoch-size {cfg.epoch_size}: must be at least 1")
 
 
-def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1) -> DataBundle:
-    """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device)."""
+def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
+    """Optimizer steps per epoch: ``--epoch-size``, or one pass over ``n_train`` images."""
+    return cfg.epoch_size or max(n_train // cfg.batch_size, 1)
+
+
+def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1,
+               model_rate: Callable[[], float] | None = None) -> DataBundle:
+    """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device).
+
+    ``model_rate``: measures this rank's training images/s on batches already on the device; ``--loader
+    auto`` on a GPU compares it with the workers' decoding rate (``probe.py``). Without it, auto is hybrid.
+    """
     check_data_options(cfg)
     train_index, val_index = load_indexes(cfg)
     timings = {"index": INDEX_SECONDS[(cfg.data, cfg.val_dir, cfg.cache_dir)]}
@@ -105,7 +117,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         raise UsageError(f"--batch-size {cfg.batch_size} is the global batch; it must divide by the {world_size} "
                          f"processes x --accum {cfg.accum}")
     local_batch = cfg.batch_size // world_size // cfg.accum  # one micro-batch of one process
-    steps = cfg.epoch_size or max(len(train_index) // cfg.batch_size, 1)  # optimizer steps per epoch
+    steps = steps_per_epoch(cfg, len(train_index))
     workers = default_workers() if cfg.workers < 0 else cfg.workers
     crop = "rrc" if cfg.train_crop == "auto" else cfg.train_crop  # train() resolves auto from the image size
     train_geometry = Geometry(crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
@@ -136,6 +148,11 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
                   f"{timings['cache']:.1f} s", file=sys.stderr)
         return bundle
     bundle.loader = pick_loader(cfg.loader, device)
+    if cfg.loader == "auto" and bundle.loader == "hybrid" and model_rate is not None and cfg.cpu_share is None:
+        from imagenet_trainer.data.probe import choose_loader
+
+        choice = choose_loader(train_index, train_geometry, workers, model_rate, device, verbose=rank == 0)
+        bundle.loader, bundle.choice, timings["probe"] = choice.kind, choice, choice.seconds
     if bundle.loader == "naive":
         from imagenet_trainer.data.naive import NaiveDataset, NaiveLoader
 
@@ -147,7 +164,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
             bundle.val = NaiveLoader(NaiveDataset(val_index, val_geometry, mean, std),
                                      ShardBatchSampler(len(val_index), local_batch, rank, world_size), workers, device)
         return bundle
-    bundle.train = make_train_loader(cfg.loader, train_index, train_geometry, sampler, workers, device, mean, std,
+    bundle.train = make_train_loader(bundle.loader, train_index, train_geometry, sampler, workers, device, mean, std,
                                      cfg.cpu_share)
     if val_index is not None:
         bundle.val = make_val_loader(val_index, val_geometry, local_batch, workers, device, mean, std, rank, world_size)
@@ -182,7 +199,8 @@ def make_val_loader(index: FileIndex, geometry: Geometry, batch_size: int, worke
 
 
 def pick_loader(kind: str, device: torch.device) -> str:
-    """``auto``: the workers decode on a CPU run; on a GPU run the hybrid split adapts between the two."""
+    """``auto``: the workers decode on a CPU run; on a GPU run, hybrid, unless the probe (``probe.py``,
+    which ``build_data`` runs when it can time the model) finds that the workers alone keep up."""
     if kind in ("gpu", "hybrid") and device.type != "cuda":
         raise UsageError(f"--loader {kind} needs a CUDA device; use --loader cpu")
     if kind == "auto":

@@ -22,14 +22,14 @@ import torch.nn as nn
 import imagenet_trainer
 from imagenet_trainer.config import TrainConfig, without_options
 from imagenet_trainer.data.augment import Cutout
-from imagenet_trainer.data.build import build_data, load_indexes, median_image_side
+from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, steps_per_epoch
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
 from imagenet_trainer.engine.metrics import process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
-from imagenet_trainer.engine.trainer import StepContext, evaluate, train_one_epoch
+from imagenet_trainer.engine.trainer import StepContext, evaluate, synthetic_step_rate, train_one_epoch
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import create_model, resolve_name, supports_small_stem
 
@@ -206,10 +206,10 @@ def train(cfg: TrainConfig) -> int:
         raise UsageError(f"{resume_path}: was trained with --arch {state['arch']}, not {cfg.arch}")
 
     cfg = adapt_to_image_size(cfg, verbose=dist.is_main)
-    data = build_data(cfg, device, dist.rank, dist.world_size)
-    num_classes = cfg.num_classes or len(data.classes)
-    if num_classes < len(data.classes):
-        raise UsageError(f"--num-classes {num_classes}: the data has {len(data.classes)} classes")
+    train_index = load_indexes(cfg)[0]
+    num_classes = cfg.num_classes or len(train_index.classes)
+    if num_classes < len(train_index.classes):
+        raise UsageError(f"--num-classes {num_classes}: the data has {len(train_index.classes)} classes")
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, num_classes, small_stem=cfg.small_stem == "on")
     if cfg.retrain:
@@ -219,7 +219,7 @@ def train(cfg: TrainConfig) -> int:
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     optimizer = make_optimizer(model, cfg)
-    schedule = Schedule(cfg, len(data.train) // cfg.accum)
+    schedule = Schedule(cfg, steps_per_epoch(cfg, len(train_index)))
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     start_epoch, step, best = 1, 0, {"top1": -1.0}
     run_dir = Path(cfg.output) if cfg.output else None
@@ -227,6 +227,11 @@ def train(cfg: TrainConfig) -> int:
     if state is not None:
         start_epoch, step, best = _restore(state, resume_path, model, ema, optimizer, scaler, device)
         run_dir = resume_path.parent
+    model, net = _wrap(model, cfg, device, dist)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    per_process = cfg.batch_size // dist.world_size // max(cfg.accum, 1)
+    data = build_data(cfg, device, dist.rank, dist.world_size, model_rate=lambda: synthetic_step_rate(
+        net, criterion, device, dtype, per_process, cfg.crop_size, num_classes))
     if run_dir is None:
         run_dir = new_run_dir(resolve_name(cfg.arch))
     runlog = RunLog(run_dir, enabled=dist.is_main)
@@ -234,9 +239,6 @@ def train(cfg: TrainConfig) -> int:
                                          "mean": data.mean, "std": data.std, "world_size": dist.world_size},
                         data.classes)
     runlog.truncate_after(start_epoch - 1)
-
-    model, net = _wrap(model, cfg, device, dist)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
     bad_count = [0]
 
@@ -443,6 +445,8 @@ def _time_split(data_times: dict, times: dict) -> str:
     parts = {"index": data_times.get("index", 0.0)}
     if "cache" in data_times:
         parts["decode to cache"] = data_times["cache"]
+    if "probe" in data_times:
+        parts["loader probe (with compile)"] = data_times["probe"]
     parts["other setup"] = max(0.0, times["setup"] - sum(parts.values()))
     parts["first step (compile/autotune)"] = times["first step"]
     parts["train"] = times["train"] - times["first step"]

@@ -108,6 +108,48 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
     return stats
 
 
+def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.device, dtype: torch.dtype | None,
+                        batch_size: int, size: int, num_classes: int, warmup: int = 3, steps: int = 10) -> float:
+    """Images/s of forward and backward passes on random batches already on the device, as the loader
+    delivers them (float, channels_last); what the model trains at when data costs nothing.
+
+    No optimizer step runs, and the model's buffers (batch-norm statistics), gradients and the random
+    number generators are left as they were. The first passes compile a compiled model and tune
+    cuDNN, as the first training batch would (same shapes, so training reuses both).
+    """
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    autocast = (torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext())
+    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, num_classes, (batch_size,), device=device)
+    was_training = model.training
+    model.train()
+    try:
+        t0 = time.perf_counter()
+        for i in range(warmup + steps):
+            if i == warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                t0 = time.perf_counter()
+            with autocast:
+                loss = criterion(model(x), y)
+            loss.backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return steps * batch_size / (time.perf_counter() - t0)
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        for p in model.parameters():
+            p.grad = None
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng, device)
+        model.train(was_training)
+
+
 def tta_probs(model: nn.Module, x: torch.Tensor, flip: bool = False, shift: int = 0) -> torch.Tensor:
     """Class probabilities of (B, 3, H, W) ``x``, averaged over test-time views.
 

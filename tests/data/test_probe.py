@@ -1,0 +1,81 @@
+import math
+
+import pytest
+import torch
+
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data import build
+from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.index import build_index
+from imagenet_trainer.data.probe import LoaderChoice, choose_loader, cpu_decode_rate
+
+CPU = torch.device("cpu")
+
+
+def test_cpu_decode_rate_is_measured_in_and_out_of_process(tiny_tree):
+    index = build_index(tiny_tree / "train")
+    geometry = Geometry("rrc", 32, 36)
+    for workers in (0, 2):
+        rate = cpu_decode_rate(index, geometry, workers, batch=4, rounds=2)
+        assert math.isfinite(rate) and rate > 0
+
+
+def test_the_cpu_loader_is_chosen_only_when_the_workers_keep_up(tiny_tree, capsys):
+    index = build_index(tiny_tree / "train")
+    geometry = Geometry("rrc", 32, 36)
+    calls = []
+
+    def rate(value):
+        def measure():
+            calls.append(value)
+            return value
+        return measure
+
+    slow_model = choose_loader(index, geometry, 0, rate(1e-3), CPU)
+    fast_model = choose_loader(index, geometry, 0, rate(1e12), CPU)
+    assert (slow_model.kind, fast_model.kind) == ("cpu", "hybrid")
+    assert calls == [1e-3, 1e12]
+    assert slow_model.cpu_rate > 0 and slow_model.seconds > 0
+    err = capsys.readouterr().err
+    assert "loader auto:" in err and "CPU loader" in err and "hybrid loader" in err
+
+
+def test_describe_gives_both_rates():
+    line = LoaderChoice("cpu", 6123.4, 5600.0, 1.25).describe()
+    assert "6,123 img/s" in line and "5,600 img/s" in line and "1.2 s" in line
+
+
+def _cfg(tree, **kw) -> TrainConfig:
+    return TrainConfig(**{"data": str(tree), "batch_size": 4, "crop_size": 32, "image_size": 36, "workers": 0,
+                          "cache": "off"} | kw)
+
+
+def test_build_data_probes_only_where_auto_would_be_hybrid(tiny_tree, monkeypatch):
+    called = []
+
+    def model_rate():
+        called.append(1)
+        return 1e-3  # the workers keep up
+
+    data = build.build_data(_cfg(tiny_tree), CPU, model_rate=model_rate)
+    assert data.loader == "cpu" and not called and data.choice is None  # a CPU run: no probe needed
+
+    monkeypatch.setattr(build, "pick_loader", lambda kind, device: "hybrid" if kind == "auto" else kind)
+    data = build.build_data(_cfg(tiny_tree), CPU, model_rate=model_rate)
+    assert called and data.loader == "cpu" and data.choice.kind == "cpu" and data.timings["probe"] > 0
+    assert next(iter(data.train)).images.shape[-2:] == (32, 32)
+
+    called.clear()  # a fixed CPU share means the hybrid loader: nothing to probe
+    monkeypatch.setattr(build, "make_train_loader", lambda kind, *a, **k: kind)
+    data = build.build_data(_cfg(tiny_tree, cpu_share=0.5), CPU, model_rate=model_rate)
+    assert not called and data.loader == "hybrid" and data.train == "hybrid"
+
+
+@pytest.mark.gpu
+def test_auto_probes_and_builds_either_loader_on_a_gpu(tiny_tree):
+    cuda = torch.device("cuda")
+    for rate, want in ((1e-3, "cpu"), (1e12, "hybrid")):
+        data = build.build_data(_cfg(tiny_tree, workers=2), cuda, model_rate=lambda: rate)
+        assert data.loader == want and data.choice.kind == want
+        batch = next(iter(data.train))
+        assert batch.images.is_cuda and batch.images.shape == (4, 3, 32, 32)
