@@ -161,3 +161,32 @@ def test_fixed_split_only_measures(photo_tree):
     for t in range(10):
         c.tick(t * (t + 1.0))
     assert ds.cpu_share.value == pytest.approx(0.3)
+
+
+@pytest.mark.gpu
+def test_the_cuda_producer_gives_the_batches_of_the_inline_path(photo_tree):
+    """On CUDA a thread prepares batches ahead on a side stream, holding decoded images for a while; the
+    pixels are those of ``_to_device`` called in turn."""
+    index = build_index(photo_tree)
+    cuda = torch.device("cuda")
+    ds = EncodedFolderDataset(index, Geometry("rrc", 32, 32), cpu_share=0.5)
+    loader = make_dataloader(ds, EpochBatchSampler(index.labels, 2), 2, True, collate_fn=collate_mixed)
+    device_loader = DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(cuda, 32))
+    threaded = [b.images.cpu() for b in device_loader]
+    inline = [device_loader._to_device(b).images.cpu() for b in loader]
+    assert len(threaded) == len(inline) == 4
+    assert all(torch.equal(a, b) for a, b in zip(threaded, inline))
+
+
+@pytest.mark.gpu
+def test_a_decode_error_reaches_the_training_loop(photo_tree):
+    class Broken(GpuCropDecoder):
+        def decode(self, encoded):
+            raise RuntimeError("nvJPEG failed")
+
+    index = build_index(photo_tree)
+    cuda = torch.device("cuda")
+    ds = EncodedFolderDataset(index, Geometry("rrc", 32, 32))
+    loader = make_dataloader(ds, EpochBatchSampler(index.labels, 2), 0, True, collate_fn=collate_mixed)
+    with pytest.raises(RuntimeError, match="nvJPEG failed"):
+        list(DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, Broken(cuda, 32)))

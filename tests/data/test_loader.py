@@ -173,3 +173,37 @@ def test_cpu_loader_workers_yield_on_gpu_runs_only(index):
     dataset = ImageFolderDataset(index, Geometry("rrc", 32, 36))
     assert image_dataloader(dataset, sampler, 1, pin_memory=True).worker_init_fn is _lower_priority
     assert image_dataloader(dataset, sampler, 1, pin_memory=False).worker_init_fn is None
+
+
+def test_a_forked_worker_never_finalizes_the_parents_objects(tmp_path):
+    """A worker's collector must not finalize what was garbage in the parent at the fork (a CUDA event
+    destroyed in a forked child aborts it)."""
+    import gc
+    import os
+
+    import imagenet_trainer.data.loader  # noqa: F401  (registers the fork hook)
+
+    marker = tmp_path / "finalized"
+
+    class Cycle:
+        def __del__(self):
+            with open(marker, "a") as f:
+                f.write(f"{os.getpid()}\n")
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # keep the cycle uncollected until the fork
+    try:
+        c = Cycle()
+        c.me = c
+        del c
+        pid = os.fork()
+        if pid == 0:
+            gc.collect()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert not marker.exists()
+        gc.collect()
+        assert marker.read_text().split() == [str(os.getpid())]
+    finally:
+        if was_enabled:
+            gc.enable()

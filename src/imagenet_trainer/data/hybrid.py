@@ -160,12 +160,19 @@ class GpuCropDecoder:
         self.device = device
         self.size = size
 
+    def decode(self, encoded: list[torch.Tensor]) -> list[torch.Tensor]:
+        """One batched nvJPEG call: K x (3, H_k, W_k) uint8 on the device, ready on the current stream."""
+        return decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device) if encoded else []
+
+    def crop_into(self, out: torch.Tensor, images: list[torch.Tensor], boxes: torch.Tensor, positions: torch.Tensor,
+                  flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
+        """``gpu_crop.crop_resize_into`` (see there for the arguments)."""
+        crop_resize_into(out, images, boxes, positions, flips, scale, bias)
+
     def decode_into(self, out: torch.Tensor, encoded: list[torch.Tensor], boxes: torch.Tensor, positions: torch.Tensor,
                     flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
-        """One batched nvJPEG call, then ``gpu_crop.crop_resize_into`` (see there for the arguments)."""
-        if encoded:
-            images = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device)  # K x (3, H_k, W_k) uint8
-            crop_resize_into(out, images, boxes, positions, flips, scale, bias)
+        """``decode`` then ``crop_into``."""
+        self.crop_into(out, self.decode(encoded), boxes, positions, flips, scale, bias)
 
 
 class SplitController:

@@ -9,8 +9,10 @@ an HWC batch is already channels_last.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import gc
 import os
 import queue
 import threading
@@ -27,8 +29,20 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _freeze_objects_across_forks() -> None:
+    """Worker processes are forked copies of this one, holding its objects, CUDA events and tensors too.
+    If a child's garbage collector finalizes one of those (a cycle that was garbage at the fork), the
+    CUDA call aborts the worker ("DataLoader worker ... killed by signal: Aborted", seen in the GPU tests).
+    ``gc.freeze`` before each fork puts every existing object out of the child's collector's reach (as
+    Python's documentation advises for fork without exec); the parent unfreezes them right after."""
+    os.register_at_fork(before=gc.freeze, after_in_parent=gc.unfreeze)
+
+
+_freeze_objects_across_forks()
+
 PREFETCH = 2  # batches in flight per worker
 DEVICE_PREFETCH = 3  # batches the CUDA producer thread prepares ahead of training
+HELD_BATCHES = 2  # GPU/hybrid loaders: at most this many batches' decoded images wait for their kernels to run
 WORKER_NICE = 10  # GPU runs of the CPU loader: how much lower the workers' priority is than the training process's
 
 
@@ -215,7 +229,9 @@ class DeviceLoader(WrappedLoader):
         self.controller = controller
         self.prefetch = prefetch
 
-    def _to_device(self, batch) -> DeviceBatch:
+    def _to_device(self, batch, hold: list | None = None) -> DeviceBatch:
+        """The batch on the device. A ``MixedBatch``'s files are decoded on the GPU; ``hold`` gets the decoded
+        images, which must outlive the kernels that read them (see ``_iter_cuda``)."""
         labels = batch.labels.to(self.device, non_blocking=True)
         flips = batch.flips.to(self.device, non_blocking=True)
         any_flip = bool(batch.flips.any())  # asked of the CPU copy
@@ -225,8 +241,11 @@ class DeviceLoader(WrappedLoader):
         n, size = len(batch.labels), batch.size or self.gpu_decoder.size
         x = torch.empty(n, size, size, 3, device=self.device)  # HWC memory: its NCHW view is channels_last
         if batch.lengths:
-            self.gpu_decoder.decode_into(x, batch.encoded, batch.boxes, batch.encoded_pos, batch.flips,
-                                         self.normalize.scale, self.normalize.bias)
+            images = self.gpu_decoder.decode(batch.encoded)
+            self.gpu_decoder.crop_into(x, images, batch.boxes, batch.encoded_pos, batch.flips,
+                                       self.normalize.scale, self.normalize.bias)
+            if hold is not None:
+                hold.append(images)
         if len(batch.decoded_pos):
             pos = batch.decoded_pos.to(self.device, non_blocking=True)
             dec = self.normalize(batch.decoded.to(self.device, non_blocking=True), flips[pos], any_flip)
@@ -250,15 +269,24 @@ class DeviceLoader(WrappedLoader):
         stream = torch.cuda.Stream(self.device)
 
         def produce():
+            # A batch's decoded images stay referenced until the kernels that read them have run. Freed
+            # earlier, their memory could go to the next batch's images, which nvJPEG writes through a
+            # stream of its own, not ordered after this stream's kernels.
+            in_use: collections.deque = collections.deque()
             try:
                 if self.device.index is not None:
                     torch.cuda.set_device(self.device.index)
                 for batch in self.loader:
                     t0 = time.perf_counter()
+                    held: list = []
                     with torch.cuda.stream(stream):
-                        out = self._to_device(batch)
+                        out = self._to_device(batch, held)
                         event = torch.cuda.Event()
                         event.record(stream)
+                    if held:
+                        in_use.append((event, held))
+                    while in_use and (len(in_use) > HELD_BATCHES or in_use[0][0].query()):
+                        in_use.popleft()[0].synchronize()
                     if self.controller is not None:
                         self.controller.gpu_time(time.perf_counter() - t0)
                     while not stop.is_set():
