@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from imagenet_trainer import __version__
+from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.errors import CheckError, UsageError
 
 _SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench", "plot", "convert", "verify", "resize",
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
     (``train --ngpu`` may then fork its ranks from it).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    prefer_many_hardware_queues()  # before anything starts CUDA
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -67,10 +67,10 @@ class MixedBatch:
             self.decoded, self.packed = _carve(resolve(self.slot), self.decoded)
 
     def pin_memory(self) -> "MixedBatch":
-        """Pinned copies of the decoded crops and the labels. ``packed`` stays where it is (in a slot, it
-        is read before the loader asks its worker for another batch: the GPU decoder's host-to-device
-        copies from pageable memory return only once they have read it)."""
-        return MixedBatch(self.packed, self.lengths, self.boxes, self.encoded_pos, self.decoded.pin_memory(),
+        """Pinned copies of the decoded crops, the files and the labels. nvJPEG copies each file to the
+        GPU on its own; from pinned memory the copy is one DMA, with no staging through a driver buffer
+        (one H100, 180 files per call: 25,100 against 23,400 img/s decoded, session 8)."""
+        return MixedBatch(self.packed.pin_memory(), self.lengths, self.boxes, self.encoded_pos, self.decoded.pin_memory(),
                           self.decoded_pos, self.labels.pin_memory(), self.flips.pin_memory(), self.indices, self.bad,
                           self.size)
 

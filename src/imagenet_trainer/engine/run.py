@@ -21,6 +21,7 @@ import torch.nn as nn
 
 import imagenet_trainer
 from imagenet_trainer.config import TrainConfig, without_options
+from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.data.augment import Cutout
 from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, steps_per_epoch
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
@@ -199,6 +200,7 @@ def crop_size_at(cfg: TrainConfig, epoch: int) -> int | None:
 def train(cfg: TrainConfig) -> int:
     """Run training as configured; returns the process exit code (130 after Ctrl-C)."""
     launch = time.perf_counter()
+    prefer_many_hardware_queues()  # for library callers; the CLI has asked already
     device, dist, dtype = _setup(cfg)
     resume_path = _locate_resume(cfg)
     state = ckpt_io.safe_load(resume_path, ckpt_io.CHECKPOINT_FORMAT) if resume_path else None
