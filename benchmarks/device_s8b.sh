@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Session 8, call 2 (one H100): GPU-marked tests, then the hybrid loader with nvJPEG on a thread of its own
 # (NEW: a working tree that was not kept, its loader.py is not in the repository; the result: no gain)
-# (NEW, the working tree) against one thread that decodes and crops in turn (BASE, .base/src = commit 7e9cc9d),
+# against one thread that decodes and crops in turn (BASE, .base/src = commit 7e9cc9d),
 # on the 130,000-image tree: the loader alone, then resnet18 and alexnet end to end, A/B then B/A.
 set -u
 source benchmarks/device_x2_lib.sh
