@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,17 +33,38 @@ def test_the_cpu_loader_is_chosen_only_when_the_workers_keep_up(tiny_tree, capsy
         return measure
 
     slow_model = choose_loader(index, geometry, 0, rate(1e-3), CPU)
-    fast_model = choose_loader(index, geometry, 0, rate(1e12), CPU)
+    fast_model = choose_loader(index, geometry, 2, rate(1e12), CPU)
     assert (slow_model.kind, fast_model.kind) == ("cpu", "hybrid")
     assert calls == [1e-3, 1e12]
-    assert slow_model.cpu_rate > 0 and slow_model.seconds > 0
+    assert slow_model.cpu_rate > 0 and slow_model.seconds > 0 and not slow_model.cached
     err = capsys.readouterr().err
     assert "loader auto:" in err and "CPU loader" in err and "hybrid loader" in err
 
 
+def test_a_choice_is_cached_per_key(tiny_tree, tmp_path, capsys):
+    index = build_index(tiny_tree / "train")
+    geometry = Geometry("rrc", 32, 36)
+    calls = []
+
+    def model_rate():
+        calls.append(1)
+        return 1e-3
+
+    first = choose_loader(index, geometry, 0, model_rate, CPU, key={"arch": "a"}, cache_dir=tmp_path)
+    again = choose_loader(index, geometry, 0, model_rate, CPU, key={"arch": "a"}, cache_dir=tmp_path)
+    other = choose_loader(index, geometry, 0, model_rate, CPU, key={"arch": "b"}, cache_dir=tmp_path)
+    assert len(calls) == 2 and not first.cached and not other.cached  # "a" was probed once
+    assert again.kind == first.kind == "cpu" and again.cpu_rate == first.cpu_rate and again.seconds == 0
+    assert again.cached.startswith(str(tmp_path / "loader"))
+    assert "cached in" in capsys.readouterr().err
+    (Path(again.cached)).write_text("not json")  # a damaged cache file: probe again
+    assert not choose_loader(index, geometry, 0, model_rate, CPU, key={"arch": "a"}, cache_dir=tmp_path).cached
+
+
 def test_describe_gives_both_rates():
     line = LoaderChoice("cpu", 6123.4, 5600.0, 1.25).describe()
-    assert "6,123 img/s" in line and "5,600 img/s" in line and "1.2 s" in line
+    assert "6,123 img/s" in line and "5,600 img/s" in line and "probe 1.2 s" in line
+    assert "cached in /c/x.json" in LoaderChoice("cpu", 1.0, 1.0, 0.0, "/c/x.json").describe()
 
 
 def _cfg(tree, **kw) -> TrainConfig:
@@ -72,10 +94,11 @@ def test_build_data_probes_only_where_auto_would_be_hybrid(tiny_tree, monkeypatc
 
 
 @pytest.mark.gpu
-def test_auto_probes_and_builds_either_loader_on_a_gpu(tiny_tree):
+def test_auto_probes_and_builds_either_loader_on_a_gpu(tiny_tree, tmp_path):
     cuda = torch.device("cuda")
-    for rate, want in ((1e-3, "cpu"), (1e12, "hybrid")):
-        data = build.build_data(_cfg(tiny_tree, workers=2), cuda, model_rate=lambda: rate)
+    for rate, want in ((1e-3, "cpu"), (1e12, "hybrid")):  # each with its own cache: no cached choice
+        cfg = _cfg(tiny_tree, workers=2, cache_dir=str(tmp_path / want))
+        data = build.build_data(cfg, cuda, model_rate=lambda: rate)
         assert data.loader == want and data.choice.kind == want
         batch = next(iter(data.train))
         assert batch.images.is_cuda and batch.images.shape == (4, 3, 32, 32)

@@ -151,7 +151,12 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     if cfg.loader == "auto" and bundle.loader == "hybrid" and model_rate is not None and cfg.cpu_share is None:
         from imagenet_trainer.data.probe import choose_loader
 
-        choice = choose_loader(train_index, train_geometry, workers, model_rate, device, verbose=rank == 0)
+        key = {"arch": cfg.arch, "batch": local_batch, "crop": [crop, cfg.crop_size, cfg.image_size, cfg.rrc_min_scale],
+               "model": [cfg.precision, cfg.backend, cfg.channels_last, cfg.small_stem], "processes": world_size,
+               "workers": workers, "torch": torch.__version__,
+               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type}
+        choice = choose_loader(train_index, train_geometry, workers, model_rate, device, verbose=rank == 0, key=key,
+                               cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None)
         bundle.loader, bundle.choice, timings["probe"] = choice.kind, choice, choice.seconds
     if bundle.loader == "naive":
         from imagenet_trainer.data.naive import NaiveDataset, NaiveLoader

@@ -2,23 +2,30 @@
 
 The CPU loader costs the GPU nothing, but it delivers only what its workers decode. The hybrid loader
 decodes part of each batch on the GPU: that keeps a fast model fed, and it takes GPU time from a slow
-one. So the probe measures two rates on this machine:
+one. So the probe measures two rates on this machine, at the same time (as training will run them):
 - how fast this process's workers decode training crops (``cpu_decode_rate``: a throwaway pool of
-  small batches, about a second);
+  small batches, under a second);
 - how fast this process's model trains on batches already on the device (the caller's ``model_rate``:
   a few steps on random data, where a compiled model compiles as it would on its first batch).
-If the workers keep up with the model, the CPU loader; otherwise the hybrid one.
+If the workers keep up with the model, the CPU loader; otherwise the hybrid one. The choice is cached
+per data, model, batch, GPU and process count, so later runs of the same set-up start without probing.
 
-One H100 with 16 cores (session 7, 130k-image tree): the CPU loader delivers about 5,900 img/s. A
-compiled ResNet-50 trains at about 5,600 img/s; the CPU loader kept it at 99.7% of that and the hybrid
-loader at 94-95%. ResNet-18 (11,850 img/s) and AlexNet (32,000) need the GPU's share of the decoding.
+One H100 with 16 cores (session 8, 130k-image tree): the workers decode 4,900-5,800 img/s; a compiled
+ResNet-50 trains at 5,600 img/s, at 99.4% of that with the CPU loader and 94-96% with the hybrid one.
+ResNet-18 (11,900 img/s) and AlexNet (33,000) need the GPU's share of the decoding.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
+import os
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,10 +33,10 @@ import torch
 
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
-from imagenet_trainer.data.index import FileIndex
+from imagenet_trainer.data.index import FileIndex, default_cache_dir
 from imagenet_trainer.data.loader import make_dataloader
 
-PROBE_BATCH = 64  # images per probe batch: small, so the pool's first round ends soon
+PROBE_BATCH = 32  # images per probe batch: small, so the pool's first round ends soon
 PROBE_ROUNDS = 2  # timed rounds of one batch per worker, after an untimed first round (the pool's start)
 
 
@@ -38,31 +45,28 @@ class LoaderChoice:
     kind: str  # "cpu" or "hybrid"
     cpu_rate: float  # img/s this process's workers decode
     model_rate: float  # img/s this process's model trains on batches already on the device
-    seconds: float  # the probe's wall-clock, compilation included
+    seconds: float  # the probe's wall-clock, compilation included (0 when cached)
+    cached: str = ""  # the cache file the choice came from, if it did
 
     def describe(self) -> str:
         verdict = ("they keep up: CPU loader, the GPU only trains" if self.kind == "cpu" else
                    "they fall short: hybrid loader, the GPU decodes a share of each batch")
+        how = (f"probed before, cached in {self.cached}" if self.cached else f"probe {self.seconds:.1f} s")
         return (f"loader auto: the workers decode {self.cpu_rate:,.0f} img/s and the model trains "
-                f"{self.model_rate:,.0f} img/s; {verdict} (probe {self.seconds:.1f} s; --loader cpu|hybrid chooses)")
+                f"{self.model_rate:,.0f} img/s; {verdict} ({how}; --loader cpu|hybrid chooses)")
 
 
-def cpu_decode_rate(index: FileIndex, geometry: Geometry, workers: int, batch: int = PROBE_BATCH,
-                    rounds: int = PROBE_ROUNDS, seed: int = 0) -> float:
-    """Images/s that ``workers`` processes decode into ``geometry``'s crops, from a sample of the files.
-
-    The pool decodes ``rounds + 1`` batches per worker; the clock runs from the end of the first
-    round (the pool's start-up and the first files' reads are not the steady rate) to the last batch.
-    """
-    procs = max(1, workers)
+def _probe_batches(index: FileIndex, procs: int, batch: int, rounds: int, seed: int) -> list:
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(index), size=(procs * (rounds + 1), batch))
     seeds = rng.integers(0, 2**62, size=picks.shape)
-    batches = [[(int(i), int(s)) for i, s in zip(p, q)] for p, q in zip(picks, seeds)]
-    loader = make_dataloader(ImageFolderDataset(index, geometry), batches, workers, pin_memory=False,
-                             persistent=False)
+    return [[(int(i), int(s)) for i, s in zip(p, q)] for p, q in zip(picks, seeds)]
+
+
+def _time_rounds(batches, procs: int) -> float:
+    """Images/s over ``batches`` (an iterator), from the end of its first round of ``procs`` batches."""
     t0, timed = None, 0
-    for k, b in enumerate(loader, 1):
+    for k, b in enumerate(batches, 1):
         if k == procs:
             t0 = time.perf_counter()
         elif k > procs:
@@ -70,23 +74,100 @@ def cpu_decode_rate(index: FileIndex, geometry: Geometry, workers: int, batch: i
     return timed / max(time.perf_counter() - t0, 1e-9)
 
 
-def _agree_on_cpu(cpu: bool, device: torch.device) -> bool:
-    """Under torch.distributed, every rank takes the CPU loader only if all of them would."""
+def start_cpu_decode(index: FileIndex, geometry: Geometry, workers: int, batch: int = PROBE_BATCH,
+                     rounds: int = PROBE_ROUNDS, seed: int = 0) -> Callable[[], float]:
+    """Start timing the workers on a sample of the files; returns the call that waits for the rate.
+
+    The pool's processes fork here, on the calling thread; a background thread then times the pool's
+    ``rounds + 1`` batches per worker, the clock running from the end of the first round (the pool's
+    start and the first files' reads are not the steady rate) to the last batch.
+    """
+    procs = max(1, workers)
+    loader = make_dataloader(ImageFolderDataset(index, geometry), _probe_batches(index, procs, batch, rounds, seed),
+                             workers, pin_memory=False, persistent=False)
+    it = iter(loader)
+    result: dict = {}
+
+    def run():
+        try:
+            result["rate"] = _time_rounds(it, procs)
+        except BaseException as e:  # handed to the caller of the returned function
+            result["error"] = e
+
+    thread = threading.Thread(target=run, name="loader-probe", daemon=True)
+    thread.start()
+
+    def wait() -> float:
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        return result["rate"]
+
+    return wait
+
+
+def cpu_decode_rate(index: FileIndex, geometry: Geometry, workers: int, batch: int = PROBE_BATCH,
+                    rounds: int = PROBE_ROUNDS, seed: int = 0) -> float:
+    """Images/s that ``workers`` processes decode into ``geometry``'s crops, from a sample of the files."""
+    return start_cpu_decode(index, geometry, workers, batch, rounds, seed)()
+
+
+def _all_ranks(flag: bool, device: torch.device) -> bool:
+    """Under torch.distributed, whether ``flag`` holds on every rank (so that all ranks act alike)."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return cpu
-    flag = torch.tensor([1 if cpu else 0], device=device if device.type == "cuda" else "cpu")
-    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-    return bool(flag.item())
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device if device.type == "cuda" else "cpu")
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def _cache_file(key: dict, cache_dir: Path | None) -> Path:
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return (cache_dir or default_cache_dir()) / "loader" / f"{digest}.json"
+
+
+def _load(path: Path) -> LoaderChoice | None:
+    try:
+        d = json.loads(path.read_text())
+        return LoaderChoice(d["kind"], float(d["cpu_rate"]), float(d["model_rate"]), 0.0, str(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save(path: Path, choice: LoaderChoice, key: dict) -> None:
+    record = asdict(choice) | {"key": key, "date": datetime.date.today().isoformat()}
+    record.pop("cached")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only cache folder only means probing again next time
+        print(f"note: could not cache the loader probe in {path}: {e.strerror}", file=sys.stderr)
 
 
 def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate: Callable[[], float],
-                  device: torch.device, verbose: bool = True) -> LoaderChoice:
-    """Measure both rates and pick: the CPU loader if the workers decode at least as fast as the model trains."""
-    t0 = time.perf_counter()
-    cpu_rate = cpu_decode_rate(index, geometry, workers)
-    step_rate = model_rate()
-    kind = "cpu" if _agree_on_cpu(cpu_rate >= step_rate, device) else "hybrid"
-    choice = LoaderChoice(kind, cpu_rate, step_rate, time.perf_counter() - t0)
+                  device: torch.device, verbose: bool = True, key: dict | None = None,
+                  cache_dir: Path | None = None) -> LoaderChoice:
+    """Pick the CPU loader if the workers decode at least as fast as the model trains, else hybrid.
+
+    ``key``: what the rates depend on besides the files (model, batch, GPU, processes...); with it, a
+    choice probed before for the same key and data is reused, if every rank has it.
+    """
+    path = _cache_file({"data": str(index.root.resolve()), "files": len(index)} | key, cache_dir) if key else None
+    cached = _load(path) if path is not None else None
+    if _all_ranks(cached is not None, device):
+        choice = cached
+    else:
+        t0 = time.perf_counter()
+        cpu_rate = start_cpu_decode(index, geometry, workers)
+        step_rate = model_rate()  # while the workers decode: both share the machine, as in training
+        rate = cpu_rate()
+        kind = "cpu" if _all_ranks(rate >= step_rate, device) else "hybrid"
+        choice = LoaderChoice(kind, rate, step_rate, time.perf_counter() - t0)
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        if path is not None and rank == 0:
+            _save(path, choice, key)
     if verbose:
         print(choice.describe(), file=sys.stderr, flush=True)
     return choice

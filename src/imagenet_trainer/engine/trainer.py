@@ -109,11 +109,13 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
 
 
 def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.device, dtype: torch.dtype | None,
-                        batch_size: int, size: int, num_classes: int, warmup: int = 3, steps: int = 10) -> float:
+                        batch_size: int, size: int, num_classes: int, warmup: int = 2, steps: int = 6,
+                        min_seconds: float = 0.3) -> float:
     """Images/s of forward and backward passes on random batches already on the device, as the loader
     delivers them (float, channels_last); what the model trains at when data costs nothing.
 
-    No optimizer step runs, and the model's buffers (batch-norm statistics), gradients and the random
+    After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. No optimizer
+    step runs, and the model's buffers (batch-norm statistics), gradients and the random
     number generators are left as they were. The first passes compile a compiled model and tune
     cuDNN, as the first training batch would (same shapes, so training reuses both).
     """
@@ -125,19 +127,24 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
     y = torch.randint(0, num_classes, (batch_size,), device=device)
     was_training = model.training
     model.train()
-    try:
-        t0 = time.perf_counter()
-        for i in range(warmup + steps):
-            if i == warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                t0 = time.perf_counter()
-            with autocast:
-                loss = criterion(model(x), y)
-            loss.backward()
+    def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        return steps * batch_size / (time.perf_counter() - t0)
+
+    try:
+        for _ in range(warmup):
+            with autocast:
+                criterion(model(x), y).backward()
+        sync()
+        t0, n, elapsed = time.perf_counter(), 0, 0.0
+        while n < steps or (elapsed < min_seconds and n < 50 * steps):
+            with autocast:
+                criterion(model(x), y).backward()
+            n += 1
+            if n >= steps:
+                sync()
+                elapsed = time.perf_counter() - t0
+        return n * batch_size / elapsed
     finally:
         with torch.no_grad():
             for b, saved in buffers:
