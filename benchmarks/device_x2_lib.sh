@@ -21,7 +21,7 @@ run() {  # name, global batch, command...
   timeout ${LIMIT:-170} "$@" --print-freq 10 > /tmp/$name.log 2>&1
   local rc=$? e=$(date +%s%N)
   echo "== $name rc=$rc wall=$(( (e - s) / 1000000 )) ms: $*" | tee -a $S
-  grep -E "first training|^epoch|^time:|^data|^model" /tmp/$name.log | tee -a $S
+  grep -E "first training|^epoch|^time:|^data|^model|^loader auto" /tmp/$name.log | tee -a $S
   python3 benchmarks/steady_rate.py /tmp/$name.log --batch $batch | tee -a $S
   { echo "== $name"; cat /tmp/$name.log; } >> $OUT/logs.txt
 }
