@@ -102,3 +102,40 @@ def test_auto_probes_and_builds_either_loader_on_a_gpu(tiny_tree, tmp_path):
         assert data.loader == want and data.choice.kind == want
         batch = next(iter(data.train))
         assert batch.images.is_cuda and batch.images.shape == (4, 3, 32, 32)
+
+
+def _probe_as_rank(rank, world, init_file, tree, cache_dirs, rates, out):
+    import json
+
+    import datetime
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=30))  # a mismatch fails, not hangs
+    calls = []
+
+    def model_rate():
+        calls.append(1)
+        return rates[rank]
+
+    choice = choose_loader(build_index(Path(tree) / "train"), Geometry("rrc", 32, 36), 0, model_rate, CPU,
+                           verbose=False, key={"arch": "a"}, cache_dir=Path(cache_dirs[rank]))
+    (Path(out) / f"{rank}.json").write_text(json.dumps({"kind": choice.kind, "probed": bool(calls)}))
+    torch.distributed.destroy_process_group()
+
+
+def test_ranks_probe_together_unless_all_have_the_choice_cached(tiny_tree, tmp_path):
+    """A rank that skipped the probe while another probed would leave the other waiting in a collective:
+    all ranks probe unless every one has the choice cached, and they agree on it."""
+    import json
+
+    dirs = [str(tmp_path / "cache0"), str(tmp_path / "cache1")]
+    index = build_index(tiny_tree / "train")
+    choose_loader(index, Geometry("rrc", 32, 36), 0, lambda: 1e-3, CPU, verbose=False, key={"arch": "a"},
+                  cache_dir=Path(dirs[1]))  # only rank 1 has a cached choice
+    out = tmp_path / "out"
+    out.mkdir()
+    rates = [1e-3, 1e12]  # rank 0's workers keep up with its model, rank 1's do not
+    torch.multiprocessing.spawn(_probe_as_rank, args=(2, str(tmp_path / "init"), str(tiny_tree), dirs, rates, str(out)),
+                                nprocs=2)
+    results = [json.loads((out / f"{r}.json").read_text()) for r in range(2)]
+    assert results == [{"kind": "hybrid", "probed": True}] * 2
