@@ -5,21 +5,7 @@
 set -u
 source benchmarks/device_x2_lib.sh
 with_bytecode
-T=/tmp/inet130k
-( t0=$(date +%s)
-  python3 -m imagenet_trainer sample-data $T --kind imagenet-like --classes 100 --per-class 1300 --val-per-class 10 > /dev/null 2>&1
-  echo "sample-data 130k: $(( $(date +%s) - t0 )) s, $(du -sh $T | cut -f1)" >> $S ) &
-TREE=$!
-t0=$(date +%s)
-timeout 240 python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
-echo "gpu tests rc=$? in $(( $(date +%s) - t0 )) s (while the tree was written): $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
-wait $TREE
-t0=$(date +%s)
-python3 -c "
-from imagenet_trainer.config import TrainConfig
-from imagenet_trainer.data.build import load_indexes
-print('indexed', len(load_indexes(TrainConfig(data='$T'))[0]))" | tee -a $S
-echo "index: $(( $(date +%s) - t0 )) s" | tee -a $S
+tree130k 240
 timeout 60 python3 benchmarks/crop_kernel_probe.py $T 256 224 2>&1 | tee -a $S
 timeout 60 python3 benchmarks/crop_kernel_probe.py $T 256 128 2>&1 | tee -a $S
 NEW=$PWD/src:/tmp/site; BASE=$PWD/.base/src:/tmp/site

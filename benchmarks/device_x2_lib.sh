@@ -1,5 +1,6 @@
-# Shared by device_x2.sh and device_x2b.sh (source it): install, environment, the 13k imagenet-like tree
-# with its index cached, and run NAME GLOBAL_BATCH COMMAND... which logs a training run and its steady rate.
+# Shared by the device scripts (source it): install, environment, the 13k imagenet-like tree (make_tree) or the
+# issue's 130k tree with the GPU tests meanwhile (tree130k), run NAME GLOBAL_BATCH COMMAND... (a training run
+# and its steady rate), bench A/B helpers (b, brief, loader_alone), 2-GPU set-up and pairs (x2_resnet50, x2_pairs).
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=$PWD/src:/tmp/site IMAGENET_TRAINER_CACHE=/tmp/itcache PYTHONUNBUFFERED=1
 S=$OUT/summary.txt
@@ -60,4 +61,39 @@ x2_resnet50() {  # 2-GPU calls: log the cards, bytecode and compile caches, the 
   unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
   make_tree
   T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --epoch-size 250 --cache off --val-every 0 --output /tmp/runs"
+}
+
+tree130k() {  # the issue's 130,000-image tree in /tmp/inet130k (T), written while the GPU-marked tests run
+  # (timeout ${1:-240} s), unless it is there already (a warm machine); then its index, cached
+  T=/tmp/inet130k
+  if [ ! -d $T ]; then
+    ( local t0=$(date +%s)
+      python3 -m imagenet_trainer sample-data $T --kind imagenet-like --classes 100 --per-class 1300 --val-per-class 10 > /dev/null 2>&1
+      echo "sample-data 130k: $(( $(date +%s) - t0 )) s, $(du -sh $T | cut -f1)" >> $S ) &
+    local tree=$! t0=$(date +%s)
+    timeout ${1:-240} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
+    echo "gpu tests rc=$? in $(( $(date +%s) - t0 )) s (while the tree was written): $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
+    wait $tree
+  fi
+  python3 -c "
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data.build import load_indexes
+print('indexed', len(load_indexes(TrainConfig(data='$T'))[0]))" | tee -a $S
+}
+
+x2_pairs() {  # 1 GPU against 2, twice, eager; then the pair compiled (a first short run fills the compile cache)
+  CUDA_VISIBLE_DEVICES=0 run fill 256 $T/f --batch-size 256 --epoch-size 10 > /dev/null
+  for r in 1 2; do
+    CUDA_VISIBLE_DEVICES=0 run g1_$r 256 $T/g1_$r --batch-size 256
+    run g2_$r 512 $T/g2_$r --batch-size 512 --ngpu 2
+  done
+  LIMIT=200 run fillc 512 $T/fc --batch-size 512 --epoch-size 10 --ngpu 2 --backend compile > /dev/null
+  CUDA_VISIBLE_DEVICES=0 LIMIT=200 run c1 256 $T/c1 --batch-size 256 --backend compile
+  LIMIT=200 run c2 512 $T/c2 --batch-size 512 --ngpu 2 --backend compile
+}
+
+loader_alone() {  # code (the name of a PYTHONPATH variable): bench loader --loader hybrid on $T, img/s printed
+  local v=$1; echo "-- loader $v" | tee -a $S
+  PYTHONPATH=${!v} timeout 60 python3 -m imagenet_trainer bench loader --data $T --loader hybrid --steps 150 --warmup 30 --json > /tmp/loader.$v.json 2>/dev/null
+  python3 -c "import json; d=json.load(open('/tmp/loader.$v.json')); print(round(d['images_per_s']))" | tee -a $S
 }
