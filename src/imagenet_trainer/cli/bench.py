@@ -21,7 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--crop-size", type=positive_int, default=224, help="network input side")
     p.add_argument("--image-size", type=positive_int, default=256, help="val resize side")
     p.add_argument("--workers", type=int, default=-1, help="loader processes (-1 = cores-1, at most 16)")
-    p.add_argument("--loader", choices=("auto", "cpu", "gpu", "hybrid"), default="auto", help="who decodes")
+    p.add_argument("--loader", choices=("auto", "cpu", "gpu", "hybrid"), default="auto",
+                   help="who decodes; auto: bench train probes as training does (cpu if the workers keep up with the "
+                        "model, else hybrid), bench loader takes hybrid on a GPU")
     p.add_argument("--cpu-share", type=float, default=None, help="hybrid: fixed CPU share (default adaptive)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto", help="autocast precision")

@@ -54,7 +54,8 @@ def add_parser(sub) -> None:
                    help="imagenet: ImageNet mean/std; auto: estimate from a sample of train images (cached)")
     g.add_argument("--loader", choices=("auto", "cpu", "gpu", "hybrid", "naive"), default=d.loader,
                    help="who decodes: cpu = worker processes; gpu = nvJPEG on the GPU (workers only read); "
-                        "hybrid = both, with a split that adapts; auto = hybrid on a GPU, cpu otherwise; "
+                        "hybrid = both, with a split that adapts; auto = on a GPU, a short probe picks cpu if the "
+                        "workers keep up with the model, else hybrid (the choice is cached); cpu otherwise; "
                         "naive = PIL + torchvision transforms, the reference for accuracy checks")
     g.add_argument("--cache", choices=("auto", "off", "ram", "gpu"), default=d.cache,
                    help="decode the train and val sets once and keep them in GPU memory or RAM (train images as "
@@ -63,7 +64,8 @@ def add_parser(sub) -> None:
                    help="hybrid loader: fixed fraction of images the workers decode (default: adapts while running)")
     g.add_argument("--max-bad-images", type=non_negative_int, default=d.max_bad_images,
                    help="unreadable images skipped (and logged) before the run fails")
-    g.add_argument("--cache-dir", default=d.cache_dir, help="index cache folder (default: ~/.cache/imagenet-trainer)")
+    g.add_argument("--cache-dir", default=d.cache_dir, help="cache folder for indexes, dataset statistics and the loader probe's choice "
+                        "(default: $IMAGENET_TRAINER_CACHE or ~/.cache/imagenet-trainer)")
     g = p.add_argument_group("model")
     g.add_argument("--arch", "-netType", "-a", default=d.arch, help="model name; see `imagenet-trainer models`")
     g.add_argument("--small-stem", choices=("auto", "on", "off"), default=d.small_stem,

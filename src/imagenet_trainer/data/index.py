@@ -45,7 +45,8 @@ class FileIndex:
 
 
 def default_cache_dir() -> Path:
-    """Where indexes and dataset statistics are cached: $IMAGENET_TRAINER_CACHE or ~/.cache."""
+    """Where indexes, dataset statistics and the loader probe's choices are cached: $IMAGENET_TRAINER_CACHE or
+    $XDG_CACHE_HOME/imagenet-trainer (~/.cache/imagenet-trainer)."""
     if os.environ.get("IMAGENET_TRAINER_CACHE"):
         return Path(os.environ["IMAGENET_TRAINER_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
