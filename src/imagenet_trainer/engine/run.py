@@ -448,7 +448,7 @@ def _time_split(data_times: dict, times: dict) -> str:
     if "cache" in data_times:
         parts["decode to cache"] = data_times["cache"]
     if "probe" in data_times:
-        parts["loader probe (with compile)"] = data_times["probe"]
+        parts["loader probe (its compile/autotune included)"] = data_times["probe"]
     parts["other setup"] = max(0.0, times["setup"] - sum(parts.values()))
     parts["first step (compile/autotune)"] = times["first step"]
     parts["train"] = times["train"] - times["first step"]
