@@ -28,8 +28,9 @@ def _compare(photo_tree, device):
     assert len(batch.encoded) == len(items) and len(batch.decoded_pos) == 0
     out = torch.full((len(items), 48, 48, 3), float("nan"), device=device)
     one = torch.ones(3, device=device)
-    GpuCropDecoder(device, 48).decode_into(out, batch.encoded, batch.boxes, batch.encoded_pos,
-                                           torch.zeros(len(items), dtype=torch.bool), one, one - 1)
+    decoder = GpuCropDecoder(device, 48)
+    decoder.crop_into(out, decoder.decode(batch.encoded), batch.boxes, batch.encoded_pos,
+                      torch.zeros(len(items), dtype=torch.bool), one, one - 1)
     gpu = out.round().clamp(0, 255).byte().cpu()
     for k, it in enumerate(items):
         ref, flip = cpu.load(*it)

@@ -8,7 +8,7 @@ from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data import build
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import build_index
-from imagenet_trainer.data.probe import LoaderChoice, choose_loader, cpu_decode_rate
+from imagenet_trainer.data.probe import LoaderChoice, choose_loader, start_cpu_decode
 
 CPU = torch.device("cpu")
 
@@ -17,7 +17,7 @@ def test_cpu_decode_rate_is_measured_in_and_out_of_process(tiny_tree):
     index = build_index(tiny_tree / "train")
     geometry = Geometry("rrc", 32, 36)
     for workers in (0, 2):
-        rate = cpu_decode_rate(index, geometry, workers, batch=4, rounds=2)
+        rate = start_cpu_decode(index, geometry, workers, batch=4, rounds=2)()
         assert math.isfinite(rate) and rate > 0
 
 

@@ -169,11 +169,6 @@ class GpuCropDecoder:
         """``gpu_crop.crop_resize_into`` (see there for the arguments)."""
         crop_resize_into(out, images, boxes, positions, flips, scale, bias)
 
-    def decode_into(self, out: torch.Tensor, encoded: list[torch.Tensor], boxes: torch.Tensor, positions: torch.Tensor,
-                    flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
-        """``decode`` then ``crop_into``."""
-        self.crop_into(out, self.decode(encoded), boxes, positions, flips, scale, bias)
-
 
 class SplitController:
     """Moves the hybrid loader's CPU share to where training runs fastest (perturb and observe).

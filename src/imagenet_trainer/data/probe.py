@@ -3,7 +3,7 @@
 The CPU loader costs the GPU nothing, but it delivers only what its workers decode. The hybrid loader
 decodes part of each batch on the GPU: that keeps a fast model fed, and it takes GPU time from a slow
 one. So the probe measures two rates on this machine, at the same time (as training will run them):
-- how fast this process's workers decode training crops (``cpu_decode_rate``: a throwaway pool of
+- how fast this process's workers decode training crops (``start_cpu_decode``: a throwaway pool of
   small batches, under a second);
 - how fast this process's model trains on batches already on the device (the caller's ``model_rate``:
   a few steps on random data, where a compiled model compiles as it would on its first batch).
@@ -104,12 +104,6 @@ def start_cpu_decode(index: FileIndex, geometry: Geometry, workers: int, batch: 
         return result["rate"]
 
     return wait
-
-
-def cpu_decode_rate(index: FileIndex, geometry: Geometry, workers: int, batch: int = PROBE_BATCH,
-                    rounds: int = PROBE_ROUNDS, seed: int = 0) -> float:
-    """Images/s that ``workers`` processes decode into ``geometry``'s crops, from a sample of the files."""
-    return start_cpu_decode(index, geometry, workers, batch, rounds, seed)()
 
 
 def _all_ranks(flag: bool, device: torch.device) -> bool:

@@ -127,6 +127,7 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
     y = torch.randint(0, num_classes, (batch_size,), device=device)
     was_training = model.training
     model.train()
+
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
