@@ -111,6 +111,16 @@ if triton is not None:
                 + w3 * tl.load(p3, mask=mask, other=0).to(tl.float32) + w4 * tl.load(p4, mask=mask, other=0).to(tl.float32))
 
     @triton.jit
+    def _sample(c, n):
+        """roi_align's bilinear sample at coordinate ``c`` of an axis of ``n`` pixels: the lower and upper
+        neighbour, the upper one's weight, and whether the sample counts (within a pixel of the edge)."""
+        inside = (c >= -1.0) & (c <= n)
+        c = tl.maximum(c, 0.0)
+        low = tl.minimum(c.to(tl.int32), n - 1)
+        c = tl.where(low >= n - 1, low.to(tl.float32), c)
+        return low, tl.minimum(low + 1, n - 1), c - low, inside
+
+    @triton.jit
     def _crop_resize_kernel(table, boxes, scale, bias, out, size, BLOCK: tl.constexpr):
         k = tl.program_id(0)
         row = table + k * 8
@@ -139,22 +149,11 @@ if triton is not None:
         acc2 = tl.full((BLOCK,), 0.0, tl.float32)
         for iy in range(0, grid_h):
             # roi_align (aligned): pixel centres sit at integer coordinates, hence the half-pixel shift.
-            y = top - 0.5 + oy * bin_h + (iy + 0.5) * bin_h / grid_h
-            inside_y = (y >= -1.0) & (y <= height)
-            y = tl.maximum(y, 0.0)
-            y_low = tl.minimum(y.to(tl.int32), height - 1)
-            y = tl.where(y_low >= height - 1, y_low.to(tl.float32), y)
-            y_high = tl.minimum(y_low + 1, height - 1)
-            ly = y - y_low
+            y_low, y_high, ly, inside_y = _sample(top - 0.5 + oy * bin_h + (iy + 0.5) * bin_h / grid_h, height)
             hy = 1.0 - ly
             for ix in range(0, grid_w):
-                x = left - 0.5 + ox * bin_w + (ix + 0.5) * bin_w / grid_w
-                inside = inside_y & (x >= -1.0) & (x <= width)
-                x = tl.maximum(x, 0.0)
-                x_low = tl.minimum(x.to(tl.int32), width - 1)
-                x = tl.where(x_low >= width - 1, x_low.to(tl.float32), x)
-                x_high = tl.minimum(x_low + 1, width - 1)
-                lx = x - x_low
+                x_low, x_high, lx, inside_x = _sample(left - 0.5 + ox * bin_w + (ix + 0.5) * bin_w / grid_w, width)
+                inside = inside_y & inside_x
                 hx = 1.0 - lx
                 w1 = tl.where(inside, hy * hx, 0.0)
                 w2 = tl.where(inside, hy * lx, 0.0)
