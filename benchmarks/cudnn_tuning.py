@@ -19,7 +19,7 @@ import sys
 import time
 
 
-def measure(arch: str, mode: str, batch: int, size: int, steps: int) -> dict:
+def measure(arch: str, mode: str, batch: int, size: int, steps: int, compile: bool = False) -> dict:
     import torch
 
     from imagenet_trainer.models import create_model
@@ -30,13 +30,14 @@ def measure(arch: str, mode: str, batch: int, size: int, steps: int) -> dict:
     device = torch.device("cuda")
     model = create_model(arch, 1000).to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    net = torch.compile(model) if compile else model
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=device)
     crit = torch.nn.CrossEntropyLoss()
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = crit(model(x), y)
+            loss = crit(net(x), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -54,7 +55,8 @@ def measure(arch: str, mode: str, batch: int, size: int, steps: int) -> dict:
         step()
     torch.cuda.synchronize()
     rate = steps * batch / (time.perf_counter() - t0)
-    return {"arch": arch, "mode": mode, "first_step_s": round(first, 2), "images_per_s": round(rate)}
+    return {"arch": arch, "mode": mode, "compile": compile, "batch": batch, "size": size,
+            "first_step_s": round(first, 2), "images_per_s": round(rate)}
 
 
 def main() -> None:
@@ -64,17 +66,19 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (first step = compilation)")
     p.add_argument("--repeat", type=int, default=2, help="rounds over all (arch, mode) pairs, interleaved")
     p.add_argument("--one", nargs=2, metavar=("ARCH", "MODE"), help=argparse.SUPPRESS)  # the child process
     a = p.parse_args()
     if a.one:
-        print(json.dumps(measure(a.one[0], a.one[1], a.batch, a.size, a.steps)))
+        print(json.dumps(measure(a.one[0], a.one[1], a.batch, a.size, a.steps, a.compile)))
         return
     for r in range(a.repeat):
         for arch in a.arch:
             for mode in a.modes:
-                out = subprocess.run([sys.executable, __file__, "--one", arch, mode, "--batch", str(a.batch),
-                                      "--size", str(a.size), "--steps", str(a.steps)], capture_output=True, text=True)
+                child = [sys.executable, __file__, "--one", arch, mode, "--batch", str(a.batch), "--size", str(a.size),
+                         "--steps", str(a.steps)] + ["--compile"] * a.compile
+                out = subprocess.run(child, capture_output=True, text=True)
                 line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
                 print(f"round {r + 1}: {line}", flush=True)
 

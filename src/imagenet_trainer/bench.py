@@ -106,7 +106,7 @@ def make_step(model: nn.Module, device: torch.device, dtype: torch.dtype | None)
 def build_model(cfg: TrainConfig, device: torch.device, num_classes: int) -> nn.Module:
     from imagenet_trainer.models import create_model
 
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = cfg.tune_cudnn()
     model = create_model(cfg.arch, num_classes).to(device, memory_format=torch.channels_last)
     return torch.compile(model) if cfg.backend == "compile" else model
 

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 
+SMALL_IMAGE_SIDE = 64  # images (median shorter side) and crops of at most this side get the small-image settings
+
+
 @dataclass
 class TrainConfig:
     # --- data ---
@@ -60,7 +63,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
     channels_last: bool = True
-    backend: str = "cudnn"  # cudnn (benchmark mode) | native (cuDNN off) | compile (torch.compile)
+    backend: str = "cudnn"  # cudnn | native (cuDNN off) | compile (torch.compile)
+    cudnn_benchmark: Optional[bool] = None  # cuDNN times its algorithms per convolution shape; None = auto
+    # (``tune_cudnn``: on for crops of at most 64 px, off for larger ones)
     sync_bn: bool = False  # synchronized batch norm across GPUs (DDP)
     dist_timeout: float = 10.0  # minutes a collective may wait for a missing rank before the job fails
     # --- run folder, logging, checkpoints ---
@@ -72,6 +77,19 @@ class TrainConfig:
     resume: Optional[str] = None  # checkpoint_last.pt of a run, or "auto"
     retrain: Optional[str] = None  # start from a model file's weights with a fresh optimizer
     command: list = field(default_factory=list)  # the command line, to print the resume command
+
+    def tune_cudnn(self) -> bool:
+        """Whether cuDNN times its algorithms for each new convolution shape (``cudnn.benchmark``).
+
+        Auto: only for small crops. One H100 (session 9, ``benchmarks/cudnn_tuning.py``, bf16, channels_last):
+        timing bought ResNet-9 and its 1.5x-wide version +3% and +5% steps/s on 32-px CIFAR batches, for
+        0.7 s; it bought ResNet-18/50 and AlexNet at 224 px, and compiled ResNet-50, nothing (-1% to +2.5%),
+        and cost 1-8 s at the first step, 15 s for ResNet-50 at 160 px: every size of progressive resizing
+        pays it again.
+        """
+        if self.cudnn_benchmark is not None:
+            return self.cudnn_benchmark
+        return self.crop_size <= SMALL_IMAGE_SIDE
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

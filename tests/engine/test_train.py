@@ -219,3 +219,17 @@ def test_torchvision_version_without_importing_it():
         assert torchvision_version() == want
     finally:
         sys.modules["torchvision"] = saved
+
+
+@pytest.mark.parametrize("backend,tune,crop,enabled,benchmark", [
+    ("cudnn", None, 224, True, False), ("cudnn", None, 32, True, True),  # auto: timed for small crops only
+    ("cudnn", True, 224, True, True), ("cudnn", False, 32, True, False), ("native", True, 32, False, False)])
+def test_cudnn_settings_follow_the_config(tmp_path, monkeypatch, backend, tune, crop, enabled, benchmark):
+    from imagenet_trainer.engine.distributed import DistContext
+    from imagenet_trainer.engine.run import _wrap
+
+    monkeypatch.setattr(torch.backends.cudnn, "enabled", torch.backends.cudnn.enabled)  # restored afterwards
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
+    cfg = _cfg(tmp_path, tmp_path / "run", backend=backend, cudnn_benchmark=tune, crop_size=crop, image_size=crop)
+    _wrap(torch.nn.Linear(2, 2), cfg, torch.device("cpu"), DistContext())
+    assert (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark) == (enabled, benchmark)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int, print_json
@@ -28,6 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto", help="autocast precision")
     p.add_argument("--backend", choices=("cudnn", "compile"), default="cudnn", help="compile = torch.compile")
+    p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=None,
+                   help="as train's option: time cuDNN's algorithms per convolution shape (default: for crops <= 64 px)")
     p.add_argument("--steps", type=positive_int, default=50, help="timed batches")
     p.add_argument("--warmup", type=non_negative_int, default=10, help="untimed batches first")
     p.add_argument("--epochs", type=non_negative_int, default=0,
@@ -54,8 +57,9 @@ def run(args) -> int:
     device = resolve_device(args.device)
     dtype = resolve_precision(args.precision, device)
     cfg = TrainConfig(data=args.data or "", arch=args.arch, batch_size=args.batch_size, crop_size=args.crop_size,
-                      image_size=args.image_size, workers=args.workers, loader=args.loader, cpu_share=args.cpu_share, backend=args.backend,
-                      epoch_size=None, cache="off")  # bench measures the JPEG pipeline
+                      image_size=args.image_size, workers=args.workers, loader=args.loader, cpu_share=args.cpu_share,
+                      backend=args.backend, cudnn_benchmark=args.cudnn_benchmark, epoch_size=None,
+                      cache="off")  # bench measures the JPEG pipeline
     opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs, args.rounds)
     if args.what == "model":
         result = {"images_per_s": bench.bench_model(cfg, device, dtype, opts)}
@@ -66,6 +70,7 @@ def run(args) -> int:
     result = {"bench": args.what, "arch": args.arch if args.what != "loader" else None,
               "batch_size": args.batch_size, "crop_size": args.crop_size,
               "precision": "fp32" if dtype is None else str(dtype).split(".")[-1], "backend": args.backend,
+              "cudnn_benchmark": cfg.tune_cudnn(),
               **result, **bench.environment(device)}
     if args.json:
         print_json(result)

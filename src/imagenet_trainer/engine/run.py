@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 import imagenet_trainer
-from imagenet_trainer.config import TrainConfig, without_options
+from imagenet_trainer.config import SMALL_IMAGE_SIDE, TrainConfig, without_options
 from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.data.augment import Cutout
 from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, steps_per_epoch
@@ -141,8 +141,6 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
 
 _clock = time.monotonic  # when epoch files are due (--save-interval); tests replace it
 
-SMALL_IMAGE_SIDE = 64  # data whose median shorter side is at most this gets the small-image settings
-
 
 def adapt_to_image_size(cfg: TrainConfig, verbose: bool = True) -> TrainConfig:
     """``--small-stem auto`` and ``--train-crop auto``: for small images (CIFAR-like), the ResNet small
@@ -208,6 +206,7 @@ def train(cfg: TrainConfig) -> int:
         raise UsageError(f"{resume_path}: was trained with --arch {state['arch']}, not {cfg.arch}")
 
     cfg = adapt_to_image_size(cfg, verbose=dist.is_main)
+    cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
     train_index = load_indexes(cfg)[0]
     num_classes = cfg.num_classes or len(train_index.classes)
     if num_classes < len(train_index.classes):
@@ -376,7 +375,7 @@ def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, 
 def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistContext) -> tuple[nn.Module, nn.Module]:
     """(model, net): the model (sync-BN converted when asked) and what the steps run (DDP, compiled)."""
     torch.backends.cudnn.enabled = cfg.backend != "native"
-    torch.backends.cudnn.benchmark = cfg.backend != "native"
+    torch.backends.cudnn.benchmark = cfg.tune_cudnn() and cfg.backend != "native"
     if cfg.sync_bn:
         if device.type != "cuda":
             raise UsageError("--sync-bn needs GPUs (torch's SyncBatchNorm runs on CUDA only)")
