@@ -250,8 +250,8 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
     """Training end to end from the JPEG folder, against the model-only ceiling measured in the same run."""
     classes = load_indexes(cfg)[0].classes
     model = build_model(cfg, device, len(classes))
-    data = build_data(cfg, device, model_rate=lambda: synthetic_step_rate(
-        model, nn.CrossEntropyLoss(), device, dtype, cfg.batch_size, cfg.crop_size, len(classes)))
+    data = build_data(cfg, device, model_rate=lambda beside: synthetic_step_rate(
+        model, nn.CrossEntropyLoss(), device, dtype, cfg.batch_size, cfg.crop_size, len(classes), beside=beside))
     step = make_step(model, device, dtype)
     first = {}
 

@@ -8,7 +8,7 @@ from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data import build
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import build_index
-from imagenet_trainer.data.probe import LoaderChoice, choose_loader, start_cpu_decode
+from imagenet_trainer.data.probe import CpuDecodeTiming, LoaderChoice, choose_loader
 
 CPU = torch.device("cpu")
 
@@ -17,7 +17,7 @@ def test_cpu_decode_rate_is_measured_in_and_out_of_process(tiny_tree):
     index = build_index(tiny_tree / "train")
     geometry = Geometry("rrc", 32, 36)
     for workers in (0, 2):
-        rate = start_cpu_decode(index, geometry, workers, batch=4, rounds=2)()
+        rate = CpuDecodeTiming(index, geometry, workers, batch=4, rounds=2).wait()
         assert math.isfinite(rate) and rate > 0
 
 
@@ -27,7 +27,7 @@ def test_the_cpu_loader_is_chosen_only_when_the_workers_keep_up(tiny_tree, capsy
     calls = []
 
     def rate(value):
-        def measure():
+        def measure(timing):
             calls.append(value)
             return value
         return measure
@@ -46,7 +46,7 @@ def test_a_choice_is_cached_per_key(tiny_tree, tmp_path, capsys):
     geometry = Geometry("rrc", 32, 36)
     calls = []
 
-    def model_rate():
+    def model_rate(timing):
         calls.append(1)
         return 1e-3
 
@@ -59,6 +59,34 @@ def test_a_choice_is_cached_per_key(tiny_tree, tmp_path, capsys):
     assert "cached in" in capsys.readouterr().err
     (Path(again.cached)).write_text("not json")  # a damaged cache file: probe again
     assert not choose_loader(index, geometry, 0, model_rate, CPU, key={"arch": "a"}, cache_dir=tmp_path).cached
+
+
+def test_the_workers_are_timed_after_the_models_warm_up_and_beside_its_steps(tiny_tree, monkeypatch):
+    """Compilation (in the warm-up) keeps every core busy: workers timed beside it look far slower than
+    they are. So the model's timing starts them after its warm-up and steps while they run."""
+    from imagenet_trainer.engine.trainer import synthetic_step_rate
+
+    index = build_index(tiny_tree / "train")
+    passes, seen = [], {}
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5))
+    model.register_forward_hook(lambda *a: passes.append(1))
+    start = CpuDecodeTiming.start
+
+    def recorded_start(self):
+        seen.setdefault("passes at start", len(passes))
+        return start(self)
+
+    monkeypatch.setattr(CpuDecodeTiming, "start", recorded_start)
+
+    def model_rate(timing):
+        rate = synthetic_step_rate(model, torch.nn.CrossEntropyLoss(), CPU, None, 2, 8, 5, warmup=2, steps=1,
+                                   min_seconds=0.0, beside=timing)
+        seen["running after"] = timing.running()
+        return rate
+
+    choose_loader(index, Geometry("rrc", 32, 36), 2, model_rate, CPU, verbose=False)
+    assert seen["passes at start"] == 2  # after the two warm-up passes, before the timed ones
+    assert len(passes) > 3 and not seen["running after"]  # stepped until the workers' timing ended
 
 
 def test_describe_gives_both_rates():
@@ -75,7 +103,7 @@ def _cfg(tree, **kw) -> TrainConfig:
 def test_build_data_probes_only_where_auto_would_be_hybrid(tiny_tree, monkeypatch):
     called = []
 
-    def model_rate():
+    def model_rate(timing):
         called.append(1)
         return 1e-3  # the workers keep up
 
@@ -98,7 +126,7 @@ def test_auto_probes_and_builds_either_loader_on_a_gpu(tiny_tree, tmp_path):
     cuda = torch.device("cuda")
     for rate, want in ((1e-3, "cpu"), (1e12, "hybrid")):  # each with its own cache: no cached choice
         cfg = _cfg(tiny_tree, workers=2, cache_dir=str(tmp_path / want))
-        data = build.build_data(cfg, cuda, model_rate=lambda: rate)
+        data = build.build_data(cfg, cuda, model_rate=lambda timing: rate)
         assert data.loader == want and data.choice.kind == want
         batch = next(iter(data.train))
         assert batch.images.is_cuda and batch.images.shape == (4, 3, 32, 32)
@@ -113,7 +141,7 @@ def _probe_as_rank(rank, world, init_file, tree, cache_dirs, rates, out):
                                          timeout=datetime.timedelta(seconds=30))  # a mismatch fails, not hangs
     calls = []
 
-    def model_rate():
+    def model_rate(timing):
         calls.append(1)
         return rates[rank]
 
@@ -130,7 +158,7 @@ def test_ranks_probe_together_unless_all_have_the_choice_cached(tiny_tree, tmp_p
 
     dirs = [str(tmp_path / "cache0"), str(tmp_path / "cache1")]
     index = build_index(tiny_tree / "train")
-    choose_loader(index, Geometry("rrc", 32, 36), 0, lambda: 1e-3, CPU, verbose=False, key={"arch": "a"},
+    choose_loader(index, Geometry("rrc", 32, 36), 0, lambda timing: 1e-3, CPU, verbose=False, key={"arch": "a"},
                   cache_dir=Path(dirs[1]))  # only rank 1 has a cached choice
     out = tmp_path / "out"
     out.mkdir()

@@ -101,11 +101,12 @@ def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
 
 
 def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1,
-               model_rate: Callable[[], float] | None = None) -> DataBundle:
+               model_rate: Callable[[object], float] | None = None) -> DataBundle:
     """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device).
 
-    ``model_rate``: measures this rank's training images/s on batches already on the device; ``--loader
-    auto`` on a GPU compares it with the workers' decoding rate (``probe.py``). Without it, auto is hybrid.
+    ``model_rate(timing)``: measures this rank's training images/s on batches already on the device, with
+    the workers' ``timing`` beside it (``probe.choose_loader``); ``--loader auto`` on a GPU compares the
+    two. Without it, auto is hybrid.
     """
     check_data_options(cfg)
     train_index, val_index = load_indexes(cfg)

@@ -3,10 +3,12 @@
 The CPU loader costs the GPU nothing, but it delivers only what its workers decode. The hybrid loader
 decodes part of each batch on the GPU: that keeps a fast model fed, and it takes GPU time from a slow
 one. So the probe measures two rates on this machine, at the same time (as training will run them):
-- how fast this process's workers decode training crops (``start_cpu_decode``: a throwaway pool of
-  small batches, under a second);
 - how fast this process's model trains on batches already on the device (the caller's ``model_rate``:
-  a few steps on random data, where a compiled model compiles as it would on its first batch).
+  steps on random data, after a warm-up where a compiled model compiles as on its first batch);
+- how fast this process's workers decode training crops (``CpuDecodeTiming``: a throwaway pool of small
+  batches, about a second), started by the model's timing once its warm-up is over, because
+  compilation keeps every core busy (one H100, session 9: 526 img/s measured beside it, for workers
+  that decode 5,000-6,000), and the model keeps stepping until the workers' timing ends.
 If the workers keep up with the model, the CPU loader; otherwise the hybrid one. The choice is cached
 per data, model, batch, GPU and process count, so later runs of the same set-up start without probing.
 
@@ -74,36 +76,46 @@ def _time_rounds(batches, procs: int) -> float:
     return timed / max(time.perf_counter() - t0, 1e-9)
 
 
-def start_cpu_decode(index: FileIndex, geometry: Geometry, workers: int, batch: int = PROBE_BATCH,
-                     rounds: int = PROBE_ROUNDS, seed: int = 0) -> Callable[[], float]:
-    """Start timing the workers on a sample of the files; returns the call that waits for the rate.
+class CpuDecodeTiming:
+    """The workers' decoding rate on a sample of the files, timed on a background thread.
 
-    The pool's processes fork here, on the calling thread; a background thread then times the pool's
+    ``start`` forks the pool's processes on the calling thread; the thread then times the pool's
     ``rounds + 1`` batches per worker, the clock running from the end of the first round (the pool's
     start and the first files' reads are not the steady rate) to the last batch.
     """
-    procs = max(1, workers)
-    loader = make_dataloader(ImageFolderDataset(index, geometry), _probe_batches(index, procs, batch, rounds, seed),
-                             workers, pin_memory=False, persistent=False)
-    it = iter(loader)
-    result: dict = {}
 
-    def run():
+    def __init__(self, index: FileIndex, geometry: Geometry, workers: int, batch: int = PROBE_BATCH,
+                 rounds: int = PROBE_ROUNDS, seed: int = 0):
+        self.procs = max(1, workers)
+        self._loader = make_dataloader(ImageFolderDataset(index, geometry),
+                                       _probe_batches(index, self.procs, batch, rounds, seed), workers,
+                                       pin_memory=False, persistent=False)
+        self._thread: threading.Thread | None = None
+        self._result: dict = {}
+
+    def start(self) -> "CpuDecodeTiming":
+        if self._thread is None:
+            it = iter(self._loader)
+            self._thread = threading.Thread(target=self._run, args=(it,), name="loader-probe", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self, it) -> None:
         try:
-            result["rate"] = _time_rounds(it, procs)
-        except BaseException as e:  # handed to the caller of the returned function
-            result["error"] = e
+            self._result["rate"] = _time_rounds(it, self.procs)
+        except BaseException as e:  # handed to the caller of ``wait``
+            self._result["error"] = e
 
-    thread = threading.Thread(target=run, name="loader-probe", daemon=True)
-    thread.start()
+    def running(self) -> bool:
+        """Started and not finished: what the model's timing keeps stepping beside."""
+        return self._thread is not None and self._thread.is_alive()
 
-    def wait() -> float:
-        thread.join()
-        if "error" in result:
-            raise result["error"]
-        return result["rate"]
-
-    return wait
+    def wait(self) -> float:
+        """Images/s (starting the timing first if nobody has)."""
+        self.start()._thread.join()
+        if "error" in self._result:
+            raise self._result["error"]
+        return self._result["rate"]
 
 
 def _all_ranks(flag: bool, device: torch.device) -> bool:
@@ -140,11 +152,13 @@ def _save(path: Path, choice: LoaderChoice, key: dict) -> None:
         print(f"note: could not cache the loader probe in {path}: {e.strerror}", file=sys.stderr)
 
 
-def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate: Callable[[], float],
+def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate: Callable[[CpuDecodeTiming], float],
                   device: torch.device, verbose: bool = True, key: dict | None = None,
                   cache_dir: Path | None = None) -> LoaderChoice:
     """Pick the CPU loader if the workers decode at least as fast as the model trains, else hybrid.
 
+    ``model_rate(timing)``: this process's training images/s; after its warm-up it calls ``timing.start()``
+    and goes on stepping while ``timing.running()`` (``engine.trainer.synthetic_step_rate`` does).
     ``key``: what the rates depend on besides the files (model, batch, GPU, processes...); with it, a
     choice probed before for the same key and data is reused, if every rank has it.
     """
@@ -154,9 +168,9 @@ def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate
         choice = cached
     else:
         t0 = time.perf_counter()
-        cpu_rate = start_cpu_decode(index, geometry, workers)
-        step_rate = model_rate()  # while the workers decode: both share the machine, as in training
-        rate = cpu_rate()
+        timing = CpuDecodeTiming(index, geometry, workers)
+        step_rate = model_rate(timing)  # the workers decode beside its timed steps, as in training
+        rate = timing.wait()
         kind = "cpu" if _all_ranks(rate >= step_rate, device) else "hybrid"
         choice = LoaderChoice(kind, rate, step_rate, time.perf_counter() - t0)
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0

@@ -231,8 +231,8 @@ def train(cfg: TrainConfig) -> int:
     model, net = _wrap(model, cfg, device, dist)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     per_process = cfg.batch_size // dist.world_size // max(cfg.accum, 1)
-    data = build_data(cfg, device, dist.rank, dist.world_size, model_rate=lambda: synthetic_step_rate(
-        net, criterion, device, dtype, per_process, cfg.crop_size, num_classes))
+    data = build_data(cfg, device, dist.rank, dist.world_size, model_rate=lambda beside: synthetic_step_rate(
+        net, criterion, device, dtype, per_process, cfg.crop_size, num_classes, beside=beside))
     if run_dir is None:
         run_dir = new_run_dir(resolve_name(cfg.arch))
     runlog = RunLog(run_dir, enabled=dist.is_main)

@@ -110,11 +110,13 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
 
 def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.device, dtype: torch.dtype | None,
                         batch_size: int, size: int, num_classes: int, warmup: int = 2, steps: int = 6,
-                        min_seconds: float = 0.3) -> float:
+                        min_seconds: float = 0.3, beside=None, max_seconds: float = 20.0) -> float:
     """Images/s of forward and backward passes on random batches already on the device, as the loader
     delivers them (float, channels_last); what the model trains at when data costs nothing.
 
-    After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. No optimizer
+    After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. ``beside``
+    (``data.probe.CpuDecodeTiming``): started after the warm-up, and stepped beside while it runs, up to
+    ``max_seconds``. No optimizer
     step runs, and the model's buffers (batch-norm statistics), gradients and the random
     number generators are left as they were. The first passes compile a compiled model and tune
     cuDNN, as the first training batch would (same shapes, so training reuses both).
@@ -137,8 +139,11 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
             with autocast:
                 criterion(model(x), y).backward()
         sync()
+        if beside is not None:
+            beside.start()
         t0, n, elapsed = time.perf_counter(), 0, 0.0
-        while n < steps or (elapsed < min_seconds and n < 50 * steps):
+        while n < steps or (elapsed < min_seconds and n < 50 * steps) or (
+                beside is not None and beside.running() and elapsed < max_seconds):
             with autocast:
                 criterion(model(x), y).backward()
             n += 1
