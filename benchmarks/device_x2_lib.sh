@@ -46,7 +46,7 @@ with_bytecode() {  # run Python as an installed package does (the device image s
 }
 
 brief() {  # one line of a bench --json file (with --loader auto, the probe's rates and seconds too)
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items() if k in ('loader','images_per_s','cpu_share','of_ceiling','first_batch_s')}, 'ceiling', round(d['ceiling']['images_per_s']), {k: round(v, 1) for k, v in d.get('probe', {}).items() if k != 'kind'})" $1 2>&1 | tee -a $S
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items() if k in ('loader','images_per_s','cpu_share','of_ceiling','first_batch_s')}, 'ceiling', round(d['ceiling']['images_per_s']), {k: round(v, 1) for k, v in d.get('probe', {}).items() if isinstance(v, float)})" $1 2>&1 | tee -a $S
 }
 
 b() {  # label, code (the name of a PYTHONPATH variable: BASE or NEW), bench train args...; tree $T, limit $LIM s

@@ -123,7 +123,7 @@ def add_parser(sub) -> None:
                    help="cudnn: cuDNN; native: cuDNN off; compile: torch.compile")
     g.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=d.cudnn_benchmark,
                    help="time cuDNN's algorithms for each convolution shape at its first use, instead of taking "
-                        "cuDNN's own pick; default: only for crops of at most 64 px (3-5%% faster there; at 224 px "
+                        "cuDNN's own pick; default: only for crops of at most 64 px (3-6%% faster there; at 224 px "
                         "no faster, and 1-15 s more at each new input size)")
     g = p.add_argument_group("run folder and checkpoints")
     g.add_argument("--output", "-o", default=d.output, help="run folder (default: runs/<arch>-<date-time>)")
