@@ -22,6 +22,7 @@ import time
 def measure(arch: str, mode: str, batch: int, size: int, steps: int, compile: bool = False) -> dict:
     import torch
 
+    from imagenet_trainer.bench import make_step
     from imagenet_trainer.models import create_model
 
     torch.backends.cudnn.benchmark = mode != "off"
@@ -29,30 +30,21 @@ def measure(arch: str, mode: str, batch: int, size: int, steps: int, compile: bo
         torch.backends.cudnn.benchmark_limit = int(mode[5:])
     device = torch.device("cuda")
     model = create_model(arch, 1000).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    net = torch.compile(model) if compile else model
+    train_step = make_step(torch.compile(model) if compile else model, device, torch.bfloat16)
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=device)
-    crit = torch.nn.CrossEntropyLoss()
-
-    def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = crit(net(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
 
     torch.cuda.synchronize()
     t0 = time.perf_counter()
-    step()
+    train_step(x, y)
     torch.cuda.synchronize()
     first = time.perf_counter() - t0
     for _ in range(5):
-        step()
+        train_step(x, y)
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(steps):
-        step()
+        train_step(x, y)
     torch.cuda.synchronize()
     rate = steps * batch / (time.perf_counter() - t0)
     return {"arch": arch, "mode": mode, "compile": compile, "batch": batch, "size": size,

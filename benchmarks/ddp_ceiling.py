@@ -19,6 +19,7 @@ import time
 import torch
 import torch.distributed as dist
 
+from imagenet_trainer.bench import make_step
 from imagenet_trainer.models import create_model
 
 
@@ -41,26 +42,18 @@ def main() -> None:
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank]) if world > 1 else model
     if a.compile:
         net = torch.compile(net)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    crit = torch.nn.CrossEntropyLoss()
+    train_step = make_step(net, device, torch.bfloat16)
     x = torch.randn(a.batch, 3, a.size, a.size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (a.batch,), device=device)
 
-    def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = crit(net(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
     t0 = time.perf_counter()
     for _ in range(a.warmup):
-        step()
+        train_step(x, y)
     torch.cuda.synchronize()
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(a.steps):
-        step()
+        train_step(x, y)
     torch.cuda.synchronize()
     rate = a.steps * a.batch / (time.perf_counter() - t0)
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,

@@ -5,12 +5,7 @@
 set -u
 source benchmarks/device_x2_lib.sh
 with_bytecode
-( make_tree > /dev/null 2>&1 ) &
-tree=$!
-t0=$(date +%s)
-timeout 240 python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
-echo "gpu tests rc=$? in $(( $(date +%s) - t0 )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
-wait $tree
+gpu_tests_beside_tree13k 240
 timeout 260 python3 benchmarks/cudnn_tuning.py --arch resnet50 resnet18 alexnet --modes on off limit1 --repeat 2 | tee -a $S
 T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --epoch-size 40 --cache off --val-every 0 --output /tmp/runs"
 rm -rf /tmp/itcache/loader

@@ -6,12 +6,7 @@ set -u
 source benchmarks/device_x2_lib.sh
 nvidia-smi -L | tee $S
 unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
-( make_tree > /dev/null 2>&1 ) &
-tree=$!
-t0=$(date +%s)
-timeout 150 python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
-echo "gpu tests rc=$? in $(( $(date +%s) - t0 )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
-wait $tree
+gpu_tests_beside_tree13k 150
 T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --epoch-size 200 --cache off --val-every 0 --backend compile --output /tmp/runs"
 LIMIT=140 CUDA_VISIBLE_DEVICES=0 run c1 256 $T/c1 --batch-size 256
 LIMIT=140 run c2 512 $T/c2 --batch-size 512 --ngpu 2

@@ -1,5 +1,5 @@
-# Shared by the device scripts (source it): install, environment, the 13k imagenet-like tree (make_tree) or the
-# issue's 130k tree with the GPU tests meanwhile (tree130k), run NAME GLOBAL_BATCH COMMAND... (a training run
+# Shared by the device scripts (source it): install, environment, the 13k imagenet-like tree (make_tree; with
+# the GPU tests meanwhile: gpu_tests_beside_tree13k) or the 130k tree with them (tree130k), run NAME GLOBAL_BATCH COMMAND... (a training run
 # and its steady rate), bench A/B helpers (b, brief, loader_alone), 2-GPU set-up and pairs (x2_resnet50, x2_pairs).
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=$PWD/src:/tmp/site IMAGENET_TRAINER_CACHE=/tmp/itcache PYTHONUNBUFFERED=1
@@ -61,6 +61,14 @@ x2_resnet50() {  # 2-GPU calls: log the cards, bytecode and compile caches, the 
   unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
   make_tree
   T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --epoch-size 250 --cache off --val-every 0 --output /tmp/runs"
+}
+
+gpu_tests_beside_tree13k() {  # the GPU-marked tests (timeout ${1:-240} s) while make_tree writes the 13k tree
+  ( make_tree > /dev/null 2>&1 ) &
+  local tree=$! t0=$(date +%s)
+  timeout ${1:-240} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
+  echo "gpu tests rc=$? in $(( $(date +%s) - t0 )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
+  wait $tree
 }
 
 tree130k() {  # the 130,000-image tree in /tmp/inet130k (T), written while the GPU-marked tests run
