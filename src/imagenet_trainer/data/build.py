@@ -153,8 +153,8 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         from imagenet_trainer.data.probe import choose_loader
 
         key = {"arch": cfg.arch, "batch": local_batch, "crop": [crop, cfg.crop_size, cfg.image_size, cfg.rrc_min_scale],
-               "model": [cfg.precision, cfg.backend, cfg.tune_cudnn(), cfg.channels_last, cfg.small_stem], "processes": world_size,
-               "workers": workers, "torch": torch.__version__,
+               "model": [cfg.precision, cfg.backend, cfg.tune_cudnn(), cfg.channels_last, cfg.small_stem],
+               "processes": world_size, "workers": workers, "torch": torch.__version__,
                "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type}
         choice = choose_loader(train_index, train_geometry, workers, model_rate, device, verbose=rank == 0, key=key,
                                cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None)

@@ -116,10 +116,10 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
 
     After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. ``beside``
     (``data.probe.CpuDecodeTiming``): started after the warm-up, and stepped beside while it runs, up to
-    ``max_seconds``. No optimizer
-    step runs, and the model's buffers (batch-norm statistics), gradients and the random
-    number generators are left as they were. The first passes compile a compiled model and tune
-    cuDNN, as the first training batch would (same shapes, so training reuses both).
+    ``max_seconds``. No optimizer step runs, and the model's buffers (batch-norm statistics), gradients
+    and the random number generators are left as they were. The warm-up compiles a compiled model (and
+    tunes cuDNN where it times its algorithms), as the first training batch would: same shapes, so
+    training reuses both.
     """
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     rng = torch.get_rng_state()
