@@ -46,7 +46,9 @@ def test_train_reports_its_share_of_the_ceiling(tiny_tree, capsys):
 
 
 def test_model_ceiling(capsys):
-    assert _bench(capsys, "model", "--arch", "resnet9")["images_per_s"] > 0
+    res = _bench(capsys, "model", "--arch", "resnet9")
+    assert res["images_per_s"] > 0 and res["cudnn_benchmark"] is True  # 32-px crops: cuDNN times its algorithms
+    assert _bench(capsys, "model", "--arch", "resnet9", "--no-cudnn-benchmark")["cudnn_benchmark"] is False
 
 
 @pytest.mark.parametrize("args, word", [
