@@ -4,6 +4,11 @@ Training speed is a function of the CPU share of ``lag`` batches ago (an alexnet
 0.25), with multiplicative noise: white per batch (sig_fast) and slow, correlated (sig_slow, time
 constant tau seconds). Prints the mean speed over 12 seeds of 3,000 batches, where the share sat
 (after the first third), and the worst run. Usage: python benchmarks/split_controller_sim.py
+
+``--ranks``: DDP instead. Each rank has its own loader and controller; a step lasts as long as the
+slowest rank's (the gradient all-reduce waits for it), and each rank's controller reads the clock when
+its own consumer takes the batch, ``jitter`` seconds apart. Prints the step rate and how far the
+ranks' shares drift apart.
 """
 
 import math
@@ -39,6 +44,22 @@ def simulate(make, batches=3000, lag=33, seed=0, start=0.3, tau=2.0, sig_slow=0.
 def report(name, make, **kw):
     res = [simulate(make, seed=s, **kw) for s in range(12)]
     print(f"{name:28s} {kw} rate {np.mean([r[0] for r in res]):.1f} (best {curve(0.25):.1f}) share mean {np.mean([r[1] for r in res]):.2f} sd {np.mean([r[2] for r in res]):.2f} worst-run rate {min(r[0] for r in res):.1f}")
+
+
+def simulate_ranks(ranks=2, batches=3000, lag=33, seed=0, start=0.3, sig_fast=0.3, jitter=0.001, fixed=False):
+    """(steps per second, mean |share difference| between ranks after the first third) of one DDP run."""
+    rng = np.random.default_rng(seed)
+    dss = [types.SimpleNamespace(cpu_share=multiprocessing.Value("d", start, lock=False)) for _ in range(ranks)]
+    cs = [SplitController(ds, lag=lag, fixed=fixed) for ds in dss]
+    hist = [[start] * lag for _ in range(ranks)]
+    now, gaps = 0.0, []
+    for _ in range(batches):
+        now += max(1.0 / curve(h[-lag]) * math.exp(sig_fast * rng.standard_normal() - sig_fast**2 / 2) for h in hist)
+        for c, ds, h in zip(cs, dss, hist):
+            c.tick(now + jitter * rng.standard_normal())
+            h.append(ds.cpu_share.value)
+        gaps.append(max(ds.cpu_share.value for ds in dss) - min(ds.cpu_share.value for ds in dss))
+    return batches / now, np.mean(gaps[len(gaps)//3:])
 
 
 class MemoryController:
@@ -104,6 +125,18 @@ class Accel(SplitController):
 
 
 if __name__ == "__main__":
+    import sys
+
+    if "--ranks" in sys.argv:
+        for ranks in (1, 2, 4):
+            res = [simulate_ranks(ranks, seed=s, start=0.25, fixed=True) for s in range(12)]
+            print(f"ranks {ranks}, every share fixed at the best (0.25): rate {np.mean([r[0] for r in res]):.1f}")
+        for jitter in (0.0, 0.0005, 0.002):
+            for ranks in (1, 2, 4):
+                res = [simulate_ranks(ranks, seed=s, jitter=jitter) for s in range(12)]
+                print(f"ranks {ranks} jitter {jitter * 1000:.1f} ms: rate {np.mean([r[0] for r in res]):.1f} (best "
+                      f"{curve(0.25):.1f}), share gap between ranks {np.mean([r[1] for r in res]):.2f}")
+        sys.exit(0)
     for kw in [dict(), dict(sig_slow=0.2, tau=5.0)]:
         for start in (0.3, 0.9, 0.0):
             report("fixed at the best (0.25)", lambda ds: SplitController(ds, fixed=True), start=0.25, **kw)
