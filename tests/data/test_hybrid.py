@@ -158,10 +158,29 @@ def test_split_controller_turns_at_the_ends(photo_tree):
 
 def test_fixed_split_only_measures(photo_tree):
     ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.3)
-    c = SplitController(ds, lag=1, window=1, fixed=True)
-    for t in range(10):
-        c.tick(t * (t + 1.0))
-    assert ds.cpu_share.value == pytest.approx(0.3)
+    c = SplitController(ds, lag=2, window=3, fixed=True)
+    for t in range(11):
+        c.tick(float(t))
+    assert ds.cpu_share.value == pytest.approx(0.3) and c.moves == 0
+    assert c.history == [(pytest.approx(0.3), 1.0, 0.0)] * 3  # windows back to back after the first lag
+
+
+def test_a_starved_producer_turns_the_split_towards_the_gpu(photo_tree):
+    """Faster after a move to the CPU, but the producer waited for the workers most of the window: the
+    next move goes back towards the GPU, where the plain timing would have climbed on."""
+    ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.4)
+    c = SplitController(ds, step=0.1, lag=2, window=4, starved=0.1)
+    c.direction, c.last_rate = 1.0, 0.5
+    for t in range(6):
+        c.tick(float(t))
+        if t >= 2:
+            c.producer_waited(0.05)  # 3 x 0.05 s of a 4-s window: not starved
+    assert ds.cpu_share.value == pytest.approx(0.5) and c.history[-1][2] == pytest.approx(0.0375)
+    for t in range(6):
+        c.tick(5.0 + t)
+        c.producer_waited(0.5)  # half of every batch's time
+    assert c.history[-1][1] == pytest.approx(1.0) and c.history[-1][2] > 0.1
+    assert ds.cpu_share.value == pytest.approx(0.4) and c.direction == -1.0
 
 
 @pytest.mark.gpu

@@ -276,8 +276,10 @@ class DeviceLoader(WrappedLoader):
             try:
                 if self.device.index is not None:
                     torch.cuda.set_device(self.device.index)
-                for batch in self.loader:
+                for batch, waited_from in self._items():
                     t0 = time.perf_counter()
+                    if self.controller is not None:
+                        self.controller.producer_waited(t0 - waited_from)
                     held: list = []
                     with torch.cuda.stream(stream):
                         out = self._to_device(batch, held)
