@@ -42,19 +42,23 @@ class DataBundle:
     choice: object = None  # --loader auto on a GPU: the probe's ``LoaderChoice``
 
 
-def default_workers() -> int:
+def default_workers(compiled: bool = False) -> int:
     """Per process: its share of the cores (processes of one machine split them), at most 16, less one for
-    itself when it runs alone, less 3/8 of its share when several share the machine: each rank's training
-    thread, pin-memory and device threads then compete with the workers for the cores. 2x H200, 32 cores,
-    2 ranks of ResNet-50 from JPEG: 15 workers per rank gave 6,492 img/s and 12 gave 6,889 (session 3);
-    12 gave 7,447 / 7,532, 10 gave 7,613 / 7,896 and 8 gave 7,707 (session 4, longer runs)."""
+    itself when it runs alone. When several share the machine, each rank's training thread, pin-memory
+    and device threads compete with the workers for the cores: an eager model's rank keeps 3/8 of its
+    share, a compiled one's two cores (its training thread launches a few graphs, not every kernel).
+    2x H200, 32 cores, 2 ranks of eager ResNet-50 from JPEG: 15 workers per rank gave 6,492 img/s and 12
+    gave 6,889 (session 3); 12 gave 7,447 / 7,532, 10 gave 7,613 / 7,896 and 8 gave 7,707 (session 4,
+    longer runs). 2x H100, 32 cores, compiled ResNet-50, CPU loader, 600 steps: 10 workers per rank
+    8,916 img/s, 14 gave 10,000 and 15 gave 9,984 (session 10)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
     local_procs = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     share = cores // local_procs
-    return max(1, min(16, share - (1 if local_procs == 1 else max(1, 3 * share // 8))))
+    reserve = 1 if local_procs == 1 else 2 if compiled else max(1, 3 * share // 8)
+    return max(1, min(16, share - reserve))
 
 
 INDEX_SECONDS: dict[tuple, float] = {}  # time the index of each (data, val_dir, cache_dir) took to build or load
@@ -119,7 +123,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
                          f"processes x --accum {cfg.accum}")
     local_batch = cfg.batch_size // world_size // cfg.accum  # one micro-batch of one process
     steps = steps_per_epoch(cfg, len(train_index))
-    workers = default_workers() if cfg.workers < 0 else cfg.workers
+    workers = default_workers(cfg.backend == "compile") if cfg.workers < 0 else cfg.workers
     crop = "rrc" if cfg.train_crop == "auto" else cfg.train_crop  # train() resolves auto from the image size
     train_geometry = Geometry(crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
     val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
