@@ -106,7 +106,7 @@ class Accel(SplitController):
     def __init__(self, ds, max_step=0.2, **kw):
         super().__init__(ds, **kw)
         self.base, self.max_step, self.cur = self.step, max_step, self.step
-    def _move(self, rate, starved=0.0):
+    def _move(self, rate):
         if self.last_rate is not None and rate < self.last_rate:
             self.direction = -self.direction
             self.cur = self.base
