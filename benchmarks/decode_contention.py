@@ -7,7 +7,12 @@ the CUDA kernels and copies that one decode call runs, from torch.profiler.
 Variants: the files' bytes in pageable or pinned memory; the model on the default stream or a side stream.
 Run it again with CUDA_DEVICE_MAX_CONNECTIONS=32 to see whether streams share hardware queues.
 
-    python benchmarks/decode_contention.py TREE [SECONDS] [--no-profile]
+``--decoders A,B``: only the decode rates alone and beside alexnet (pinned bytes), for each decoder:
+``tv`` (torchvision's batched decode_jpeg, nvJPEG on CUDA cores), ``hw`` and ``cuda`` (nvImageCodec's
+batched decode on the GPU's hardware JPEG engines, or on CUDA cores; ``pip install nvidia-nvimgcodec-cu13
+nvidia-nvjpeg``). Each prints how far its pixels are from torchvision's.
+
+    python benchmarks/decode_contention.py TREE [SECONDS] [--no-profile] [--decoders tv,hw,cuda]
 """
 
 import glob
@@ -30,13 +35,36 @@ pageable = [data[i:i + 180] for i in range(0, len(data) - 179, 180)]
 pinned = [[d.pin_memory() for d in b] for b in pageable]
 
 
-def decode_loop(stop, counts, host, batches):
+def tv_decode(batch):
+    return decode_jpeg(batch, mode=ImageReadMode.RGB, device=dev)
+
+
+def nvimgcodec_decode(kind):
+    """A batch decoder through nvImageCodec on backend ``kind``: CHW uint8 tensors, ready on the current stream."""
+    from nvidia import nvimgcodec
+
+    decoder = nvimgcodec.Decoder(device_id=dev.index or 0, max_num_cpu_threads=4,
+                                 backends=[nvimgcodec.Backend(getattr(nvimgcodec.BackendKind, kind))])
+
+    def decode(batch):
+        stream = torch.cuda.current_stream()
+        images = decoder.decode([nvimgcodec.CodeStream(b.numpy()) for b in batch], cuda_stream=stream.cuda_stream)
+        if any(i is None for i in images):
+            raise RuntimeError(f"nvImageCodec {kind} could not decode {sum(i is None for i in images)} files")
+        out = [torch.as_tensor(i, device=dev).permute(2, 0, 1) for i in images]
+        stream.synchronize()  # as decode_jpeg does before it returns
+        return out
+
+    return decode
+
+
+def decode_loop(stop, counts, host, batches, decode=tv_decode):
     stream = torch.cuda.Stream()
     k = 0
     with torch.cuda.stream(stream):
         while not stop.is_set():
             t0 = time.perf_counter()
-            decode_jpeg(batches[k % len(batches)], mode=ImageReadMode.RGB, device=dev)
+            decode(batches[k % len(batches)])
             host.append(time.perf_counter() - t0)
             counts[0] += 180
             k += 1
@@ -64,9 +92,9 @@ def train_loop(stop, counts, arch, side_stream):
     torch.cuda.synchronize()
 
 
-def measure(arch, decode, train, inputs=pageable, side_stream=False):
+def measure(arch, decode, train, inputs=pageable, side_stream=False, decoder=tv_decode):
     stop, counts, host = threading.Event(), [0, 0], []
-    threads = ([threading.Thread(target=decode_loop, args=(stop, counts, host, inputs))] if decode else []) + \
+    threads = ([threading.Thread(target=decode_loop, args=(stop, counts, host, inputs, decoder))] if decode else []) + \
               ([threading.Thread(target=train_loop, args=(stop, counts, arch, side_stream))] if train else [])
     for t in threads:
         t.start()
@@ -82,6 +110,21 @@ def measure(arch, decode, train, inputs=pageable, side_stream=False):
 
 
 print("CUDA_DEVICE_MAX_CONNECTIONS", os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "unset"), flush=True)
+if "--decoders" in sys.argv:
+    names = sys.argv[sys.argv.index("--decoders") + 1].split(",")
+    _, model, _ = measure("alexnet", False, True)
+    print(f"alexnet alone: {model:,.0f} img/s", flush=True)
+    reference = [i.float() for i in tv_decode(pinned[0])]
+    for name in names:
+        decoder = {"tv": tv_decode, "hw": "HW_GPU_ONLY", "cuda": "GPU_ONLY"}[name]
+        decoder = nvimgcodec_decode(decoder) if isinstance(decoder, str) else decoder
+        diff = max((a.float() - b).abs().mean().item() for a, b in zip(decoder(pinned[0]), reference))
+        dec, _, host_ms = measure("alexnet", True, False, pinned, decoder=decoder)
+        dec2, model2, host2 = measure("alexnet", True, True, pinned, decoder=decoder)
+        print(f"{name}: alone {dec:,.0f} img/s (call {host_ms:.1f} ms per 180) | beside alexnet: decode {dec2:,.0f}, "
+              f"model {model2:,.0f} ({model2 / model:.0%}), call {host2:.1f} ms | mean |pixel - tv| {diff:.2f}",
+              flush=True)
+    sys.exit(0)
 for inputs, name in ((pageable, "pageable"), (pinned, "pinned")):
     dec, _, host_ms = measure("alexnet", True, False, inputs)
     print(f"decode alone, {name} bytes: {dec:,.0f} img/s (median call {host_ms:.1f} ms per 180)", flush=True)
