@@ -271,7 +271,7 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
         out["cpu_share"] = ctrl.share.value
         out["device_side_s_per_batch"] = ctrl.gpu
         out["split_windows"] = [{"cpu_share": round(share, 3), "images_per_s": round(rate * cfg.batch_size),
-                                 "producer_waited": round(starved, 3)} for share, rate, starved in ctrl.history]
+                                 "producer_waited": round(waited, 3)} for share, rate, waited in ctrl.history]
     out["ceiling"] = {"images_per_s": _ceiling(step, cfg, device, opts, len(data.classes))}
     out["of_ceiling"] = ips / out["ceiling"]["images_per_s"]
     if opts.compare:

@@ -162,7 +162,7 @@ def test_fixed_split_only_measures(photo_tree):
     for t in range(11):
         c.tick(float(t))
     assert ds.cpu_share.value == pytest.approx(0.3) and c.moves == 0
-    assert c.history == [(pytest.approx(0.3), 1.0, 0.0)] * 3  # windows back to back after the first lag
+    assert list(c.history) == [(pytest.approx(0.3), 1.0, 0.0)] * 3  # windows back to back after the first lag
 
 
 def test_the_controller_records_each_window_with_the_producers_wait(photo_tree):
@@ -172,7 +172,7 @@ def test_the_controller_records_each_window_with_the_producers_wait(photo_tree):
         c.tick(float(t))
         if t >= 2:
             c.producer_waited(0.5)  # after the window's start: 3 x 0.5 s of a 4-s window
-    assert c.history == [(pytest.approx(0.4), 1.0, pytest.approx(0.375))] and c.moves == 1
+    assert list(c.history) == [(pytest.approx(0.4), 1.0, pytest.approx(0.375))] and c.moves == 1
 
 
 @pytest.mark.gpu

@@ -13,6 +13,7 @@ normalizes it, and writes it into the batch. No per-image Python work past build
 
 from __future__ import annotations
 
+import collections
 import math
 import multiprocessing
 from dataclasses import dataclass
@@ -191,7 +192,7 @@ class SplitController:
     starvation. On the 13k tree (epochs of 50 batches, a move every 53) the first six windows of a
     resnet18 run each held one, and it took the share from 0.3 to 0.0 (session 10).
 
-    ``history`` keeps each timed window as (share, batches/s, the producer's share of it spent waiting).
+    ``history`` keeps the latest timed windows as (share, batches/s, the producer's share of it spent waiting).
     """
 
     START = 0.3  # best or near it for resnet18 and alexnet on one H100 with 16 cores (session 6 sweep)
@@ -205,7 +206,7 @@ class SplitController:
         self.last_rate = None  # batches/s measured after the previous move
         self.gpu = 0.0  # smoothed seconds of the producer thread's device side per batch
         self.moves = 0
-        self.history: list[tuple[float, float, float]] = []
+        self.history: collections.deque[tuple[float, float, float]] = collections.deque(maxlen=1000)
         self._count = 0
         self._t0 = None
         self._waited = 0.0
