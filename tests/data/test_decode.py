@@ -136,3 +136,40 @@ def test_resized_crops_come_back_in_hwc_order():
     for s in range(5):
         out, _ = decode_crops(data, g, np.random.default_rng(s), scaled=False)
         assert out[0].shape == (96, 96, 3) and out[0].flags.c_contiguous
+
+
+@pytest.mark.parametrize("kind", ["rrc", "pad", "center"])
+def test_a_region_resizes_as_the_whole_image_does(kind):
+    """``decode_region`` keeps the pixels around the box that a bilinear resize reads: resizing the box of the
+    region gives what resizing it in the whole decoded image gives (here with roi_align, as the GPU does)."""
+    import torch
+    from torchvision.ops import roi_align
+
+    from imagenet_trainer.data.decode import _decode_jpeg_scaled, decode_region
+
+    data = jpeg_bytes(random_image(300, 420, seed=5), quality=90)
+    g = Geometry(kind, crop_size=64, image_size=72)
+
+    def resized(pixels: np.ndarray, box) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float()
+        return roi_align(x, torch.tensor([[0.0, *box]]), (64, 64), 1.0, -1, aligned=True)
+
+    for s in range(12):
+        pixels, box, flip = decode_region(data, g, np.random.default_rng(s))
+        whole, (whole_box,), whole_flip = _decode_jpeg_scaled(data, g, np.random.default_rng(s), True)
+        assert flip == whole_flip and pixels.shape[0] <= whole.shape[0] and pixels.shape[1] <= whole.shape[1]
+        torch.testing.assert_close(resized(pixels, box), resized(whole, whole_box), atol=1e-3, rtol=0)
+
+
+def test_regions_only_for_jpegs_the_fast_path_takes():
+    from imagenet_trainer.data.decode import decode_region
+
+    g = Geometry("rrc", crop_size=16, image_size=16)
+    png = io.BytesIO()
+    Image.fromarray(random_image(40, 40)).save(png, format="PNG")
+    assert decode_region(png.getvalue(), g, np.random.default_rng(0)) is None
+    cmyk = io.BytesIO()
+    Image.fromarray(random_image(40, 40)).convert("CMYK").save(cmyk, format="JPEG")
+    assert decode_region(cmyk.getvalue(), g, np.random.default_rng(0)) is None
+    pixels, box, _ = decode_region(jpeg_bytes(random_image(40, 40)), g, np.random.default_rng(0))
+    assert pixels.dtype == np.uint8 and pixels.shape[2] == 3 and box[2] <= pixels.shape[1] and box[3] <= pixels.shape[0]

@@ -86,3 +86,40 @@ def test_a_failing_kernel_falls_back_to_roi_align_once(interpreted, monkeypatch)
     torch.testing.assert_close(out[positions], ref[positions])
     interpreted.crop_resize_into(out, images, boxes, positions, flips, scale, bias)
     assert len(tries) == 1  # not tried again
+
+
+def _packed(images: list[torch.Tensor]) -> "gpu_crop.PackedImages":
+    """The images as HWC pixels back to back in one flat tensor, as the hybrid loader's regions travel."""
+    flat = torch.cat([im.permute(1, 2, 0).reshape(-1) for im in images])
+    return gpu_crop.PackedImages(flat, torch.tensor([im.shape[1:] for im in images]))
+
+
+def test_packed_images_are_views_of_one_buffer():
+    _, images, *_ = _case(torch.device("cpu"))
+    packed = _packed(images)
+    assert all(torch.equal(a, b) for a, b in zip(packed.views(), images))
+    table = packed.table()
+    assert table[:, 0].tolist() == [v.data_ptr() for v in packed.views()]
+    assert table[:, 1:].tolist() == [[*v.shape[1:], *v.stride()] for v in packed.views()]
+
+
+def _check_packed(mod, device):
+    out, images, boxes, positions, flips, scale, bias = _case(device)
+    ref = out.clone()
+    mod._reference(ref, images, boxes, positions, flips, scale, bias)
+    mod.crop_resize_into(out, _packed(images), boxes, positions, flips, scale, bias)
+    torch.testing.assert_close(out[positions], ref[positions], atol=1e-4, rtol=1e-5)
+
+
+def test_packed_images_take_the_kernel(interpreted):
+    _check_packed(interpreted, torch.device("cpu"))
+
+
+def test_packed_images_take_the_reference_path(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    _check_packed(gpu_crop, torch.device("cpu"))
+
+
+@pytest.mark.gpu
+def test_packed_images_take_the_kernel_on_cuda():
+    _check_packed(gpu_crop, torch.device("cuda"))

@@ -49,6 +49,35 @@ def test_gpu_crop_decoder_matches_cpu_path_on_cuda(photo_tree):
     _compare(photo_tree, torch.device("cuda"))
 
 
+def _compare_regions(photo_tree, device):
+    """The CPU share: the workers decode regions, the device resizes them; close to the CPU path's crops."""
+    index = build_index(photo_tree)
+    g = Geometry("rrc", crop_size=48, image_size=48)
+    items = [(i, 2000 + i) for i in range(len(index))]
+    cpu = ImageFolderDataset(index, g)
+    batch = collate_mixed([EncodedFolderDataset(index, g, cpu_share=1.0)[it] for it in items])
+    assert len(batch.region_pos) == len(items) and not batch.lengths and not len(batch.decoded_pos)
+    loader = DeviceLoader(None, device, (0.0,) * 3, (1 / 255,) * 3, GpuCropDecoder(device, 48))
+    got = loader._to_device(batch).images.movedim(1, -1).round().clamp(0, 255).byte().cpu()
+    diffs = []
+    for k, it in enumerate(items):
+        ref, flip = cpu.load(*it)
+        ref = torch.from_numpy(ref[0].copy())
+        diffs.append(float((got[k].int() - (ref.flip(1) if flip else ref).int()).abs().float().mean()))
+    # The same decoder, other resize kernels: torch's or Pillow's antialiased resize on the CPU, roi_align's
+    # averaging on the device (which keeps a box that reaches the image's edge half a pixel inside it).
+    assert np.mean(diffs) < 2.5 and max(diffs) < 6.0, diffs
+
+
+def test_regions_resized_on_the_device_match_the_cpu_path(photo_tree):
+    _compare_regions(photo_tree, torch.device("cpu"))
+
+
+@pytest.mark.gpu
+def test_regions_resized_on_the_device_match_the_cpu_path_on_cuda(photo_tree):
+    _compare_regions(photo_tree, torch.device("cuda"))
+
+
 def test_odd_files_are_decoded_by_workers(photo_tree):
     from PIL import Image
     d = photo_tree / "c0"
@@ -66,7 +95,7 @@ def test_odd_files_are_decoded_by_workers(photo_tree):
 def test_cpu_share_routes_samples(photo_tree):
     index = build_index(photo_tree)
     enc = EncodedFolderDataset(index, Geometry("center", 32, 32), cpu_share=1.0)
-    assert all(enc[(i, i)][0] == "dec" for i in range(len(index)))
+    assert all(enc[(i, i)][0] == "reg" for i in range(len(index)))
 
 
 def test_mixed_batches_through_device_loader(photo_tree):
@@ -83,35 +112,41 @@ def test_mixed_batches_through_device_loader(photo_tree):
 
 
 def test_mixed_batches_travel_in_shared_slots(photo_tree):
-    """Workers put each batch's crops and file bytes in a reused shared slot; the batches that arrive are
-    the same as those of a loader without slots."""
+    """Workers put each batch's crops, file bytes and regions in a reused shared slot; the batches that arrive
+    are the same as those of a loader without slots."""
     import functools
+
+    from PIL import Image
 
     from imagenet_trainer.data.loader import batch_slots
 
+    for k in range(2):  # files that only the workers' fallback decoder takes, finished there
+        Image.fromarray(random_image(50, 60)).save(photo_tree / f"c{k}" / "png_named.jpg", format="PNG")
     index = build_index(photo_tree)
     g = Geometry("rrc", 32, 32)
     ds = EncodedFolderDataset(index, g, cpu_share=0.5)
 
     def run(workers):
         sampler = EpochBatchSampler(index.labels, 2)
-        slots = batch_slots(workers, 2 * 32 * 32 * 3 * 40)  # room for the test's PNG-sized files too
+        slots = batch_slots(workers, 2 * 32 * 32 * 3 * 60)  # room for the test's regions and files too
         loader = make_dataloader(ds, sampler, workers, False, collate_fn=functools.partial(collate_mixed, slots=slots))
         out = []
-        for epoch in range(2):
+        for epoch in range(3):
             sampler.set_epoch(epoch)
             for b in loader:
                 assert (b.slot is not None) == (workers > 0)
-                out.append((b.decoded.clone(), [e.clone() for e in b.encoded], b.boxes, b.labels, b.indices))
+                out.append((b.decoded.clone(), [e.clone() for e in b.encoded], b.regions.clone(), b.region_shapes,
+                            b.region_boxes, b.region_pos, b.boxes, b.labels, b.indices))
         return out
 
     plain, slotted = run(0), run(2)
-    assert len(plain) == len(slotted) == 8
-    assert any(len(p[1]) for p in plain) and any(len(p[0]) for p in plain)  # both halves are exercised
+    assert len(plain) == len(slotted) == 15
+    assert any(len(p[1]) for p in plain) and any(len(p[0]) for p in plain) and any(len(p[5]) for p in plain)
     for p, q in zip(plain, slotted):
         assert torch.equal(p[0], q[0]) and len(p[1]) == len(q[1])
         assert all(torch.equal(a, b) for a, b in zip(p[1], q[1]))
-        assert torch.equal(p[2], q[2]) and torch.equal(p[3], q[3]) and torch.equal(p[4], q[4])
+        assert all(torch.equal(a, b) for a, b in zip(p[2:], q[2:]))
+        assert len(p[2]) == int((p[3][:, 0] * p[3][:, 1]).sum()) * 3
 
 
 def _simulate(controller, share, batches: int, rate, lag: int) -> list[float]:

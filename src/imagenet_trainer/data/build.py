@@ -235,9 +235,10 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     controller = None
     if kind == "hybrid":  # a new split reaches training after the batches already in flight
         controller = SplitController(dataset, lag=workers * PREFETCH + DEVICE_PREFETCH, fixed=cpu_share is not None)
-    # One slot per batch holds its CPU-decoded crops and its files' bytes: room for a full batch of
-    # crops, which the bytes of JPEGs smaller than a crop's pixels also fit (bigger batches take new memory).
-    slots = batch_slots(workers, sampler.batch_size * geometry.crop_size ** 2 * 3)
+    # One slot per batch holds its CPU-decoded regions and crops and its files' bytes: room for regions
+    # of 2.5 crops' pixels each on average (300-520 px JPEGs to 224 px: 1.6), which JPEGs smaller than a
+    # crop's pixels also fit (bigger batches take new memory, slower). Pages are mapped on first use.
+    slots = batch_slots(workers, sampler.batch_size * geometry.crop_size ** 2 * 3 * 5 // 2)
     loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=functools.partial(collate_mixed, slots=slots))
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
 

@@ -5,7 +5,8 @@ Fast path (JPEG): read the header, choose the box in source coordinates, decode 
 output resolution over the box, then crop + resize in one call (torch's SIMD kernel for whole-pixel
 boxes, Pillow for boxes that fall between pixels). Fallback path (everything else, and JPEGs the
 fast path refuses: CMYK, truncated, EXIF-rotated, a PNG named .jpg): Pillow, with EXIF orientation
-applied. A file that no decoder reads raises ``DecodeError``.
+applied. A file that no decoder reads raises ``DecodeError``. ``decode_region`` stops before the resize,
+for the hybrid loader, whose GPU resizes whole batches of such regions.
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def _dct_eighths(boxes: list[Box], size: int) -> int:
     return 8
 
 
-def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator | None,
-                      scaled: bool) -> tuple[list[np.ndarray], bool] | None:
-    """The libjpeg-turbo path, or None where the fallback should take the file."""
+def _decode_jpeg_scaled(data: bytes, geometry: Geometry, rng: np.random.Generator | None,
+                        scaled: bool) -> tuple[np.ndarray, list[Box], bool] | None:
+    """The libjpeg-turbo decode at the chosen DCT scale: (pixels, the boxes in them, flip), or None where the
+    fallback should take the file."""
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError:
@@ -113,9 +115,41 @@ def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator 
         # libjpeg scales by M/8 and rounds the output size up; use the exact factor.
         s = round(8 * arr.shape[1] / width) / 8
         boxes = [(l * s, t * s, r * s, b * s) for l, t, r, b in boxes]
+    return arr, boxes, flip
+
+
+def _decode_jpeg_fast(data: bytes, geometry: Geometry, rng: np.random.Generator | None,
+                      scaled: bool) -> tuple[list[np.ndarray], bool] | None:
+    """The libjpeg-turbo path, or None where the fallback should take the file."""
+    decoded = _decode_jpeg_scaled(data, geometry, rng, scaled)
+    if decoded is None:
+        return None
+    arr, boxes, flip = decoded
     if _whole_pixels(boxes):
         return _resize_boxes_array(arr, boxes, geometry.crop_size), flip
     return _resize_boxes(Image.fromarray(arr), boxes, geometry.crop_size), flip  # sub-pixel boxes
+
+
+def decode_region(data: bytes, geometry: Geometry, rng: np.random.Generator | None,
+                  scaled: bool = True) -> tuple[np.ndarray, Box, bool] | None:
+    """The JPEG path without the resize, for a resize on the GPU: the decoded pixels around the box (one
+    box: ``geometry.n_boxes == 1``), the box in them, and the flip; None where ``decode_crops`` should take
+    the file (not a JPEG, or one the fast path refuses).
+
+    The region keeps one pixel beyond the box on each side where the image has it, so a bilinear resize of
+    the box reads the same pixels from the region as from the whole image. It is a view into the decoded
+    image (the worker copies it once, into the batch).
+    """
+    if data[:2] != _JPEG_MAGIC:
+        return None
+    decoded = _decode_jpeg_scaled(data, geometry, rng, scaled)
+    if decoded is None:
+        return None
+    arr, ((l, t, r, b),), flip = decoded
+    h, w = arr.shape[:2]
+    x0, y0 = min(max(0, math.floor(l) - 1), w - 1), min(max(0, math.floor(t) - 1), h - 1)
+    x1, y1 = max(min(w, math.ceil(r) + 1), x0 + 1), max(min(h, math.ceil(b) + 1), y0 + 1)
+    return arr[y0:y1, x0:x1], (l - x0, t - y0, r - x0, b - y0), flip
 
 
 def _decode_pil(data: bytes, geometry: Geometry, rng: np.random.Generator | None) -> tuple[list[np.ndarray], bool]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torchvision.ops import roi_align
@@ -31,6 +32,32 @@ except ImportError:  # torch builds without Triton: the roi_align path
 
 BLOCK = 512  # output pixels per program
 _failed: str | None = None  # why the kernel failed, once it has: the roi_align path runs from then on
+
+
+@dataclass
+class PackedImages:
+    """R uint8 HWC images back to back in one flat tensor (one copy to the device for all of them), with
+    their (height, width) on the host. ``crop_resize_into`` takes them as it takes a list of tensors."""
+
+    flat: torch.Tensor  # 1-d uint8
+    shapes: torch.Tensor  # (R, 2) int64 (height, width)
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def offsets(self) -> torch.Tensor:
+        sizes = self.shapes[:, 0] * self.shapes[:, 1] * 3
+        return torch.cumsum(sizes, 0) - sizes
+
+    def views(self) -> list[torch.Tensor]:
+        """Each image as a (3, H, W) view."""
+        return [self.flat[o: o + h * w * 3].view(h, w, 3).permute(2, 0, 1)
+                for o, (h, w) in zip(self.offsets().tolist(), self.shapes.tolist())]
+
+    def table(self) -> torch.Tensor:
+        """(R, 6) int64 rows for the kernel: address, height, width and the strides of channel, row, column."""
+        h, w = self.shapes[:, 0], self.shapes[:, 1]
+        return torch.stack([self.offsets() + self.flat.data_ptr(), h, w, torch.ones_like(h), w * 3, torch.full_like(h, 3)], 1)
 
 
 def kernel_usable(device: torch.device) -> bool:
@@ -46,12 +73,12 @@ def crop_resize_into(out: torch.Tensor, images: list[torch.Tensor], boxes: torch
     and normalized (``pixel * scale + bias`` per channel), into ``out[positions[k]]``.
 
     out: (B, S, S, 3) float32 on the device (HWC memory; its NCHW view is channels_last).
-    images: K uint8 (3, H_k, W_k) tensors on the device, any strides. boxes: (K, 4) float32 (left, top,
+    images: K uint8 (3, H_k, W_k) tensors on the device, any strides, or ``PackedImages`` on the device. boxes: (K, 4) float32 (left, top,
     right, bottom) in source pixels, on the host. positions: (K,) int64 and flips: (B,) bool, on the host.
     scale, bias: (3,) float32 on the device.
     """
     global _failed
-    if not images:
+    if not len(images):
         return
     if _failed is None and kernel_usable(out.device):
         try:
@@ -61,13 +88,16 @@ def crop_resize_into(out: torch.Tensor, images: list[torch.Tensor], boxes: torch
             _failed = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             warnings.warn(f"the GPU crop kernel failed ({_failed}); the hybrid loader crops with roi_align "
                           "instead, which is slower")
-    _reference(out, images, boxes, positions, flips, scale, bias)
+    _reference(out, images.views() if isinstance(images, PackedImages) else images, boxes, positions, flips, scale, bias)
 
 
-def _inside(images: list[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
+def _inside(images: list[torch.Tensor] | PackedImages, boxes: torch.Tensor) -> torch.Tensor:
     """The boxes with their right/bottom edges at most half a pixel inside each image, so that every
     bilinear sample stays inside its own image (and off the padding of the reference path)."""
-    sizes = torch.tensor([[im.shape[2], im.shape[1]] for im in images], dtype=torch.float32)
+    if isinstance(images, PackedImages):
+        sizes = images.shapes.flip(1).float()
+    else:
+        sizes = torch.tensor([[im.shape[2], im.shape[1]] for im in images], dtype=torch.float32)
     b = boxes.clone()
     b[:, 2] = torch.minimum(b[:, 2], sizes[:, 0] - 0.5)
     b[:, 3] = torch.minimum(b[:, 3], sizes[:, 1] - 0.5)
@@ -91,7 +121,10 @@ def _reference(out, images, boxes, positions, flips, scale, bias) -> None:
 
 def _launch(out, images, boxes, positions, flips, scale, bias) -> None:
     # One int64 row per image: address, height, width, its three strides, its batch position, its flip.
-    meta = torch.tensor([(im.data_ptr(), im.shape[1], im.shape[2], *im.stride()) for im in images], dtype=torch.int64)
+    if isinstance(images, PackedImages):
+        meta = images.table()
+    else:
+        meta = torch.tensor([(im.data_ptr(), im.shape[1], im.shape[2], *im.stride()) for im in images], dtype=torch.int64)
     table = torch.cat([meta, positions.view(-1, 1), flips[positions].view(-1, 1).long()], 1)
     device, size = out.device, out.shape[1]
     boxes = _inside(images, boxes)

@@ -246,6 +246,12 @@ class DeviceLoader(WrappedLoader):
                                        self.normalize.scale, self.normalize.bias)
             if hold is not None:
                 hold.append(images)
+        if len(batch.region_pos):  # the workers' decoded regions, in one copy, resized by the same kernel
+            from imagenet_trainer.data.gpu_crop import PackedImages
+
+            regions = PackedImages(batch.regions.to(self.device, non_blocking=True), batch.region_shapes)
+            self.gpu_decoder.crop_into(x, regions, batch.region_boxes, batch.region_pos, batch.flips,
+                                       self.normalize.scale, self.normalize.bias)
         if len(batch.decoded_pos):
             pos = batch.decoded_pos.to(self.device, non_blocking=True)
             dec = self.normalize(batch.decoded.to(self.device, non_blocking=True), flips[pos], any_flip)
