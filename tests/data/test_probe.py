@@ -7,6 +7,7 @@ import torch
 from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data import build
 from imagenet_trainer.data.geometry import Geometry
+from imagenet_trainer.data.hybrid import SplitController
 from imagenet_trainer.data.index import build_index
 from imagenet_trainer.data.probe import CpuDecodeTiming, LoaderChoice, choose_loader
 
@@ -93,6 +94,23 @@ def test_describe_gives_both_rates():
     line = LoaderChoice("cpu", 6123.4, 5600.0, 1.25).describe()
     assert "6,123 img/s" in line and "5,600 img/s" in line and "probe 1.2 s" in line
     assert "cached in /c/x.json" in LoaderChoice("cpu", 1.0, 1.0, 0.0, "/c/x.json").describe()
+
+
+def test_the_hybrid_loader_starts_with_what_the_workers_decode_at_the_models_rate():
+    assert LoaderChoice("hybrid", 5000.0, 5400.0, 1.0).start_share == 0.93  # they nearly keep up
+    assert LoaderChoice("hybrid", 5500.0, 33000.0, 1.0).start_share == SplitController.START  # at least START
+    line = LoaderChoice("hybrid", 5000.0, 5400.0, 1.0).describe()
+    assert "hybrid loader, the workers start with 93% of each batch" in line
+
+
+def test_build_data_starts_the_probed_hybrid_split_where_the_probe_says(tiny_tree, monkeypatch):
+    made = {}
+    monkeypatch.setattr(build, "pick_loader", lambda kind, device: "hybrid" if kind == "auto" else kind)
+    monkeypatch.setattr(build, "make_train_loader", lambda kind, *a, **k: made.update(kind=kind, share=a[-1], **k))
+    build.build_data(_cfg(tiny_tree, workers=0), CPU, model_rate=lambda timing: 1e12)
+    assert made == {"kind": "hybrid", "share": SplitController.START, "fixed": False}  # adaptive from there
+    build.build_data(_cfg(tiny_tree, cpu_share=0.6), CPU, model_rate=lambda timing: 1e12)
+    assert made == {"kind": "hybrid", "share": 0.6, "fixed": True}
 
 
 def _cfg(tree, **kw) -> TrainConfig:

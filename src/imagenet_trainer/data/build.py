@@ -153,6 +153,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
                   f"{timings['cache']:.1f} s", file=sys.stderr)
         return bundle
     bundle.loader = pick_loader(cfg.loader, device)
+    start = cfg.cpu_share
     if cfg.loader == "auto" and bundle.loader == "hybrid" and model_rate is not None and cfg.cpu_share is None:
         from imagenet_trainer.data.probe import choose_loader
 
@@ -163,6 +164,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         choice = choose_loader(train_index, train_geometry, workers, model_rate, device, verbose=rank == 0, key=key,
                                cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None)
         bundle.loader, bundle.choice, timings["probe"] = choice.kind, choice, choice.seconds
+        start = choice.start_share if choice.kind == "hybrid" else None
     if bundle.loader == "naive":
         from imagenet_trainer.data.naive import NaiveDataset, NaiveLoader
 
@@ -175,7 +177,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
                                      ShardBatchSampler(len(val_index), local_batch, rank, world_size), workers, device)
         return bundle
     bundle.train = make_train_loader(bundle.loader, train_index, train_geometry, sampler, workers, device, mean, std,
-                                     cfg.cpu_share)
+                                     start, fixed=cfg.cpu_share is not None)
     if val_index is not None:
         bundle.val = make_val_loader(val_index, val_geometry, local_batch, workers, device, mean, std, rank, world_size)
     return bundle
@@ -219,8 +221,13 @@ def pick_loader(kind: str, device: torch.device) -> str:
 
 
 def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, workers: int,
-                      device: torch.device, mean, std, cpu_share: float | None = None) -> DeviceLoader:
-    """The training loader of kind cpu, gpu or hybrid (``auto`` resolved by ``pick_loader``)."""
+                      device: torch.device, mean, std, cpu_share: float | None = None,
+                      fixed: bool | None = None) -> DeviceLoader:
+    """The training loader of kind cpu, gpu or hybrid (``auto`` resolved by ``pick_loader``).
+
+    cpu_share: the hybrid loader's CPU share (None: ``SplitController.START``); ``fixed``: keep it there
+    (default: when it is given), else the controller moves it from there.
+    """
     from imagenet_trainer.data.hybrid import EncodedFolderDataset, GpuCropDecoder, SplitController, collate_mixed
 
     kind = pick_loader(kind, device)
@@ -234,7 +241,8 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     dataset = EncodedFolderDataset(index, geometry, cpu_share=start)
     controller = None
     if kind == "hybrid":  # a new split reaches training after the batches already in flight
-        controller = SplitController(dataset, lag=workers * PREFETCH + DEVICE_PREFETCH, fixed=cpu_share is not None)
+        controller = SplitController(dataset, lag=workers * PREFETCH + DEVICE_PREFETCH,
+                                     fixed=cpu_share is not None if fixed is None else fixed)
     # One slot per batch holds its CPU-decoded regions and crops and its files' bytes: room for regions
     # of 2.5 crops' pixels each on average (300-520 px JPEGs to 224 px: 1.6), which JPEGs smaller than a
     # crop's pixels also fit (bigger batches take new memory, slower). Pages are mapped on first use.

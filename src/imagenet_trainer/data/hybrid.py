@@ -225,12 +225,18 @@ class SplitController:
     starvation. On the 13k tree (epochs of 50 batches, a move every 53) the first six windows of a
     resnet18 run each held one, and it took the share from 0.3 to 0.0 (session 10).
 
+    A window is 80 batches. The rate of a window is noisy: alexnet at fixed shares on one H100 (session 10,
+    30 windows of 20 batches each) gave a coefficient of variation of 12-24% over 20 batches, 7-18% over 40
+    and 4-9% over 80, falling about as the square root of the length. With 20 a move's verdict on a 10%
+    difference was wrong about a third of the time, and the share wandered: alexnet ended at 0.15-0.35 for
+    14,340-15,851 img/s, where a fixed 0.3 gave 17,808 (session 11).
+
     ``history`` keeps the latest timed windows as (share, batches/s, the producer's share of it spent waiting).
     """
 
     START = 0.3  # best or near it for resnet18 and alexnet on one H100 with 16 cores (session 6 sweep)
 
-    def __init__(self, dataset: EncodedFolderDataset, step: float = 0.05, lag: int = 33, window: int = 20,
+    def __init__(self, dataset: EncodedFolderDataset, step: float = 0.05, lag: int = 33, window: int = 80,
                  fixed: bool = False):
         self.share = dataset.cpu_share
         self.step, self.lag, self.window = step, max(1, lag), window
