@@ -1,4 +1,3 @@
-import os
 import time
 
 import numpy as np
@@ -167,44 +166,13 @@ def test_workers_can_yield_to_the_training_process(lower):
     assert seen == {min(19, mine + WORKER_NICE) if lower else mine}
 
 
-def test_cpu_loader_workers_yield_on_gpu_runs_only(index, monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+def test_cpu_loader_workers_yield_on_gpu_runs_only(index):
+    from imagenet_trainer.data.loader import _lower_priority
+
     sampler = EpochBatchSampler(index.labels, 5, seed=0)
     dataset = ImageFolderDataset(index, Geometry("rrc", 32, 36))
-    init = image_dataloader(dataset, sampler, 1, pin_memory=True).worker_init_fn
-    assert init.keywords == {"lower_priority": True, "cores": [1, 2, 3, 4, 5, 6, 7]}
+    assert image_dataloader(dataset, sampler, 1, pin_memory=True).worker_init_fn is _lower_priority
     assert image_dataloader(dataset, sampler, 1, pin_memory=False).worker_init_fn is None
-
-
-def test_workers_keep_off_a_core_per_training_process(monkeypatch):
-    from imagenet_trainer.data.loader import worker_cores
-
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)), raising=False)
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
-    assert worker_cores(14) == list(range(2, 32))  # 28 workers on 30 cores; cores 0 and 1 for the two ranks
-    assert worker_cores(16) is None  # 32 workers: more than the 30 cores left, so no restriction
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {4, 5, 9}, raising=False)  # a cpuset
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
-    assert worker_cores(2) == [5, 9] and worker_cores(3) is None
-
-
-class _Cores(torch.utils.data.Dataset):
-    def __len__(self):
-        return 2
-
-    def __getitem__(self, i):
-        return torch.tensor(sorted(os.sched_getaffinity(0)))
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
-def test_a_worker_runs_on_the_cores_it_is_given():
-    mine = sorted(os.sched_getaffinity(0))
-    sampler = torch.utils.data.BatchSampler(range(2), 1, False)
-    loader = make_dataloader(_Cores(), sampler, 1, False, persistent=False, collate_fn=lambda b: b[0],
-                             spare_cores=True)
-    assert all(b.tolist() == mine[1:] for b in loader)
-    assert sorted(os.sched_getaffinity(0)) == mine  # this process keeps its own
 
 
 def test_a_forked_worker_never_finalizes_the_parents_objects(tmp_path):

@@ -247,8 +247,7 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     # of 2.5 crops' pixels each on average (300-520 px JPEGs to 224 px: 1.6), which JPEGs smaller than a
     # crop's pixels also fit (bigger batches take new memory, slower). Pages are mapped on first use.
     slots = batch_slots(workers, sampler.batch_size * geometry.crop_size ** 2 * 3 * 5 // 2)
-    loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=functools.partial(collate_mixed, slots=slots),
-                             spare_cores=pin)
+    loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=functools.partial(collate_mixed, slots=slots))
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
 
 

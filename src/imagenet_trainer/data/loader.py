@@ -60,44 +60,17 @@ def _lower_priority(worker_id: int) -> None:
         pass
 
 
-def worker_cores(workers: int) -> list[int] | None:
-    """The cores a GPU run's loader workers keep to: those this process may use, less one per training
-    process of the machine (``LOCAL_WORLD_SIZE``), so that a training process's threads, woken by the GPU,
-    find a core no worker holds. None (no restriction) where the workers of all the machine's processes
-    would outnumber the cores left to them."""
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return None
-    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    free = cores[local:]
-    return free if free and workers * local <= len(free) else None
-
-
-def _init_worker(worker_id: int, lower_priority: bool, cores: list[int] | None) -> None:
-    if lower_priority:
-        _lower_priority(worker_id)
-    if cores is not None:
-        try:
-            os.sched_setaffinity(0, cores)
-        except OSError:  # cores taken away meanwhile (a changed cpuset): run where allowed
-            pass
-
-
 def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, persistent: bool = True,
-                    collate_fn=collate, lower_priority: bool = False,
-                    spare_cores: bool = False) -> torch.utils.data.DataLoader:
+                    collate_fn=collate, lower_priority: bool = False) -> torch.utils.data.DataLoader:
     """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks).
 
     ``lower_priority``: the workers run at a lower scheduling priority (``WORKER_NICE``).
-    ``spare_cores``: the workers keep off a core per training process of the machine (``worker_cores``).
     """
     kwargs = {}
     if workers > 0:
         kwargs = dict(persistent_workers=persistent, prefetch_factor=PREFETCH)
-        cores = worker_cores(workers) if spare_cores else None
-        if lower_priority or cores is not None:
-            kwargs["worker_init_fn"] = functools.partial(_init_worker, lower_priority=lower_priority, cores=cores)
+        if lower_priority:
+            kwargs["worker_init_fn"] = _lower_priority
     return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,
                                        collate_fn=collate_fn, pin_memory=pin_memory,
                                        generator=torch.Generator().manual_seed(0), **kwargs)
@@ -125,7 +98,7 @@ def image_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, p
     g = dataset.geometry
     slots = batch_slots(workers, batch_sampler.batch_size * g.n_boxes * g.crop_size ** 2 * 3)
     return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent,
-                           functools.partial(collate, slots=slots), lower_priority=pin_memory, spare_cores=pin_memory)
+                           functools.partial(collate, slots=slots), lower_priority=pin_memory)
 
 
 @dataclass
