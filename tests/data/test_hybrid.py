@@ -226,6 +226,32 @@ def test_the_cuda_producer_gives_the_batches_of_the_inline_path(photo_tree):
 
 
 @pytest.mark.gpu
+def test_the_cuda_producer_carries_on_across_epochs(photo_tree):
+    """Over a continuous sampler the producer thread of each epoch takes its epoch's batches from one iterator
+    that runs on; every epoch gets the batches it gets when each starts afresh."""
+    index = build_index(photo_tree)
+    cuda = torch.device("cuda")
+
+    def epochs(continuous):
+        sampler = EpochBatchSampler(index.labels, 2, seed=4)
+        sampler.continuous = continuous
+        ds = EncodedFolderDataset(index, Geometry("rrc", 32, 32), cpu_share=0.5)
+        loader = DeviceLoader(make_dataloader(ds, sampler, 2, True, collate_fn=collate_mixed), cuda, (0.5,) * 3,
+                              (0.25,) * 3, GpuCropDecoder(cuda, 32))
+        out = []
+        for epoch in (1, 2, 3):
+            sampler.set_epoch(epoch)
+            out.append([(b.indices.tolist(), b.images.cpu()) for b in loader])
+        return out, loader
+
+    plain, (cont, loader) = epochs(False)[0], epochs(True)
+    assert loader._next_epoch == 4 and loader._running is not None
+    for a, b in zip(plain, cont):
+        assert [i for i, _ in a] == [i for i, _ in b] and len(a) == 4
+        assert all(torch.equal(x, y) for (_, x), (_, y) in zip(a, b))
+
+
+@pytest.mark.gpu
 def test_a_decode_error_reaches_the_training_loop(photo_tree):
     class Broken(GpuCropDecoder):
         def decode(self, encoded):

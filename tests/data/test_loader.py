@@ -207,3 +207,44 @@ def test_a_forked_worker_never_finalizes_the_parents_objects(tmp_path):
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _indices(loader, epochs, stop_after: dict | None = None) -> list[list[int]]:
+    """Each epoch's batch indices from ``loader``; ``stop_after[e]``: leave epoch e after that many batches."""
+    out = []
+    for epoch in epochs:
+        loader.batch_sampler.set_epoch(epoch)
+        got = []
+        for b in loader:
+            got.append(b.indices.tolist())
+            if stop_after and len(got) == stop_after.get(epoch):
+                break
+        out.append(got)
+    return out
+
+
+def _cpu_loader(index, continuous: bool) -> DeviceLoader:
+    sampler = EpochBatchSampler(index.labels, 4, seed=5)
+    sampler.continuous = continuous
+    dataset = ImageFolderDataset(index, Geometry("rrc", 16, 16))
+    return DeviceLoader(image_dataloader(dataset, sampler, 2, False), torch.device("cpu"), IMAGENET_MEAN, IMAGENET_STD)
+
+
+def test_the_workers_start_on_the_next_epoch_before_it_is_asked_for(index):
+    """Over a continuous sampler one DataLoader iterator serves the epochs in turn: when an epoch ends, the
+    workers hold the next one's first batches already, and every epoch has the batches it has without."""
+    plain, cont = _cpu_loader(index, False), _cpu_loader(index, True)
+    epochs = [1, 2, 3]
+    assert _indices(cont, epochs[:1]) == _indices(plain, epochs[:1])
+    running = cont._running
+    assert running._send_idx > len(cont)  # the next epoch's batches were handed to the workers
+    assert _indices(cont, epochs[1:]) == _indices(plain, epochs[1:])
+    assert cont._running is running  # one iterator for all three epochs
+
+
+def test_an_epoch_left_part_way_or_out_of_turn_starts_the_iterator_again(index):
+    plain, cont = _cpu_loader(index, False), _cpu_loader(index, True)
+    ref = _indices(plain, [1, 2, 3, 7])
+    got = _indices(cont, [1, 2], stop_after={1: 2})  # epoch 1 left after 2 of its 7 batches
+    assert got == [ref[0][:2], ref[1]]
+    assert _indices(cont, [7]) == [ref[3]]  # a jump (a resumed run): from epoch 7's start

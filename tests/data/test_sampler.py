@@ -50,3 +50,20 @@ def test_shards_cover_every_item_once():
     for n, world in ((10, 3), (7, 4), (3, 4), (100, 1)):
         seen = [i for r in range(world) for b in ShardBatchSampler(n, 4, r, world) for i in b]
         assert sorted(seen) == list(range(n))
+
+
+def test_a_continuous_sampler_goes_on_into_the_next_epochs_with_their_crop_sizes():
+    import itertools
+
+    one = EpochBatchSampler(LABELS, 8, seed=3)
+    one.crop_schedule = lambda e: 16 + 8 * e
+    cont = EpochBatchSampler(LABELS, 8, seed=3)
+    cont.crop_schedule, cont.continuous = one.crop_schedule, True
+    cont.set_epoch(2)
+    expected = []
+    for e in (2, 3, 4):
+        one.set_epoch(e)
+        expected += list(one)
+    assert list(itertools.islice(iter(cont), 18)) == expected  # 6 batches an epoch
+    assert expected[0][0][2] == 32 and expected[-1][0][2] == 48
+    assert cont.crop_size == 32  # this epoch's, from the schedule

@@ -176,6 +176,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
             bundle.val = NaiveLoader(NaiveDataset(val_index, val_geometry, mean, std),
                                      ShardBatchSampler(len(val_index), local_batch, rank, world_size), workers, device)
         return bundle
+    sampler.continuous = True  # the workers start on the next epoch while this one ends (``WrappedLoader``)
     bundle.train = make_train_loader(bundle.loader, train_index, train_geometry, sampler, workers, device, mean, std,
                                      start, fixed=cfg.cpu_share is not None)
     if val_index is not None:

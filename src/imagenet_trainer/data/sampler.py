@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -18,6 +20,10 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     epoch_size: batches per epoch (the original's ``-epochSize``); None means one pass over the data.
     sampling: ``shuffle`` (a permutation per pass) or ``balanced`` (the original: draw a class
       uniformly, then an image of it, with replacement).
+
+    ``continuous``: iterating goes on into the following epochs (from ``epoch``), so that a loader's
+    workers start on the next epoch's batches while the last ones of this epoch train (``WrappedLoader``
+    takes one epoch's worth at a time). ``crop_schedule(epoch)`` gives each epoch's crop size for that.
     """
 
     def __init__(self, labels: np.ndarray, batch_size: int, seed: int = 0, epoch_size: int | None = None,
@@ -29,22 +35,29 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
-        self.crop_size: int | None = None  # progressive resizing: this epoch's crop size, sent with each item
+        # Progressive resizing: epoch -> crop size sent with each item (None: the loader's own size).
+        self.crop_schedule: Callable[[int], int | None] | None = None
+        self.continuous = False
         full = len(labels) // (batch_size * world_size)
         self.num_batches = epoch_size if epoch_size else max(full, 1)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def crop_size(self) -> int | None:
+        """This epoch's crop size from ``crop_schedule``, or None."""
+        return self.crop_schedule(self.epoch) if self.crop_schedule is not None else None
+
     def __len__(self) -> int:
         return self.num_batches
 
-    def _global_order(self) -> np.ndarray:
+    def _global_order(self, epoch: int) -> np.ndarray:
         """Indices for the whole epoch, all ranks, in order."""
         need = self.num_batches * self.batch_size * self.world_size
         n = len(self.labels)
         if self.sampling == "balanced":
-            g = np.random.default_rng(_mix(self.seed, self.epoch, 1))
+            g = np.random.default_rng(_mix(self.seed, epoch, 1))
             order = np.argsort(self.labels, kind="stable")
             counts = np.bincount(self.labels)
             starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -54,16 +67,18 @@ class EpochBatchSampler(torch.utils.data.Sampler):
             return order[starts[picked] + offsets]
         parts, total, p = [], 0, 0
         while total < need:  # an epoch longer than the data takes further permutations
-            g = torch.Generator().manual_seed(_mix(self.seed, self.epoch, p))
+            g = torch.Generator().manual_seed(_mix(self.seed, epoch, p))
             parts.append(torch.randperm(n, generator=g).numpy())
             total += n
             p += 1
         return np.concatenate(parts)[:need]
 
-    def batches(self):
-        """This rank's batches as ``(positions, sample_seeds)``: int64 and uint64 numpy arrays."""
-        order = self._global_order()
-        base = _mix(self.seed, self.epoch, 2)
+    def batches(self, epoch: int | None = None):
+        """This rank's batches of ``epoch`` (default: the current one) as ``(positions, sample_seeds)``:
+        int64 and uint64 numpy arrays."""
+        epoch = self.epoch if epoch is None else epoch
+        order = self._global_order(epoch)
+        base = _mix(self.seed, epoch, 2)
         gb = self.batch_size * self.world_size
         for b in range(self.num_batches):
             # Global batch b is split into contiguous per-rank slices, so the union of all ranks'
@@ -73,11 +88,17 @@ class EpochBatchSampler(torch.utils.data.Sampler):
             yield order[k].astype(np.int64), np.uint64(base) + k.astype(np.uint64)
 
     def __iter__(self):
-        for positions, seeds in self.batches():
-            if self.crop_size is None:
-                yield [(int(i), int(s)) for i, s in zip(positions, seeds)]
-            else:
-                yield [(int(i), int(s), self.crop_size) for i, s in zip(positions, seeds)]
+        epoch = self.epoch
+        while True:
+            size = self.crop_schedule(epoch) if self.crop_schedule is not None else None
+            for positions, seeds in self.batches(epoch):
+                if size is None:
+                    yield [(int(i), int(s)) for i, s in zip(positions, seeds)]
+                else:
+                    yield [(int(i), int(s), size) for i, s in zip(positions, seeds)]
+            if not self.continuous:
+                return
+            epoch += 1
 
 
 class ShardBatchSampler(torch.utils.data.Sampler):

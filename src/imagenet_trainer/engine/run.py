@@ -7,6 +7,7 @@ a DDP job, and only rank 0 writes.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import re
@@ -265,12 +266,12 @@ def train(cfg: TrainConfig) -> int:
     last_save = _clock()
     # model_best.pt: the best-validated of the epochs whose files were written (--save-interval)
     saved = best.get("saved", {"top1": best["top1"], "epoch": best.get("epoch")})
+    data.train.batch_sampler.crop_schedule = functools.partial(crop_size_at, cfg)
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             data.train.batch_sampler.set_epoch(epoch)
             if cutout is not None:
                 cutout.set_epoch(epoch)
-            data.train.batch_sampler.crop_size = crop_size_at(cfg, epoch)
             t0 = time.perf_counter()
             tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step,
                                  time_first_step=epoch == start_epoch)
