@@ -137,8 +137,8 @@ def decode_region(data: bytes, geometry: Geometry, rng: np.random.Generator | No
     the file (not a JPEG, or one the fast path refuses).
 
     The region keeps one pixel beyond the box on each side where the image has it, so a bilinear resize of
-    the box reads the same pixels from the region as from the whole image. It is a view into the decoded
-    image (the worker copies it once, into the batch).
+    the box reads the same pixels from the region as from the whole image. The region is copied out, so a
+    worker does not hold a batch's whole decoded images until it collates the batch.
     """
     if data[:2] != _JPEG_MAGIC:
         return None
@@ -149,7 +149,7 @@ def decode_region(data: bytes, geometry: Geometry, rng: np.random.Generator | No
     h, w = arr.shape[:2]
     x0, y0 = min(max(0, math.floor(l) - 1), w - 1), min(max(0, math.floor(t) - 1), h - 1)
     x1, y1 = max(min(w, math.ceil(r) + 1), x0 + 1), max(min(h, math.ceil(b) + 1), y0 + 1)
-    return arr[y0:y1, x0:x1], (l - x0, t - y0, r - x0, b - y0), flip
+    return np.ascontiguousarray(arr[y0:y1, x0:x1]), (l - x0, t - y0, r - x0, b - y0), flip
 
 
 def _decode_pil(data: bytes, geometry: Geometry, rng: np.random.Generator | None) -> tuple[list[np.ndarray], bool]:

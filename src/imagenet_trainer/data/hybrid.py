@@ -170,10 +170,8 @@ def collate_mixed(samples: list, slots: BatchSlots | None = None) -> MixedBatch:
         np.stack(crops, out=decoded.numpy())  # C order, whatever the crops' strides
     if files:
         np.concatenate(files, out=packed.numpy())
-    out, start = packed_regions.numpy(), 0
-    for r, n in zip(regions, region_bytes):  # one copy of each region (a view into its decoded image)
-        out[start: start + n].reshape(r.shape)[...] = r
-        start += n
+    if regions:
+        np.concatenate([r.reshape(-1) for r in regions], out=packed_regions.numpy())
     sizes = {s[-4] for s in good}
     return MixedBatch(packed, lengths, torch.tensor([s[2] for _, s in enc], dtype=torch.float32).view(-1, 4),
                       torch.tensor([p for p, _ in enc], dtype=torch.int64), decoded,
