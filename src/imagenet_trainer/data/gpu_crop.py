@@ -57,7 +57,8 @@ class PackedImages:
     def table(self) -> torch.Tensor:
         """(R, 6) int64 rows for the kernel: address, height, width and the strides of channel, row, column."""
         h, w = self.shapes[:, 0], self.shapes[:, 1]
-        return torch.stack([self.offsets() + self.flat.data_ptr(), h, w, torch.ones_like(h), w * 3, torch.full_like(h, 3)], 1)
+        address = self.offsets() + self.flat.data_ptr()
+        return torch.stack([address, h, w, torch.ones_like(h), w * 3, torch.full_like(h, 3)], 1)
 
 
 def kernel_usable(device: torch.device) -> bool:
@@ -67,15 +68,15 @@ def kernel_usable(device: torch.device) -> bool:
     return device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
-def crop_resize_into(out: torch.Tensor, images: list[torch.Tensor], boxes: torch.Tensor, positions: torch.Tensor,
-                     flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
+def crop_resize_into(out: torch.Tensor, images: list[torch.Tensor] | PackedImages, boxes: torch.Tensor,
+                     positions: torch.Tensor, flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
     """Write ``images[k]``'s crop ``boxes[k]``, resized to the output size, flipped where ``flips[positions[k]]``
     and normalized (``pixel * scale + bias`` per channel), into ``out[positions[k]]``.
 
     out: (B, S, S, 3) float32 on the device (HWC memory; its NCHW view is channels_last).
-    images: K uint8 (3, H_k, W_k) tensors on the device, any strides, or ``PackedImages`` on the device. boxes: (K, 4) float32 (left, top,
-    right, bottom) in source pixels, on the host. positions: (K,) int64 and flips: (B,) bool, on the host.
-    scale, bias: (3,) float32 on the device.
+    images: K uint8 (3, H_k, W_k) tensors on the device, any strides, or ``PackedImages`` on the device.
+    boxes: (K, 4) float32 (left, top, right, bottom) in source pixels, on the host. positions: (K,) int64 and
+    flips: (B,) bool, on the host. scale, bias: (3,) float32 on the device.
     """
     global _failed
     if not len(images):
@@ -88,7 +89,9 @@ def crop_resize_into(out: torch.Tensor, images: list[torch.Tensor], boxes: torch
             _failed = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             warnings.warn(f"the GPU crop kernel failed ({_failed}); the hybrid loader crops with roi_align "
                           "instead, which is slower")
-    _reference(out, images.views() if isinstance(images, PackedImages) else images, boxes, positions, flips, scale, bias)
+    if isinstance(images, PackedImages):
+        images = images.views()
+    _reference(out, images, boxes, positions, flips, scale, bias)
 
 
 def _inside(images: list[torch.Tensor] | PackedImages, boxes: torch.Tensor) -> torch.Tensor:
@@ -124,7 +127,8 @@ def _launch(out, images, boxes, positions, flips, scale, bias) -> None:
     if isinstance(images, PackedImages):
         meta = images.table()
     else:
-        meta = torch.tensor([(im.data_ptr(), im.shape[1], im.shape[2], *im.stride()) for im in images], dtype=torch.int64)
+        meta = torch.tensor([(im.data_ptr(), im.shape[1], im.shape[2], *im.stride()) for im in images],
+                            dtype=torch.int64)
     table = torch.cat([meta, positions.view(-1, 1), flips[positions].view(-1, 1).long()], 1)
     device, size = out.device, out.shape[1]
     boxes = _inside(images, boxes)
