@@ -7,13 +7,24 @@ training run from JPEG can be compared with what DDP alone allows, not only with
     python benchmarks/ddp_ceiling.py --arch resnet50 --compile          # one GPU, no DDP
 
 bf16 autocast, channels_last, SGD with momentum, ``--batch`` images per GPU, as ``train`` runs them.
+
+``--data DIR`` splits what training from JPEG loses against that ceiling (session 11: the compiled pair
+trains 91-94% of it per GPU while it never waits for data). Each rank builds this project's training loader
+on DIR (``--loader``, default cpu; ``--workers``, default as ``train``) and times three phases in turn:
+``random`` (the ceiling), ``beside`` (random batches while the loader runs on a thread and its batches,
+normalized on the GPU, are dropped: the workers' CPU load and the copies and kernels on the GPU, without
+feeding) and ``fed`` (the loader's batches):
+
+    torchrun --nproc-per-node 2 benchmarks/ddp_ceiling.py --arch resnet50 --compile --data /tmp/inet13k
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import threading
 import time
 
 import torch
@@ -31,35 +42,85 @@ def main() -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--warmup", type=int, default=15)
     p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--data", help="also time the steps beside and fed by this project's loader on DIR")
+    p.add_argument("--loader", default="cpu", help="with --data: cpu, gpu or hybrid")
+    p.add_argument("--cpu-share", type=float, default=None, help="with --data and a hybrid loader: fixed CPU share")
+    p.add_argument("--workers", type=int, default=-1, help="with --data: loader processes per rank (-1: as train)")
     a = p.parse_args()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device("cuda", rank)
-    torch.cuda.set_device(device)
+    cuda = torch.cuda.is_available()  # without a GPU it runs too (slowly), as a check of the script itself
+    device = torch.device("cuda", rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
     if world > 1:
-        dist.init_process_group("nccl", device_id=device)
+        dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     model = create_model(a.arch, 1000).to(device, memory_format=torch.channels_last)
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank]) if world > 1 else model
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank] if cuda else None) if world > 1 else model
     if a.compile:
         net = torch.compile(net)
     train_step = make_step(net, device, torch.bfloat16)
     x = torch.randn(a.batch, 3, a.size, a.size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (a.batch,), device=device)
 
+    def timed(batches) -> float:
+        """Images/s per GPU over ``a.steps`` steps on ``batches`` (pairs of images and labels)."""
+        if world > 1:
+            dist.barrier()
+        sync()
+        t0 = time.perf_counter()
+        for images, labels in itertools.islice(batches, a.steps):
+            train_step(images, labels)
+        sync()
+        return a.steps * a.batch / (time.perf_counter() - t0)
+
     t0 = time.perf_counter()
     for _ in range(a.warmup):
         train_step(x, y)
-    torch.cuda.synchronize()
+    sync()
     warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(a.steps):
-        train_step(x, y)
-    torch.cuda.synchronize()
-    rate = a.steps * a.batch / (time.perf_counter() - t0)
+    rates = {"random": timed(itertools.repeat((x, y)))}
+    if a.data:
+        loader = _loader(a, device, rank, world)
+        batches = ((b.images, b.labels) for b in _endless(loader))
+        for _ in range(a.warmup):  # the workers' start, and a compile for the loader's batches if any
+            train_step(*next(batches))
+        stop = threading.Event()
+
+        def drop() -> None:  # take the loader's batches and drop them, until told to stop
+            for _ in batches:
+                if stop.is_set():
+                    return
+
+        dropping = threading.Thread(target=drop, daemon=True)
+        dropping.start()
+        rates["beside"] = timed(itertools.repeat((x, y)))
+        stop.set()
+        dropping.join()
+        rates["fed"] = timed(batches)
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
-                      "warmup_s": round(warm, 1), "images_per_s_per_gpu": round(rate)}), flush=True)
+                      "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
+                      "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()}}), flush=True)
     if world > 1:
         dist.destroy_process_group()
+
+
+def _loader(a, device: torch.device, rank: int, world: int):
+    """This rank's training loader on ``a.data``, as ``train`` builds it (``--loader`` fixed: no probe)."""
+    from imagenet_trainer.config import TrainConfig
+    from imagenet_trainer.data.build import build_data
+
+    cfg = TrainConfig(data=a.data, batch_size=a.batch * world, crop_size=a.size, loader=a.loader,
+                      cpu_share=a.cpu_share, workers=a.workers, backend="compile" if a.compile else "cudnn",
+                      cache="off")
+    return build_data(cfg, device, rank, world).train
+
+
+def _endless(loader):
+    for epoch in itertools.count():
+        loader.batch_sampler.set_epoch(epoch)
+        yield from loader
 
 
 if __name__ == "__main__":
