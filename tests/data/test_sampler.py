@@ -67,3 +67,15 @@ def test_a_continuous_sampler_goes_on_into_the_next_epochs_with_their_crop_sizes
     assert list(itertools.islice(iter(cont), 18)) == expected  # 6 batches an epoch
     assert expected[0][0][2] == 32 and expected[-1][0][2] == 48
     assert cont.crop_size == 32  # this epoch's, from the schedule
+
+
+def test_a_continuous_sampler_stops_after_its_last_epoch():
+    one = EpochBatchSampler(LABELS, 8, seed=3)
+    cont = EpochBatchSampler(LABELS, 8, seed=3)
+    cont.continuous, cont.last_epoch = True, 3
+    cont.set_epoch(2)
+    expected = []
+    for e in (2, 3):
+        one.set_epoch(e)
+        expected += list(one)
+    assert list(cont) == expected  # epochs 2 and 3, then the end

@@ -21,9 +21,10 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     sampling: ``shuffle`` (a permutation per pass) or ``balanced`` (the original: draw a class
       uniformly, then an image of it, with replacement).
 
-    ``continuous``: iterating goes on into the following epochs (from ``epoch``), so that a loader's
-    workers start on the next epoch's batches while the last ones of this epoch train (``WrappedLoader``
-    takes one epoch's worth at a time). ``crop_schedule(epoch)`` gives each epoch's crop size for that.
+    ``continuous``: iterating goes on into the following epochs (from ``epoch``, up to ``last_epoch`` when it
+    is set), so that a loader's workers start on the next epoch's batches while the last ones of this epoch
+    train (``WrappedLoader`` takes one epoch's worth at a time). ``crop_schedule(epoch)`` gives each epoch's
+    crop size for that.
     """
 
     def __init__(self, labels: np.ndarray, batch_size: int, seed: int = 0, epoch_size: int | None = None,
@@ -38,6 +39,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         # Progressive resizing: epoch -> crop size sent with each item (None: the loader's own size).
         self.crop_schedule: Callable[[int], int | None] | None = None
         self.continuous = False
+        self.last_epoch: int | None = None  # a continuous sampler's last epoch (None: no end)
         full = len(labels) // (batch_size * world_size)
         self.num_batches = epoch_size if epoch_size else max(full, 1)
 
@@ -96,7 +98,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
                     yield [(int(i), int(s)) for i, s in zip(positions, seeds)]
                 else:
                     yield [(int(i), int(s), size) for i, s in zip(positions, seeds)]
-            if not self.continuous:
+            if not self.continuous or (self.last_epoch is not None and epoch >= self.last_epoch):
                 return
             epoch += 1
 

@@ -267,6 +267,7 @@ def train(cfg: TrainConfig) -> int:
     # model_best.pt: the best-validated of the epochs whose files were written (--save-interval)
     saved = best.get("saved", {"top1": best["top1"], "epoch": best.get("epoch")})
     data.train.batch_sampler.crop_schedule = functools.partial(crop_size_at, cfg)
+    data.train.batch_sampler.last_epoch = cfg.epochs  # no workers decoding past the run's end
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             data.train.batch_sampler.set_epoch(epoch)
