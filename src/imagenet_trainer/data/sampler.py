@@ -46,10 +46,14 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def crop_size_of(self, epoch: int) -> int | None:
+        """``epoch``'s crop size from ``crop_schedule``, or None."""
+        return self.crop_schedule(epoch) if self.crop_schedule is not None else None
+
     @property
     def crop_size(self) -> int | None:
-        """This epoch's crop size from ``crop_schedule``, or None."""
-        return self.crop_schedule(self.epoch) if self.crop_schedule is not None else None
+        """This epoch's crop size (``crop_size_of``)."""
+        return self.crop_size_of(self.epoch)
 
     def __len__(self) -> int:
         return self.num_batches
@@ -92,7 +96,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def __iter__(self):
         epoch = self.epoch
         while True:
-            size = self.crop_schedule(epoch) if self.crop_schedule is not None else None
+            size = self.crop_size_of(epoch)
             for positions, seeds in self.batches(epoch):
                 if size is None:
                     yield [(int(i), int(s)) for i, s in zip(positions, seeds)]
