@@ -67,6 +67,7 @@ class TrainConfig:
     cudnn_benchmark: Optional[bool] = None  # cuDNN times its algorithms per convolution shape; None = auto
     # (``tune_cudnn``: on for crops of at most 64 px, off for larger ones)
     sync_bn: bool = False  # synchronized batch norm across GPUs (DDP)
+    ddp_grads: str = "fp32"  # precision in which DDP sums the processes' gradients: fp32 | bf16
     dist_timeout: float = 10.0  # minutes a collective may wait for a missing rank before the job fails
     # --- run folder, logging, checkpoints ---
     output: Optional[str] = None  # run folder; None = runs/<arch>-<date-time>

@@ -15,7 +15,8 @@ import torch
 
 from imagenet_trainer.cli import main
 from imagenet_trainer.engine.checkpoint import safe_load
-from imagenet_trainer.engine.run import train
+from imagenet_trainer.engine.run import ddp_grads_dtype, train
+from imagenet_trainer.errors import UsageError
 from tests.conftest import jpeg_bytes, random_image
 from tests.engine.test_train import _cfg
 
@@ -154,3 +155,23 @@ def test_four_and_eight_ranks_match_one(uneven_tree, tmp_path, ranks):
                  *args]) == 0
     _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "many" / "model_01.pt")
     assert safe_load(tmp_path / "many" / "model_01.pt")["metrics"]["val"]["count"] == 7
+
+
+def test_ddp_grads_picks_the_all_reduce_dtype():
+    cfg = _cfg(Path("."), Path("."))
+    assert ddp_grads_dtype(cfg) == torch.float32
+    assert ddp_grads_dtype(cfg.replace(ddp_grads="bf16")) == torch.bfloat16
+    with pytest.raises(UsageError, match="--ddp-grads fp16"):
+        ddp_grads_dtype(cfg.replace(ddp_grads="fp16"))
+
+
+@pytest.mark.slow
+def test_gradients_summed_in_bf16_stay_close_to_one_process(tiny_tree, tmp_path):
+    """``--ddp-grads bf16`` rounds the summed gradients to bf16: the weights move from the one-process run's
+    by about that rounding, not more, and not by nothing (the hook ran)."""
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *ARGS]) == 0
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2",
+                 "--ddp-grads", "bf16", *ARGS]) == 0
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=2e-3)
+    with pytest.raises(AssertionError):
+        _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=1e-6)

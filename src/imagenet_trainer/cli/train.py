@@ -112,6 +112,9 @@ def add_parser(sub) -> None:
                    help="GPUs on this machine: starts one DDP process per GPU (or use torchrun); "
                         "with --device cpu, that many CPU processes (gloo)")
     g.add_argument("--sync-bn", action="store_true", help="synchronized batch norm across GPUs")
+    g.add_argument("--ddp-grads", choices=("fp32", "bf16"), default=d.ddp_grads,
+                   help="precision in which the processes sum their gradients; bf16 halves the bytes sent, for GPUs "
+                        "joined by PCIe or a network (on NVLink it gains nothing)")
     g.add_argument("--master-port", type=int, default=None, help="--ngpu: port for the processes to meet on (default: a free one)")
     g.add_argument("--dist-timeout", type=float, default=d.dist_timeout,
                    help="minutes a collective waits for a missing rank before the job fails")

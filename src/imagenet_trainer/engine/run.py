@@ -137,7 +137,8 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
     per = cfg.batch_size // dist.world_size
     log(f"model {resolve_name(cfg.arch)} ({params / 1e6:.1f}M params) | batch {cfg.batch_size} "
         f"({per} per process x {dist.world_size}) | {len(data.train)} steps/epoch | "
-        f"precision {'fp32' if dtype is None else str(dtype).split('.')[-1]} | backend {cfg.backend}")
+        f"precision {'fp32' if dtype is None else str(dtype).split('.')[-1]} | backend {cfg.backend}"
+        + (f" | gradients summed in {str(ddp_grads_dtype(cfg)).split('.')[-1]}" if dist.enabled else ""))
 
 
 _clock = time.monotonic  # when epoch files are due (--save-interval); tests replace it
@@ -374,6 +375,20 @@ def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, 
     return state["epoch"] + 1, state["step"], state.get("best", {"top1": -1.0})
 
 
+def ddp_grads_dtype(cfg: TrainConfig) -> torch.dtype:
+    """``--ddp-grads``: the dtype in which DDP sums the processes' gradients.
+
+    bf16 (DDP's ``bf16_compress_hook``) halves the bytes the all-reduce moves. Under bf16 autocast it loses
+    little: each process's convolution and linear gradients come out of bf16 kernels, so they are bf16 values
+    already, and the sum is rounded once. On 2x H100 joined by NVLink it gained nothing (session 12: one
+    all-reduce of ResNet-50's gradients takes 0.39 ms in fp32, against 47-ms steps); it is for GPUs joined by
+    PCIe, and for machines joined by a network.
+    """
+    if cfg.ddp_grads not in ("bf16", "fp32"):
+        raise UsageError(f"--ddp-grads {cfg.ddp_grads}: choose fp32 or bf16")
+    return torch.bfloat16 if cfg.ddp_grads == "bf16" else torch.float32
+
+
 def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistContext) -> tuple[nn.Module, nn.Module]:
     """(model, net): the model (sync-BN converted when asked) and what the steps run (DDP, compiled)."""
     torch.backends.cudnn.enabled = cfg.backend != "native"
@@ -386,6 +401,10 @@ def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistCo
     net = model
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if ddp_grads_dtype(cfg) == torch.bfloat16:
+            from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+            net.register_comm_hook(None, default_hooks.bf16_compress_hook)
     if cfg.backend == "compile":
         net = torch.compile(net)
     return model, net
