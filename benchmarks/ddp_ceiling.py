@@ -16,6 +16,10 @@ normalized on the GPU, are dropped: the workers' CPU load and the copies and ker
 feeding) and ``fed`` (the loader's batches):
 
     torchrun --nproc-per-node 2 benchmarks/ddp_ceiling.py --arch resnet50 --compile --data /tmp/inet13k
+
+``--grads bf16`` sums the gradients in bf16 (DDP's ``bf16_compress_hook``, as ``train --ddp-grads``). Under
+DDP it also times one all-reduce of all the gradients' elements alone, in fp32 and in bf16 (``allreduce_ms``),
+which tells how fast the GPUs reach each other.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ def main() -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--warmup", type=int, default=15)
     p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--grads", choices=("fp32", "bf16"), default="fp32", help="DDP: dtype of the gradient all-reduce")
+    p.add_argument("--whole-graph", action="store_true",
+                   help="compile DDP's model as one graph (torch._dynamo.config.optimize_ddp = False): gradients are "
+                        "all-reduced after the backward instead of bucket by bucket during it")
     p.add_argument("--data", help="also time the steps beside and fed by this project's loader on DIR")
     p.add_argument("--loader", default="cpu", help="with --data: cpu, gpu or hybrid")
     p.add_argument("--cpu-share", type=float, default=None, help="with --data and a hybrid loader: fixed CPU share")
@@ -58,7 +66,15 @@ def main() -> None:
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     model = create_model(a.arch, 1000).to(device, memory_format=torch.channels_last)
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank] if cuda else None) if world > 1 else model
+    if world > 1 and a.grads == "bf16":
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+        net.register_comm_hook(None, default_hooks.bf16_compress_hook)
     if a.compile:
+        if a.whole_graph:
+            import torch._dynamo as dynamo
+
+            dynamo.config.optimize_ddp = False
         net = torch.compile(net)
     train_step = make_step(net, device, torch.bfloat16)
     x = torch.randn(a.batch, 3, a.size, a.size, device=device).contiguous(memory_format=torch.channels_last)
@@ -99,11 +115,28 @@ def main() -> None:
         stop.set()
         dropping.join()
         rates["fed"] = timed(batches)
+    allreduce = _allreduce_ms(sum(p.numel() for p in model.parameters()), device, sync) if world > 1 else None
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
-                      "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
-                      "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()}}), flush=True)
+                      "grads": a.grads, "whole_graph": a.whole_graph, "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
+                      "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()},
+                      "allreduce_ms": allreduce}), flush=True)
     if world > 1:
         dist.destroy_process_group()
+
+
+def _allreduce_ms(numel: int, device: torch.device, sync, repeats: int = 10) -> dict:
+    """Milliseconds of one all-reduce of ``numel`` elements, fp32 and bf16, with nothing else running."""
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        t = torch.ones(numel, dtype=dtype, device=device)
+        dist.all_reduce(t)  # warm-up
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            dist.all_reduce(t)
+        sync()
+        out[str(dtype).split(".")[-1]] = round(1000 * (time.perf_counter() - t0) / repeats, 2)
+    return out
 
 
 def _loader(a, device: torch.device, rank: int, world: int):

@@ -16,10 +16,10 @@ from imagenet_trainer.data.build import load_indexes
 print('indexed', len(load_indexes(TrainConfig(data='/tmp/inet13k'))[0]))" | tee -a $S
 }
 
-run() {  # name, global batch, command...
+run() {  # name, global batch, command... (PF: batches between progress lines, default 10)
   local name=$1 batch=$2; shift 2
   local s=$(date +%s%N)
-  timeout ${LIMIT:-170} "$@" --print-freq 10 > /tmp/$name.log 2>&1
+  timeout ${LIMIT:-170} "$@" --print-freq ${PF:-10} > /tmp/$name.log 2>&1
   local rc=$? e=$(date +%s%N)
   echo "== $name rc=$rc wall=$(( (e - s) / 1000000 )) ms: $*" | tee -a $S
   grep -E "first training|^epoch|^time:|^data|^model|^loader auto" /tmp/$name.log | tee -a $S
