@@ -17,6 +17,12 @@ feeding) and ``fed`` (the loader's batches):
 
     torchrun --nproc-per-node 2 benchmarks/ddp_ceiling.py --arch resnet50 --compile --data /tmp/inet13k
 
+With ``--data`` it also reports ``loader_beside``: the images/s the loader delivered to the dropping thread
+during ``beside``, its rate while training runs; and a fourth phase, ``trainer``: the loader's batches through
+``engine.trainer.train_one_epoch`` itself, with ``train``'s optimizer, schedule, loss, metrics and EMA (the
+extra work of a ``train`` step against ``make_step``'s). ``--recipe fast`` takes those, and the loader's
+random-resized crop scale, from that recipe, as ``train`` does by default.
+
 ``--grads bf16`` sums the gradients in bf16 (DDP's ``bf16_compress_hook``, as ``train --ddp-grads``). Under
 DDP it also times one all-reduce of all the gradients' elements alone, in fp32 and in bf16 (``allreduce_ms``),
 which tells how fast the GPUs reach each other.
@@ -54,6 +60,8 @@ def main() -> None:
     p.add_argument("--loader", default="cpu", help="with --data: cpu, gpu or hybrid")
     p.add_argument("--cpu-share", type=float, default=None, help="with --data and a hybrid loader: fixed CPU share")
     p.add_argument("--workers", type=int, default=-1, help="with --data: loader processes per rank (-1: as train)")
+    p.add_argument("--recipe", default="none", help="with --data: the recipe whose values the loader and the trainer "
+                   "phase take (fast: train's default; none: TrainConfig's defaults)")
     a = p.parse_args()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -80,16 +88,23 @@ def main() -> None:
     x = torch.randn(a.batch, 3, a.size, a.size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (a.batch,), device=device)
 
-    def timed(batches) -> float:
-        """Images/s per GPU over ``a.steps`` steps on ``batches`` (pairs of images and labels)."""
+    def timed(batches, run=None, marks: list | None = None) -> float:
+        """Images/s per GPU over ``a.steps`` steps on ``batches`` (pairs of images and labels), or of ``run()``
+        (which takes ``a.steps`` steps); ``marks`` gets the start and end times."""
         if world > 1:
             dist.barrier()
         sync()
         t0 = time.perf_counter()
-        for images, labels in itertools.islice(batches, a.steps):
-            train_step(images, labels)
+        if run is not None:
+            run()
+        else:
+            for images, labels in itertools.islice(batches, a.steps):
+                train_step(images, labels)
         sync()
-        return a.steps * a.batch / (time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        if marks is not None:
+            marks += [t0, t1]
+        return a.steps * a.batch / (t1 - t0)
 
     t0 = time.perf_counter()
     for _ in range(a.warmup):
@@ -98,23 +113,31 @@ def main() -> None:
     warm = time.perf_counter() - t0
     rates = {"random": timed(itertools.repeat((x, y)))}
     if a.data:
-        loader = _loader(a, device, rank, world)
-        batches = ((b.images, b.labels) for b in _endless(loader))
+        cfg = _config(a, world)
+        loader = _loader(cfg, device, rank, world)
+        device_batches = _endless(loader)
+        batches = ((b.images, b.labels) for b in device_batches)
         for _ in range(a.warmup):  # the workers' start, and a compile for the loader's batches if any
             train_step(*next(batches))
         stop = threading.Event()
+        dropped: list = []  # the time each batch was taken
 
         def drop() -> None:  # take the loader's batches and drop them, until told to stop
             for _ in batches:
+                dropped.append(time.perf_counter())
                 if stop.is_set():
                     return
 
         dropping = threading.Thread(target=drop, daemon=True)
         dropping.start()
-        rates["beside"] = timed(itertools.repeat((x, y)))
+        marks: list = []
+        rates["beside"] = timed(itertools.repeat((x, y)), marks=marks)
         stop.set()
         dropping.join()
+        taken = sum(marks[0] <= t <= marks[1] for t in dropped)
+        rates["loader_beside"] = taken * a.batch / (marks[1] - marks[0])
         rates["fed"] = timed(batches)
+        rates["trainer"] = timed(None, run=_trainer_phase(a, cfg, net, model, device_batches, device, rank, world))
     allreduce = _allreduce_ms(sum(p.numel() for p in model.parameters()), device, sync) if world > 1 else None
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
                       "grads": a.grads, "whole_graph": a.whole_graph, "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
@@ -139,15 +162,46 @@ def _allreduce_ms(numel: int, device: torch.device, sync, repeats: int = 10) -> 
     return out
 
 
-def _loader(a, device: torch.device, rank: int, world: int):
-    """This rank's training loader on ``a.data``, as ``train`` builds it (``--loader`` fixed: no probe)."""
-    from imagenet_trainer.config import TrainConfig
+def _config(a, world: int):
+    """``train``'s configuration for these options: the recipe's values, then the script's."""
+    from imagenet_trainer.config import TrainConfig, load_recipe
+
+    values = load_recipe(a.recipe) if a.recipe != "none" else {}
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return TrainConfig(**values).replace(
+        data=a.data, arch=a.arch, batch_size=a.batch * world, crop_size=a.size, loader=a.loader, cpu_share=a.cpu_share,
+        workers=a.workers, backend="compile" if a.compile else "cudnn", cache="off", epochs=1, epoch_size=a.steps,
+        prog_resize=None)
+
+
+def _loader(cfg, device: torch.device, rank: int, world: int):
+    """This rank's training loader, as ``train`` builds it (``--loader`` fixed: no probe)."""
     from imagenet_trainer.data.build import build_data
 
-    cfg = TrainConfig(data=a.data, batch_size=a.batch * world, crop_size=a.size, loader=a.loader,
-                      cpu_share=a.cpu_share, workers=a.workers, backend="compile" if a.compile else "cudnn",
-                      cache="off")
     return build_data(cfg, device, rank, world).train
+
+
+def _trainer_phase(a, cfg, net, model, device_batches, device: torch.device, rank: int, world: int):
+    """``a.steps`` steps of ``train_one_epoch`` on the loader's batches, with ``train``'s optimizer, schedule,
+    loss, metrics and EMA for ``cfg``; returned as a function to time."""
+    from imagenet_trainer.engine.distributed import DistContext
+    from imagenet_trainer.engine.ema import ema_decay, make_ema
+    from imagenet_trainer.engine.optim import Schedule, make_optimizer
+    from imagenet_trainer.engine.trainer import StepContext, train_one_epoch
+
+    class Steps:  # the next a.steps batches, as an epoch
+        def __len__(self):
+            return a.steps
+
+        def __iter__(self):
+            return itertools.islice(device_batches, a.steps)
+
+    optimizer = make_optimizer(model, cfg)
+    ema = make_ema(model, ema_decay(cfg.ema_half_life, a.steps)) if cfg.ema else None
+    ctx = StepContext(device, torch.bfloat16, None, Schedule(cfg, a.steps), DistContext(rank, world, rank),
+                      cfg.print_freq, 1, ema, model)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    return lambda: train_one_epoch(net, Steps(), criterion, optimizer, ctx, 1, 0)
 
 
 def _endless(loader):
