@@ -23,6 +23,10 @@ during ``beside``, its rate while training runs; and a fourth phase, ``trainer``
 extra work of a ``train`` step against ``make_step``'s). ``--recipe fast`` takes those, and the loader's
 random-resized crop scale, from that recipe, as ``train`` does by default.
 
+``--bucket-view`` and ``--no-broadcast-buffers`` set DDP's ``gradient_as_bucket_view`` and ``broadcast_buffers``:
+without them DDP copies the gradients between themselves and its all-reduce buckets (a copy per parameter,
+161 for ResNet-50) and broadcasts rank 0's batch-norm buffers before every forward.
+
 ``--grads bf16`` sums the gradients in bf16 (DDP's ``bf16_compress_hook``, as ``train --ddp-grads``). Under
 DDP it also times one all-reduce of all the gradients' elements alone, in fp32 and in bf16 (``allreduce_ms``),
 which tells how fast the GPUs reach each other.
@@ -53,6 +57,10 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=15)
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--grads", choices=("fp32", "bf16"), default="fp32", help="DDP: dtype of the gradient all-reduce")
+    p.add_argument("--bucket-view", action="store_true",
+                   help="DDP(gradient_as_bucket_view=True): gradients live in the all-reduce buckets, no copies in and out")
+    p.add_argument("--no-broadcast-buffers", action="store_true",
+                   help="DDP(broadcast_buffers=False): no broadcast of rank 0's batch-norm buffers before every forward")
     p.add_argument("--whole-graph", action="store_true",
                    help="compile DDP's model as one graph (torch._dynamo.config.optimize_ddp = False): gradients are "
                         "all-reduced after the backward instead of bucket by bucket during it")
@@ -73,7 +81,11 @@ def main() -> None:
         dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     model = create_model(a.arch, 1000).to(device, memory_format=torch.channels_last)
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank] if cuda else None) if world > 1 else model
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank] if cuda else None,
+                                                        gradient_as_bucket_view=a.bucket_view,
+                                                        broadcast_buffers=not a.no_broadcast_buffers)
     if world > 1 and a.grads == "bf16":
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
@@ -140,7 +152,8 @@ def main() -> None:
         rates["trainer"] = timed(None, run=_trainer_phase(a, cfg, net, model, device_batches, device, rank, world))
     allreduce = _allreduce_ms(sum(p.numel() for p in model.parameters()), device, sync) if world > 1 else None
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
-                      "grads": a.grads, "whole_graph": a.whole_graph, "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
+                      "grads": a.grads, "whole_graph": a.whole_graph, "bucket_view": a.bucket_view,
+                      "broadcast_buffers": not a.no_broadcast_buffers, "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
                       "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()},
                       "allreduce_ms": allreduce}), flush=True)
     if world > 1:
