@@ -48,6 +48,11 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+def _percent(share: float) -> str:
+    """A share as a percentage: one decimal below 10% (a few percent of waiting for data is worth seeing)."""
+    return f"{100 * share:.1f}%" if share < 0.0995 else f"{100 * share:.0f}%"
+
+
 class ProgressLine:
     """A live line on a terminal (refreshed at most 10x a second); plain lines every ``print_freq`` otherwise."""
 
@@ -79,7 +84,7 @@ class ProgressLine:
         eta = (self.total - i) * elapsed / i
         fields = "  ".join(f"{k} {v}" for k, v in values().items())
         line = (f"{self.label} [{i:>{len(str(self.total))}}/{self.total}]  {fields}  "
-                f"{rate:,.0f} img/s  data {100 * self.wait / max(elapsed, 1e-9):.0f}%  ETA {_fmt_time(eta)}")
+                f"{rate:,.0f} img/s  data {_percent(self.wait / max(elapsed, 1e-9))}  ETA {_fmt_time(eta)}")
         if self.live:
             self.stream.write("\r\033[K" + line)
         else:

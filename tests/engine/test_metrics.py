@@ -1,0 +1,72 @@
+"""Top-k counts, the device-side accumulator and the progress line."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from imagenet_trainer.engine import metrics
+from imagenet_trainer.engine.metrics import Accumulator, ProgressLine, process_age, topk_correct
+
+
+def test_topk_correct_counts_labels_within_the_top_k():
+    logits = torch.tensor([[0.1, 0.9, 0.0, 0.0, 0.0, 0.0],   # label 1: top-1
+                           [0.9, 0.1, 0.0, 0.0, 0.0, 0.0],   # label 1: second, so top-5 only
+                           [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]])  # label 5: last of 6, in neither
+    assert topk_correct(logits, torch.tensor([1, 1, 5])).tolist() == [1.0, 2.0]
+
+
+def test_topk_correct_with_fewer_classes_than_k():
+    logits = torch.tensor([[0.2, 0.8], [0.7, 0.3]])
+    assert topk_correct(logits, torch.tensor([0, 0])).tolist() == [1.0, 2.0]
+
+
+def test_accumulator_weights_the_loss_by_batch_size():
+    acc = Accumulator(torch.device("cpu"))
+    acc.add(torch.tensor(2.0), torch.tensor([3.0, 4.0]), 4)
+    row = acc.add(torch.tensor(1.0), torch.tensor([0.0, 2.0]), 2)
+    assert row.tolist() == [2.0, 2.0, 0.0, 2.0]
+    assert acc.result() == {"loss": pytest.approx(10 / 6), "top1": pytest.approx(50.0),
+                            "top5": pytest.approx(100.0), "count": 6}
+
+
+def _lines(progress: ProgressLine, batches: int, wait: float = 0.0) -> list[str]:
+    for i in range(1, batches + 1):
+        progress.update(i, 8, wait, lambda: {"loss": "1.000"})
+    return progress.stream.getvalue().splitlines()
+
+
+def test_plain_lines_every_print_freq_and_at_the_end():
+    lines = _lines(ProgressLine("train 1", 25, print_freq=10, stream=io.StringIO()), 25)
+    assert [line.split("]")[0] for line in lines] == ["train 1 [10/25", "train 1 [20/25", "train 1 [25/25"]
+    assert "loss 1.000" in lines[0] and "img/s" in lines[0] and "ETA" in lines[0]
+
+
+def test_a_disabled_line_prints_nothing_and_never_asks_for_values():
+    progress = ProgressLine("train 1", 5, print_freq=1, stream=io.StringIO(), enabled=False)
+    for i in range(1, 6):
+        progress.update(i, 8, 0.0, lambda: pytest.fail("values() synchronizes the GPU; a disabled line must not call it"))
+    assert progress.stream.getvalue() == "" and progress.images == 40
+
+
+def test_the_data_wait_share_shows_a_decimal_below_ten_percent(monkeypatch):
+    clock = iter(float(t) for t in range(100))
+    monkeypatch.setattr(metrics.time, "perf_counter", lambda: next(clock))
+    progress = ProgressLine("train 1", 2, print_freq=1, stream=io.StringIO())  # started at t=0
+    progress.update(1, 8, 0.034, lambda: {})  # 0.034 s of waiting in 1 s
+    progress.update(2, 8, 0.5, lambda: {})  # 0.534 s in 2 s
+    first, second = progress.stream.getvalue().splitlines()
+    assert "data 3.4%" in first and "8 img/s" in first
+    assert "data 27%" in second
+
+
+@pytest.mark.parametrize("seconds, text", [(59.9, "00:59"), (61, "01:01"), (3725, "1:02:05"), (float("inf"), "--:--")])
+def test_eta_format(seconds, text):
+    assert metrics._fmt_time(seconds) == text
+
+
+def test_process_age_counts_from_the_launcher(monkeypatch):
+    monkeypatch.setenv(metrics.LAUNCH_ENV, str(metrics.time.time() - 12.0))
+    assert 12.0 <= process_age() < 13.0
