@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -69,6 +71,25 @@ def test_evaluate_and_predict(trained, tiny_tree, capsys):
     one = str(next((tiny_tree / "val" / "dog").iterdir()))
     assert main(["predict", "--model", str(trained), one]) == 0
     assert capsys.readouterr().out.startswith(one)
+
+
+def test_predict_reports_an_unreadable_file_and_goes_on(trained, tiny_tree, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = next((tiny_tree / "val" / "dog").iterdir())
+    (folder / "a.jpg").write_bytes(good.read_bytes())
+    (folder / "b.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(trained), str(folder), "--csv", "--topk", "2"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["path", "rank", "class", "index", "probability", "error"]
+    ranked = [r for r in rows[1:] if r[0].endswith("a.jpg")]
+    assert [r[1] for r in ranked] == ["1", "2"] and all(r[2] in ("cat", "dog", "fox") and not r[5] for r in ranked)
+    (bad,) = [r for r in rows[1:] if r[0].endswith("b.jpg")]
+    assert bad[1:5] == ["", "", "", ""] and bad[5]
+    assert main(["predict", "--model", str(trained), str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "unreadable:" in out and str(folder / "a.jpg") in out
 
 
 def _one_line_error(capsys, code, expect_in_message):
