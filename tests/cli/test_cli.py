@@ -92,6 +92,23 @@ def test_predict_reports_an_unreadable_file_and_goes_on(trained, tiny_tree, tmp_
     assert "unreadable:" in out and str(folder / "a.jpg") in out
 
 
+def test_model_files_this_version_cannot_use_are_one_line_errors(trained, tiny_tree, tmp_path, capsys):
+    import torch
+
+    record = torch.load(trained, weights_only=False)
+    assert "ema_state_dict" in record  # the default recipe keeps an EMA
+    no_ema = tmp_path / "no_ema.pt"
+    torch.save({k: v for k, v in record.items() if k != "ema_state_dict"}, no_ema)
+    unknown = tmp_path / "unknown_arch.pt"
+    torch.save(record | {"arch": "resnet9000"}, unknown)
+    data = ["--data", str(tiny_tree), "--workers", "0", "--device", "cpu"]
+    capsys.readouterr()
+    _one_line_error(capsys, main(["evaluate", "--model", str(no_ema), "--ema", *data]), "has no EMA weights")
+    _one_line_error(capsys, main(["evaluate", "--model", str(unknown), *data]), "made with model 'resnet9000'")
+    assert main(["evaluate", "--model", str(trained), "--ema", *data, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 6
+
+
 def _one_line_error(capsys, code, expect_in_message):
     captured = capsys.readouterr()
     lines = [ln for ln in captured.err.splitlines() if ln.strip()]
