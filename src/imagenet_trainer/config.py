@@ -92,6 +92,40 @@ class TrainConfig:
             return self.cudnn_benchmark
         return self.crop_size <= SMALL_IMAGE_SIDE
 
+    def check(self) -> None:
+        """A ``UsageError`` naming the first option whose value is out of its range (for library callers too:
+        the CLI's argparse checks only the integer options)."""
+        from imagenet_trainer.errors import UsageError
+
+        def need(ok: bool, option: str, value, rule: str) -> None:
+            if not ok:
+                raise UsageError(f"--{option} {value:g}: {rule}" if isinstance(value, float)
+                                 else f"--{option} {value}: {rule}")
+
+        need(self.epochs >= 1, "epochs", self.epochs, "must be at least 1")
+        need(self.workers >= -1, "workers", self.workers, "must be 0 (decode in the main process) or more, or -1 (auto)")
+        need(0.0 < self.rrc_min_scale <= 1.0, "rrc-min-scale", self.rrc_min_scale,
+             "must be an area share above 0 and at most 1")
+        need(0.0 <= self.cutout < 1.0, "cutout", self.cutout, "must be a share of the crop side from 0 (off) to below 1")
+        need(self.cpu_share is None or 0.0 <= self.cpu_share <= 1.0, "cpu-share", self.cpu_share,
+             "must be a share from 0 to 1")
+        need(self.lr is None or self.lr >= 0, "lr", self.lr, "must be 0 or more")
+        need(self.lr_per_256 >= 0, "lr-per-256", self.lr_per_256, "must be 0 or more")
+        need(self.warmup_epochs >= 0, "warmup-epochs", self.warmup_epochs, "must be 0 or more")
+        need(self.warmup_fraction is None or 0.0 <= self.warmup_fraction <= 1.0, "warmup-fraction",
+             self.warmup_fraction, "must be a share of the run from 0 to 1")
+        need(0.0 < self.step_gamma <= 1.0, "step-gamma", self.step_gamma, "must be above 0 and at most 1")
+        need(0.0 <= self.momentum < 1.0, "momentum", self.momentum, "must be from 0 to below 1")
+        need(not self.nesterov or self.momentum > 0, "momentum", self.momentum,
+             "Nesterov momentum needs a momentum above 0 (or --no-nesterov)")
+        need(self.weight_decay is None or self.weight_decay >= 0, "weight-decay", self.weight_decay, "must be 0 or more")
+        need(0.0 <= self.label_smoothing < 1.0, "label-smoothing", self.label_smoothing, "must be from 0 to below 1")
+        need(self.ema_half_life > 0, "ema-half-life", self.ema_half_life, "must be a share of the run above 0")
+        need(self.tta_shift < self.crop_size, "tta-shift", self.tta_shift,
+             f"must be smaller than the crop ({self.crop_size} px)")
+        need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
+        need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
+
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 

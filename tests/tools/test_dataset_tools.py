@@ -67,6 +67,13 @@ def test_verify_finds_every_fault(messy, capsys):
     assert len(rep["duplicates"]) == 1 and rep["duplicates"][0]["val"][0].endswith("dup.jpg")
 
 
+def test_verify_of_a_missing_folder_names_the_path_not_an_option(tmp_path, capsys):
+    assert main(["verify", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"imagenet-trainer verify: error: {tmp_path / 'nowhere'}: no such folder; give the folder that " \
+                  "holds train/ and val/"
+
+
 def test_verify_quarantine_moves_never_deletes(messy, tmp_path, capsys):
     q = tmp_path / "quarantine"
     assert main(["verify", str(messy), "--quarantine", str(q), "--workers", "1"]) == 1

@@ -193,6 +193,7 @@ def _launch_local(args) -> int:
     if args.master_port is not None:
         _check_port_free(args.master_port)
     cfg = config_from_args(args)  # option errors surface here, once, not in every rank
+    cfg.check()
     import torch._dynamo  # noqa: F401  the optimizer imports it: once here rather than in each rank
     import imagenet_trainer.engine.run  # noqa: F401
 

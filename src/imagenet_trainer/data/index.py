@@ -53,13 +53,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "imagenet-trainer"
 
 
-def find_split_dirs(data: str | os.PathLike, val_dir: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
-    """Return (train folder, val folder or None) for a dataset root, with clear errors for bad layouts."""
+def find_split_dirs(data: str | os.PathLike, val_dir: str | os.PathLike | None = None,
+                    option: str = "--data") -> tuple[Path, Path | None]:
+    """Return (train folder, val folder or None) for a dataset root, with clear errors for bad layouts.
+    ``option``: how the errors name the root (the command's option; "" for a positional argument)."""
     root = Path(data)
+    named = f"{option} {root}" if option else str(root)
     if not root.exists():
-        raise UsageError(f"--data {root}: no such folder; give the folder that holds train/ and val/")
+        raise UsageError(f"{named}: no such folder; give the folder that holds train/ and val/")
     if not root.is_dir():
-        raise UsageError(f"--data {root}: is a file, not a folder; give the folder that holds train/ and val/")
+        raise UsageError(f"{named}: is a file, not a folder; give the folder that holds train/ and val/")
     train = root / "train"
     if not train.is_dir():
         what = "is a file, not a folder" if train.exists() else "is missing"

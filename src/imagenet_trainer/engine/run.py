@@ -346,12 +346,7 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
     """Check the run-wide options; the device (this rank's GPU under DDP), the process group, the autocast dtype."""
     if cfg.backend not in BACKENDS:
         raise UsageError(f"--backend {cfg.backend}: unknown; choose one of {', '.join(BACKENDS)}")
-    if cfg.epochs < 1:
-        raise UsageError(f"--epochs {cfg.epochs}: must be at least 1")
-    if not 0.0 <= cfg.cutout < 1.0:
-        raise UsageError(f"--cutout {cfg.cutout:g}: must be a share of the crop side from 0 (off) to below 1")
-    if cfg.save_interval < 0:
-        raise UsageError(f"--save-interval {cfg.save_interval:g}: must be 0 (every epoch) or more seconds")
+    cfg.check()
     resolve_name(cfg.arch)
     device = resolve_device(cfg.device)
     dist = init_from_env(device.type, cfg.dist_timeout)

@@ -67,7 +67,7 @@ def check_file(path: str) -> tuple[str, str, list[str]]:
 def verify_dataset(data: str | os.PathLike, min_per_class: int = 10, workers: int | None = None,
                    progress=None) -> dict:
     """Check every image under data/train and data/val (or validation/, test/); returns the report."""
-    train_dir, val_dir = find_split_dirs(data)
+    train_dir, val_dir = find_split_dirs(data, option="")
     splits = {"train": train_dir, **({"val": val_dir} if val_dir else {})}
     report = {"data": str(data), "files": 0, "problems": [], "small_classes": [], "duplicates": [], "classes": 0}
     hashes: dict[str, dict[str, list[str]]] = {}
