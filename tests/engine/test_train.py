@@ -124,6 +124,17 @@ def test_too_many_bad_images_fails_clearly(tiny_tree, tmp_path):
         train(_cfg(tiny_tree, tmp_path / "run", epochs=1, batch_size=21, max_bad_images=1))
 
 
+@pytest.mark.parametrize("cache", ["off", "ram"])
+def test_a_run_whose_training_images_are_all_unreadable_fails_clearly(tiny_tree, tmp_path, cache):
+    """Fewer bad files than --max-bad-images, but all of them: an epoch trained on nothing is an error, not a result."""
+    for path in (tiny_tree / "train").rglob("*.jpg"):
+        path.write_bytes(b"junk")
+    with pytest.raises(UsageError, match=r"epoch 1: no training image could be read \(\d+ skipped as unreadable"):
+        train(_cfg(tiny_tree, tmp_path / "run", epochs=2, cache=cache))
+    assert len((tmp_path / "run" / "bad_images.txt").read_text().splitlines()) == 18  # each train file once
+    assert not (tmp_path / "run" / "model_01.pt").exists()
+
+
 def test_run_folder_contents(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2, keep_checkpoints=1, lr_schedule="seed")) == 0
     run = tmp_path / "run"

@@ -34,9 +34,9 @@ class Accumulator:
         return row
 
     def result(self, sums: torch.Tensor | None = None) -> dict:
-        n, loss, c1, c5 = (self.sums if sums is None else sums).tolist()
-        n = max(n, 1.0)
-        return {"loss": loss / n, "top1": 100 * c1 / n, "top5": 100 * c5 / n, "count": int(n)}
+        count, loss, c1, c5 = (self.sums if sums is None else sums).tolist()
+        n = max(count, 1.0)
+        return {"loss": loss / n, "top1": 100 * c1 / n, "top5": 100 * c5 / n, "count": int(count)}
 
 
 def _fmt_time(seconds: float) -> str:

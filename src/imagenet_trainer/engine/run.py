@@ -279,6 +279,10 @@ def train(cfg: TrainConfig) -> int:
                                  time_first_step=epoch == start_epoch)
             times["train"] += time.perf_counter() - t0
             times["first step"] += tr.pop("first_step_s", 0.0)
+            if tr["count"] == 0:  # every image of the epoch was skipped: nothing can be learned from this data
+                raise UsageError(f"epoch {epoch}: no training image could be read ({bad_count[0]} skipped as unreadable, "
+                                 f"listed in {run_dir / 'bad_images.txt'}); check the data with "
+                                 f"`imagenet-trainer verify {cfg.data}`")
             step = tr.pop("steps")
             tr["crop_size"] = crop_size_at(cfg, epoch) or cfg.crop_size
             t0 = time.perf_counter()
