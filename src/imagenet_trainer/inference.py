@@ -193,6 +193,9 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     bad: list[str] = []
     ctx.on_bad_image = lambda p, r: bad.append(f"{p}: {r}")
     out = evaluate(lm.model, loader, ctx, label=f"evaluate ({crops} crop{'s' if crops > 1 else ''})", collect=collect)
+    if out["count"] == 0:
+        raise UsageError(f"{vdir}: no image could be read ({len(bad)} unreadable, the first {bad[0] if bad else '?'}); "
+                         "check it with `imagenet-trainer verify`")
     out["bad_images"] = bad
     out["folder"] = str(vdir)
     if collect:

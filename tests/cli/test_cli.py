@@ -109,6 +109,14 @@ def test_model_files_this_version_cannot_use_are_one_line_errors(trained, tiny_t
     assert json.loads(capsys.readouterr().out)["images"] == 6
 
 
+def test_evaluate_on_a_folder_of_unreadable_images_is_an_error(trained, tiny_tree, tmp_path, capsys):
+    for path in (tiny_tree / "val").rglob("*.jpg"):
+        path.write_bytes(b"junk")
+    capsys.readouterr()
+    code = main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--workers", "0", "--device", "cpu"])
+    _one_line_error(capsys, code, "no image could be read (6 unreadable, the first")
+
+
 def _one_line_error(capsys, code, expect_in_message):
     captured = capsys.readouterr()
     lines = [ln for ln in captured.err.splitlines() if ln.strip()]

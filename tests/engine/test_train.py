@@ -135,6 +135,17 @@ def test_a_run_whose_training_images_are_all_unreadable_fails_clearly(tiny_tree,
     assert not (tmp_path / "run" / "model_01.pt").exists()
 
 
+def test_an_unreadable_val_folder_costs_the_validation_not_the_run(tiny_tree, tmp_path, capsys):
+    for path in (tiny_tree / "val").rglob("*.jpg"):
+        path.write_bytes(b"junk")
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2)) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("no val image could be read") == 2  # each epoch's validation
+    assert "val top1-err" not in captured.err  # no figure of nothing
+    assert "trained 2 epochs (no val image could be read: see bad_images.txt)" in captured.out
+    assert safe_load(tmp_path / "run" / "model_02.pt")["metrics"]["val"] is None
+
+
 def test_run_folder_contents(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2, keep_checkpoints=1, lr_schedule="seed")) == 0
     run = tmp_path / "run"

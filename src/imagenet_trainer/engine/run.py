@@ -342,7 +342,8 @@ def train(cfg: TrainConfig) -> int:
                          "of the saved epochs (--save-interval)")
             print(f"{line}  run folder {run_dir}")
         else:
-            print(f"trained {cfg.epochs} epochs (no validation folder)  run folder {run_dir}")
+            why = "no validation folder" if data.val is None else "no val image could be read: see bad_images.txt"
+            print(f"trained {cfg.epochs} epochs ({why})  run folder {run_dir}")
     return 0
 
 
@@ -428,8 +429,14 @@ def _val_due(cfg: TrainConfig, epoch: int) -> bool:
     return epoch == cfg.epochs or (cfg.val_every > 0 and epoch % cfg.val_every == 0)
 
 
-def _validate(net: nn.Module, ema, loader, ctx: StepContext) -> dict:
+def _validate(net: nn.Module, ema, loader, ctx: StepContext) -> dict | None:
+    """Val metrics of the model (and of its EMA), or None when no val image could be read (the run goes on:
+    a broken val folder should not cost the training, and a 100% error would be a figure of nothing)."""
     va = evaluate(net, loader, ctx)
+    if va["count"] == 0:
+        if ctx.dist.is_main:
+            log("warning: no val image could be read (see bad_images.txt); this epoch has no validation result")
+        return None
     if ema is not None:
         va_ema = evaluate(ema.module, loader, ctx, label="val (EMA)")
         va |= {f"ema_{k}": v for k, v in va_ema.items() if k in ("top1", "top5", "loss")}
