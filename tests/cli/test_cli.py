@@ -117,6 +117,35 @@ def test_evaluate_on_a_folder_of_unreadable_images_is_an_error(trained, tiny_tre
     _one_line_error(capsys, code, "no image could be read (6 unreadable, the first")
 
 
+def test_an_output_path_that_is_a_file_is_a_one_line_error(trained, tiny_tree, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    run = str(trained.parent)
+    cases = [
+        (["plot", run, "--out", str(blocker)], f"{blocker}: a file is in the way where a folder is needed"),
+        (["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--report", str(blocker / "r")],
+         f"{blocker / 'r'}: part of this path is a file, not a folder"),
+        (["convert", "--src", str(trained), "--dst", str(blocker / "m.pt")], "part of this path is a file, not a folder"),
+        (["train", "--data", str(tiny_tree), "--output", str(blocker), "--device", "cpu", "--workers", "0"],
+         f"{blocker}: a file is in the way"),
+    ]
+    capsys.readouterr()
+    for args, message in cases:
+        _one_line_error(capsys, main(args), message)
+    assert blocker.read_text() == "in the way"
+
+
+def test_other_os_errors_keep_their_traceback():
+    import errno
+
+    from imagenet_trainer.errors import os_error_message
+
+    assert os_error_message(OSError(errno.EIO, "I/O error")) is None  # no path: not the user's input
+    assert os_error_message(OSError(errno.EIO, "I/O error", "/x")) is None  # a fault, not a usage problem
+    assert os_error_message(OSError(errno.ENOSPC, "No space left", "/x")) == \
+        "/x: the disk is full; free some space or choose another path"
+
+
 def _one_line_error(capsys, code, expect_in_message):
     captured = capsys.readouterr()
     lines = [ln for ln in captured.err.splitlines() if ln.strip()]

@@ -11,7 +11,7 @@ import sys
 
 from imagenet_trainer import __version__
 from imagenet_trainer.cuda_env import prefer_many_hardware_queues
-from imagenet_trainer.errors import CheckError, UsageError
+from imagenet_trainer.errors import CheckError, UsageError, os_error_message
 
 _SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench", "plot", "convert", "verify", "resize",
                 "create_dataset", "prepare_imagenet")
@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
         return 130
     except BrokenPipeError:  # `... | head`
         return 0
+    except OSError as e:  # a path of the user's that cannot be used: one line, exit 2; other OS errors keep their traceback
+        message = os_error_message(e)
+        if message is None:
+            raise
+        print(f"imagenet-trainer {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 def console_main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int, print_json
 
 
@@ -36,6 +38,8 @@ def run(args) -> int:
     from imagenet_trainer.engine.run import resolve_device, resolve_precision
     from imagenet_trainer.inference import evaluate_folder, load_model_file
 
+    if args.report:  # before the evaluation, so that a path that cannot be a folder fails at once
+        Path(args.report).mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
     lm = load_model_file(args.model, device, ema=args.ema)
     out = evaluate_folder(lm, args.data, device, args.val_dir, args.crops, args.batch_size, args.workers,
