@@ -8,17 +8,11 @@
 set -u
 source benchmarks/device_x2_lib.sh
 x2_resnet50
-mkdir -p /tmp/val100 && for d in /tmp/inet13k/val/*/; do c=$(basename $d); mkdir -p /tmp/val100/$c; cp $(ls $d* | head -1) /tmp/val100/$c/; done
+val100
 C="--backend compile --epoch-size 600 --val-dir /tmp/val100 --loader cpu"
-half() { python3 benchmarks/steady_rate.py /tmp/$1.log --batch $2 --from 0.5 | tee -a $S; }
-dc() {  # name, ddp_ceiling.py options...
-  local name=$1; shift; local s=$(date +%s)
-  timeout 170 torchrun --nproc-per-node 2 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 "$@" > /tmp/$name.log 2>&1
-  echo "== $name rc=$? $(( $(date +%s) - s )) s: $*" | tee -a $S; grep -o '"rank".*' /tmp/$name.log | cut -c1-330 | tee -a $S
-}
-dc dcfast --data /tmp/inet13k --recipe fast
-dc dcplain --data /tmp/inet13k
-dc dcview --bucket-view --no-broadcast-buffers
+ddp_ceiling2 dcfast --data /tmp/inet13k --recipe fast
+ddp_ceiling2 dcplain --data /tmp/inet13k
+ddp_ceiling2 dcview --bucket-view --no-broadcast-buffers
 LIMIT=120 run fill 512 $T/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null
 CUDA_VISIBLE_DEVICES=0 LIMIT=80 run c1 256 $T/c1 $C --batch-size 256; half c1 256
 LIMIT=75 run c2 512 $T/c2 $C --batch-size 512 --ngpu 2; half c2 512

@@ -1,6 +1,7 @@
 # Shared by the device scripts (source it): install, environment, the 13k imagenet-like tree (make_tree; with
 # the GPU tests meanwhile: gpu_tests_beside_tree13k) or the 130k tree with them (tree130k), run NAME GLOBAL_BATCH COMMAND... (a training run
-# and its steady rate), bench A/B helpers (b, brief, loader_alone), 2-GPU set-up and pairs (x2_resnet50, x2_pairs).
+# and its steady rate; half: over the epoch's second half), bench A/B helpers (b, brief, loader_alone), 2-GPU set-up
+# and pairs (x2_resnet50, x2_pairs, val100), and ddp_ceiling2 (benchmarks/ddp_ceiling.py on 2 GPUs).
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=$PWD/src:/tmp/site IMAGENET_TRAINER_CACHE=/tmp/itcache PYTHONUNBUFFERED=1
 S=$OUT/summary.txt
@@ -104,4 +105,19 @@ loader_alone() {  # code (the name of a PYTHONPATH variable): bench loader --loa
   local v=$1; echo "-- loader $v" | tee -a $S
   PYTHONPATH=${!v} timeout 60 python3 -m imagenet_trainer bench loader --data $T --loader hybrid --steps 150 --warmup 30 --json > /tmp/loader.$v.json 2>/dev/null
   python3 -c "import json; d=json.load(open('/tmp/loader.$v.json')); print(round(d['images_per_s']))" | tee -a $S
+}
+
+val100() {  # /tmp/val100: one val image per class of the 13k tree, for short final evaluations
+  mkdir -p /tmp/val100 && for d in /tmp/inet13k/val/*/; do c=$(basename $d); mkdir -p /tmp/val100/$c; cp $(ls $d* | head -1) /tmp/val100/$c/; done
+}
+
+half() {  # name, global batch: the steady rate of /tmp/NAME.log over the second half of its epoch
+  python3 benchmarks/steady_rate.py /tmp/$1.log --batch $2 --from 0.5 | tee -a $S
+}
+
+ddp_ceiling2() {  # name, ddp_ceiling.py options...: compiled resnet50 under torchrun on 2 GPUs, 100 steps a phase
+  local name=$1; shift; local s=$(date +%s)
+  timeout ${LIMIT:-170} torchrun --nproc-per-node 2 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 "$@" \
+    > /tmp/$name.log 2>&1
+  echo "== $name rc=$? $(( $(date +%s) - s )) s: $*" | tee -a $S; grep -o '"rank".*' /tmp/$name.log | cut -c1-330 | tee -a $S
 }
