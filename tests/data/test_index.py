@@ -103,3 +103,11 @@ def test_cache_is_reused_and_rebuilt_when_stale(tiny_tree, monkeypatch):
     os.utime(tiny_tree / "train" / "dog", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     fresh = build_index(tiny_tree / "train")
     assert len(calls) == 3 and len(fresh) == 19
+
+
+def test_a_link_above_the_class_folder_is_a_clear_error(tiny_tree):
+    """Followed, it would file every class's images under this class as well."""
+    link = tiny_tree / "train" / "dog" / "up"
+    os.symlink(tiny_tree / "train", link)
+    with pytest.raises(UsageError, match=f"{link}: links to .*a folder that holds this class folder"):
+        build_index(tiny_tree / "train", use_cache=False)

@@ -89,11 +89,21 @@ def list_classes(split_dir: Path) -> list[str]:
     return entries
 
 
+def _check_link(link: str, class_real: str) -> None:
+    """A folder link inside a class folder may point anywhere but above it: a link to the split folder (or
+    higher) would file every other class's images under this class as well."""
+    target = os.path.realpath(link)
+    if class_real.startswith(target.rstrip(os.sep) + os.sep):
+        raise UsageError(f"{link}: links to {target}, a folder that holds this class folder, so other classes' "
+                         "images would be counted in this class too; remove the link")
+
+
 def _scan_class(class_dir: str) -> tuple[list[bytes], dict[str, int]]:
     """All image files under one class folder (recursively, following links), and each folder's mtime."""
     files: list[bytes] = []
     mtimes: dict[str, int] = {}
     seen: set[str] = set()
+    class_real = os.path.realpath(class_dir)
     stack = [class_dir]
     while stack:
         d = stack.pop()
@@ -107,6 +117,8 @@ def _scan_class(class_dir: str) -> tuple[list[bytes], dict[str, int]]:
                 if e.name.startswith("."):
                     continue
                 if e.is_dir():
+                    if e.is_symlink():
+                        _check_link(e.path, class_real)
                     stack.append(e.path)
                 elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS and e.is_file():
                     files.append(os.fsencode(e.path))
