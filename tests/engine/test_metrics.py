@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from imagenet_trainer.engine import metrics
-from imagenet_trainer.engine.metrics import Accumulator, ProgressLine, process_age, topk_correct
+from imagenet_trainer.engine.metrics import Accumulator, HostCopies, ProgressLine, process_age, topk_correct
 
 
 def test_topk_correct_counts_labels_within_the_top_k():
@@ -21,6 +21,28 @@ def test_topk_correct_counts_labels_within_the_top_k():
 def test_topk_correct_with_fewer_classes_than_k():
     logits = torch.tensor([[0.2, 0.8], [0.7, 0.3]])
     assert topk_correct(logits, torch.tensor([0, 0])).tolist() == [1.0, 2.0]
+
+
+def test_host_copies_on_the_cpu_are_the_values_now():
+    copies = HostCopies()
+    assert copies.latest(torch.tensor([1.0, 2.0])) == [1.0, 2.0]
+    assert copies.latest(torch.tensor([3.0, 4.0])) == [3.0, 4.0]
+
+
+@pytest.mark.gpu
+def test_host_copies_never_wait_for_the_gpu_after_the_first():
+    copies = HostCopies()
+    t = torch.arange(4.0, device="cuda")
+    assert copies.latest(t) == [0.0, 1.0, 2.0, 3.0]  # nothing had arrived: it waits this once
+    torch.cuda.set_sync_debug_mode("error")  # a synchronizing call now raises
+    try:
+        for k in range(1, 6):
+            shown = copies.latest(t + k)
+            assert shown[0] in range(0, k + 1)  # an earlier step's values, or this one's
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
+    assert copies.latest(t + 6) == [5.0, 6.0, 7.0, 8.0]  # every earlier copy has arrived: the newest is shown
 
 
 def test_accumulator_weights_the_loss_by_batch_size():

@@ -1,4 +1,4 @@
-"""Top-k counts kept on the device (no sync per batch), and the live progress line."""
+"""Top-k counts kept on the device (no sync per batch), and the live progress line (no sync either)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,38 @@ class Accumulator:
         count, loss, c1, c5 = (self.sums if sums is None else sums).tolist()
         n = max(count, 1.0)
         return {"loss": loss / n, "top1": 100 * c1 / n, "top5": 100 * c5 / n, "count": int(count)}
+
+
+class HostCopies:
+    """The newest values of a small device tensor that have reached the host, without waiting for the device.
+
+    ``latest(t)`` starts a copy of ``t`` to pinned host memory and returns the newest earlier copy that has
+    arrived (on the CPU, or the first time: ``t``'s values now). The progress line shows the training loss and
+    errors this way: reading them directly (``.tolist()``) makes the training thread wait for the GPU to finish
+    every queued kernel at each progress line, and the GPU then idles until the thread has queued the next
+    step's first kernels (one H100, compiled ResNet-50: a 2.8-ms gap every 10 steps, and slow launches after it).
+    The values shown are then those of an earlier step (a progress line or so behind); the epoch's totals are
+    exact.
+    """
+
+    def __init__(self):
+        self.pending: list[tuple[torch.Tensor, torch.cuda.Event]] = []
+        self.arrived: list[float] | None = None
+
+    def latest(self, t: torch.Tensor) -> list[float]:
+        if t.device.type != "cuda":
+            return t.tolist()
+        while self.pending and self.pending[0][1].query():
+            self.arrived = self.pending.pop(0)[0].tolist()
+        host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        host.copy_(t, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.pending.append((host, event))
+        if self.arrived is None:  # nothing has arrived yet: wait for this copy, once
+            event.synchronize()
+            self.arrived = self.pending.pop()[0].tolist()
+        return self.arrived
 
 
 def _fmt_time(seconds: float) -> str:

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from imagenet_trainer.engine.distributed import DistContext, all_reduce_sum
-from imagenet_trainer.engine.metrics import Accumulator, ProgressLine, process_age, topk_correct
+from imagenet_trainer.engine.metrics import Accumulator, HostCopies, ProgressLine, process_age, topk_correct
 from imagenet_trainer.engine.optim import Schedule
 
 
@@ -53,9 +53,10 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
     acc = Accumulator(ctx.device)
     last = {"row": None, "lr": 0.0}
     progress = ProgressLine(f"train {epoch}", len(loader), ctx.print_freq, enabled=ctx.dist.is_main)
+    shown = HostCopies()  # the batch metrics reach the progress line without making this thread wait for the GPU
 
     def show() -> dict:
-        n, loss, c1, c5 = last["row"].tolist()
+        n, loss, c1, c5 = shown.latest(last["row"])
         return {"loss": f"{loss / n:.3f}", "top1-err": f"{100 - 100 * c1 / n:5.1f}",
                 "top5-err": f"{100 - 100 * c5 / n:5.1f}", "lr": f"{last['lr']:.3g}"}
 
