@@ -21,11 +21,19 @@ With ``--data`` it also reports ``loader_beside``: the images/s the loader deliv
 during ``beside``, its rate while training runs; and a fourth phase, ``trainer``: the loader's batches through
 ``engine.trainer.train_one_epoch`` itself, with ``train``'s optimizer, schedule, loss, metrics and EMA (the
 extra work of a ``train`` step against ``make_step``'s). ``--recipe fast`` takes those, and the loader's
-random-resized crop scale, from that recipe, as ``train`` does by default.
+random-resized crop scale, from that recipe, as ``train`` does by default. Session 13 found this phase 3-5% below the
+fed phases before and after it on one GPU too, where ``train`` keeps up with them: it carries costs of its own
+(its progress lines' host syncs, gone since, explained about 1%; the rest is not separated), so it does not
+measure what the 2-GPU ``train`` loses.
 
 ``--bucket-view`` and ``--no-broadcast-buffers`` set DDP's ``gradient_as_bucket_view`` and ``broadcast_buffers``:
 without them DDP copies the gradients between themselves and its all-reduce buckets (a copy per parameter,
 161 for ResNet-50) and broadcasts rank 0's batch-norm buffers before every forward.
+
+``--profile DIR`` (with ``--data``) also records, on each rank, a trace of 12 steps of the ``fed`` and of the
+``trainer`` phase (Chrome/Perfetto JSON, gzipped: ``DIR/fed_rank0.json.gz``...; the first 2 steps of each are
+the profiler's warm-up and are left out); ``benchmarks/trace_gaps.py`` sums where each GPU's time went. After
+``trainer`` a second ``fed`` phase (``fed_again``) tells the phases' order apart from their work.
 
 ``--grads bf16`` sums the gradients in bf16 (DDP's ``bf16_compress_hook``, as ``train --ddp-grads``). Under
 DDP it also times one all-reduce of all the gradients' elements alone, in fp32 and in bf16 (``allreduce_ms``),
@@ -68,6 +76,7 @@ def main() -> None:
     p.add_argument("--loader", default="cpu", help="with --data: cpu, gpu or hybrid")
     p.add_argument("--cpu-share", type=float, default=None, help="with --data and a hybrid loader: fixed CPU share")
     p.add_argument("--workers", type=int, default=-1, help="with --data: loader processes per rank (-1: as train)")
+    p.add_argument("--profile", metavar="DIR", help="with --data: traces of 12 fed and 12 trainer steps per rank")
     p.add_argument("--recipe", default="none", help="with --data: the recipe whose values the loader and the trainer "
                    "phase take (fast: train's default; none: TrainConfig's defaults)")
     a = p.parse_args()
@@ -149,7 +158,19 @@ def main() -> None:
         taken = sum(marks[0] <= t <= marks[1] for t in dropped)
         rates["loader_beside"] = taken * a.batch / (marks[1] - marks[0])
         rates["fed"] = timed(batches)
-        rates["trainer"] = timed(None, run=_trainer_phase(a, cfg, net, model, device_batches, device, rank, world))
+        trainer = _trainer_phase(a, cfg, net, model, device_batches, device, rank, world)
+        rates["trainer"] = timed(None, run=trainer)
+        rates["fed_again"] = timed(batches)
+        if a.profile:
+            os.makedirs(a.profile, exist_ok=True)
+
+            def fed_steps(n: int, step) -> None:
+                for images, labels in itertools.islice(batches, n):
+                    train_step(images, labels)
+                    step()
+
+            for name, run in (("fed", fed_steps), ("trainer", trainer)):
+                _profile(run, os.path.join(a.profile, f"{name}_rank{rank}.json.gz"), cuda, sync)
     allreduce = _allreduce_ms(sum(p.numel() for p in model.parameters()), device, sync) if world > 1 else None
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
                       "grads": a.grads, "whole_graph": a.whole_graph, "bucket_view": a.bucket_view,
@@ -157,7 +178,22 @@ def main() -> None:
                       "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()},
                       "allreduce_ms": allreduce}), flush=True)
     if world > 1:
+        dist.barrier()
+    if a.data:  # the loader's threads and workers, still feeding the endless batches, kept the process from
+        os._exit(0)  # exiting (session 13: each run ended at its time limit); nothing is left to write
+    if world > 1:
         dist.destroy_process_group()
+
+
+def _profile(run, path: str, cuda: bool, sync, steps: int = 12, warmup: int = 2) -> None:
+    """A trace of ``run(steps, step)`` (which calls ``step()`` after each of its steps), written to ``path``."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities, schedule=schedule(wait=0, warmup=warmup, active=steps - warmup, repeat=1)) as prof:
+        run(steps, prof.step)
+        sync()
+    prof.export_chrome_trace(path)
 
 
 def _allreduce_ms(numel: int, device: torch.device, sync, repeats: int = 10) -> dict:
@@ -196,25 +232,34 @@ def _loader(cfg, device: torch.device, rank: int, world: int):
 
 def _trainer_phase(a, cfg, net, model, device_batches, device: torch.device, rank: int, world: int):
     """``a.steps`` steps of ``train_one_epoch`` on the loader's batches, with ``train``'s optimizer, schedule,
-    loss, metrics and EMA for ``cfg``; returned as a function to time."""
+    loss, metrics and EMA for ``cfg``; returned as a function to time: ``run(n, on_step)`` takes ``n`` steps."""
     from imagenet_trainer.engine.distributed import DistContext
     from imagenet_trainer.engine.ema import ema_decay, make_ema
     from imagenet_trainer.engine.optim import Schedule, make_optimizer
     from imagenet_trainer.engine.trainer import StepContext, train_one_epoch
 
-    class Steps:  # the next a.steps batches, as an epoch
+    class Steps:  # the next n batches, as an epoch; ``on_step()`` after each step
+        def __init__(self, n: int, on_step=None):
+            self.n, self.on_step = n, on_step
+
         def __len__(self):
-            return a.steps
+            return self.n
 
         def __iter__(self):
-            return itertools.islice(device_batches, a.steps)
+            for batch in itertools.islice(device_batches, self.n):
+                yield batch
+                if self.on_step:  # the step of this batch has been launched
+                    self.on_step()
 
     optimizer = make_optimizer(model, cfg)
     ema = make_ema(model, ema_decay(cfg.ema_half_life, a.steps)) if cfg.ema else None
     ctx = StepContext(device, torch.bfloat16, None, Schedule(cfg, a.steps), DistContext(rank, world, rank),
                       cfg.print_freq, 1, ema, model)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    return lambda: train_one_epoch(net, Steps(), criterion, optimizer, ctx, 1, 0)
+    def run(n: int = a.steps, on_step=None) -> None:
+        train_one_epoch(net, Steps(n, on_step), criterion, optimizer, ctx, 1, 0)
+
+    return run
 
 
 def _endless(loader):

@@ -119,5 +119,5 @@ ddp_ceiling2() {  # name, ddp_ceiling.py options...: compiled resnet50 under tor
   local name=$1; shift; local s=$(date +%s)
   timeout ${LIMIT:-170} torchrun --nproc-per-node 2 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 "$@" \
     > /tmp/$name.log 2>&1
-  echo "== $name rc=$? $(( $(date +%s) - s )) s: $*" | tee -a $S; grep -o '"rank".*' /tmp/$name.log | cut -c1-330 | tee -a $S
+  echo "== $name rc=$? $(( $(date +%s) - s )) s: $*" | tee -a $S; grep -o '"rank".*' /tmp/$name.log | cut -c1-420 | tee -a $S
 }
