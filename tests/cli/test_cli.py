@@ -217,7 +217,16 @@ def test_bad_model_files(tmp_path, tiny_tree, capsys):
     _one_line_error(capsys, main(["predict", "--model", str(bad), str(tmp_path / "missing.jpg")]), "missing.jpg")
 
 
-def test_argparse_errors_exit_2(capsys):
-    assert main(["train"]) == 2
-    assert main(["no-such-command"]) == 2
-    assert main(["train", "--data", "x", "--batch-size", "0"]) == 2
+@pytest.mark.parametrize("argv,expect", [
+    (["train"], "imagenet-trainer train: error: the following arguments are required: --data"),
+    (["no-such-command"], "imagenet-trainer: error: argument COMMAND: invalid choice: 'no-such-command'"),
+    (["train", "--data", "x", "--batch-size", "0"], "imagenet-trainer train: error: argument --batch-size"),
+    (["train", "--data", "x", "--bogus", "1"], "imagenet-trainer train: error: unrecognized arguments: --bogus 1"),
+    (["evaluate", "--model", "m.pt", "--data", "x", "--crops", "7"], "imagenet-trainer evaluate: error: argument --crops"),
+])
+def test_argparse_errors_are_one_line_that_points_to_help(capsys, argv, expect):
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(expect), err  # no usage block above it
+    assert err.rstrip().endswith("--help)")

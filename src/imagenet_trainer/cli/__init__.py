@@ -17,16 +17,25 @@ _SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench"
                 "create_dataset", "prepare_imagenet")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one line (argparse prints the whole usage first: for
+    ``train``, some 40 lines above the line that matters). Subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="imagenet-trainer", description="Train image classifiers on ImageNet or any folder of images.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"imagenet-trainer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _SUBCOMMANDS:
         importlib.import_module(f"imagenet_trainer.cli.{name}").add_parser(sub)
+    parser.commands = sub.choices  # name -> the subcommand's parser
     return parser
 
 
@@ -40,7 +49,9 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
     prefer_many_hardware_queues()  # before anything starts CUDA
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # named by the subcommand's parser, whose --help lists its options
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
         return int(e.code or 0)
     args.argv = argv
