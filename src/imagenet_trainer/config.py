@@ -123,6 +123,11 @@ class TrainConfig:
         need(self.ema_half_life > 0, "ema-half-life", self.ema_half_life, "must be a share of the run above 0")
         need(self.tta_shift < self.crop_size, "tta-shift", self.tta_shift,
              f"must be smaller than the crop ({self.crop_size} px)")
+        if self.prog_resize is not None:
+            shares = list(self.prog_resize)
+            need(len(shares) == 2 and all(0.0 < v <= 1.0 for v in shares), "prog-resize",
+                 " ".join(f"{v:g}" for v in shares), "needs two shares above 0 and at most 1: the first epochs' "
+                 "crop side as a share of --crop-size, and the share of the run by which it reaches full size")
         need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
 
