@@ -8,7 +8,14 @@ import sys
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every option's default, and keeps the description's line breaks."""
+    """Shows every option's default, and keeps the description's line breaks. A help text that states its
+    default already, and an option without one (None), get no "(default: ...)" of argparse's as well."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def add_subparser(sub, name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
