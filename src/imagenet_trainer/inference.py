@@ -171,8 +171,13 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     """Top-1/top-5 accuracy of a loaded model on a dataset's validation folder (1 or 10 crops)."""
     if crops not in (1, 10):
         raise UsageError(f"--crops {crops}: choose 1 or 10")
-    if tta_shift < 0:
-        raise UsageError(f"--tta-shift {tta_shift}: must be 0 (off) or a number of pixels")
+    crop, size = crop_size or lm.crop_size, image_size or lm.image_size
+    if crop < 8 or size < crop:
+        named = [f"--crop-size {crop}" + ("" if crop_size else " (the model file's)"),
+                 f"--image-size {size}" + ("" if image_size else " (the model file's)")]
+        raise UsageError(f"{' / '.join(named)}: need 8 <= crop-size <= image-size")
+    if not 0 <= tta_shift < crop:
+        raise UsageError(f"--tta-shift {tta_shift}: must be 0 (off) or a number of pixels smaller than the crop ({crop} px)")
     root = Path(data)
     _, vdir = find_split_dirs(root, val_dir) if (root / "train").is_dir() or val_dir else (None, None)
     if vdir is None:  # a folder of class folders given directly
@@ -186,7 +191,7 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     remap = np.array([lm.classes.index(c) for c in index.classes])
     index.labels = remap[index.labels]
     index.classes = lm.classes
-    geometry = Geometry("five" if crops == 10 else "center", crop_size or lm.crop_size, image_size or lm.image_size)
+    geometry = Geometry("five" if crops == 10 else "center", crop, size)
     workers = default_workers() if workers < 0 else workers
     loader = make_val_loader(index, geometry, batch_size, workers, device, lm.mean, lm.std)
     ctx = StepContext(device, precision, None, None, tta=tta, tta_shift=tta_shift)

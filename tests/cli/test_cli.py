@@ -117,6 +117,18 @@ def test_evaluate_on_a_folder_of_unreadable_images_is_an_error(trained, tiny_tre
     _one_line_error(capsys, code, "no image could be read (6 unreadable, the first")
 
 
+def test_evaluate_sizes_out_of_range_are_one_line_errors(trained, tiny_tree, capsys):
+    base = ["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--workers", "0", "--device", "cpu"]
+    cases = [  # the model file says crop 32, resize 36
+        (["--crop-size", "40"], "--crop-size 40 / --image-size 36 (the model file's): need 8 <= crop-size <= image-size"),
+        (["--image-size", "20"], "--crop-size 32 (the model file's) / --image-size 20: need"),
+        (["--tta-shift", "32"], "--tta-shift 32: must be 0 (off) or a number of pixels smaller than the crop (32 px)"),
+    ]
+    capsys.readouterr()
+    for extra, message in cases:
+        _one_line_error(capsys, main(base + extra), message)
+
+
 def test_an_output_path_that_is_a_file_is_a_one_line_error(trained, tiny_tree, tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("in the way")
@@ -197,6 +209,12 @@ def test_bad_options_give_one_line_error(tiny_tree, tmp_path, capsys, argv, expe
     _one_line_error(capsys, _train(tiny_tree, tmp_path / "run", *argv), expect)
 
 
+def test_bench_checks_the_options_it_shares_with_train(tiny_tree, capsys):
+    capsys.readouterr()
+    code = main(["bench", "loader", "--data", str(tiny_tree), "--cpu-share", "3", "--device", "cpu"])
+    _one_line_error(capsys, code, "--cpu-share 3: must be a share from 0 to 1")
+
+
 def test_full_disk_during_a_checkpoint_is_one_line(tiny_tree, tmp_path, capsys, monkeypatch):
     import torch
 
@@ -223,6 +241,10 @@ def test_bad_model_files(tmp_path, tiny_tree, capsys):
     (["train", "--data", "x", "--batch-size", "0"], "imagenet-trainer train: error: argument --batch-size"),
     (["train", "--data", "x", "--bogus", "1"], "imagenet-trainer train: error: unrecognized arguments: --bogus 1"),
     (["evaluate", "--model", "m.pt", "--data", "x", "--crops", "7"], "imagenet-trainer evaluate: error: argument --crops"),
+    (["evaluate", "--model", "m.pt", "--data", "x", "--workers", "-4"],
+     "imagenet-trainer evaluate: error: argument --workers: must be 0 (decode in the main process) or more, or -1"),
+    (["resize", "x", "--out", "y", "--quality", "500"], "imagenet-trainer resize: error: argument --quality: must be from 1 to 100"),
+    (["create-dataset", "--src", "x", "--dst", "y", "--quality", "101"], "imagenet-trainer create-dataset: error: argument --quality"),
 ])
 def test_argparse_errors_are_one_line_that_points_to_help(capsys, argv, expect):
     capsys.readouterr()

@@ -60,6 +60,7 @@ def run(args) -> int:
                       image_size=args.image_size, workers=args.workers, loader=args.loader, cpu_share=args.cpu_share,
                       backend=args.backend, cudnn_benchmark=args.cudnn_benchmark, epoch_size=None,
                       cache="off")  # bench measures the JPEG pipeline
+    cfg.check()
     opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs, args.rounds)
     if args.what == "model":
         result = {"images_per_s": bench.bench_model(cfg, device, dtype, opts)}

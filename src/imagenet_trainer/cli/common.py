@@ -43,3 +43,12 @@ def _int_at_least(low: int, what: str):
 
 positive_int = _int_at_least(1, "at least 1")
 non_negative_int = _int_at_least(0, "0 or more")
+loader_workers = _int_at_least(-1, "0 (decode in the main process) or more, or -1 (auto)")
+
+
+def jpeg_quality(text: str) -> int:
+    """A JPEG quality for the encoder: 1 (smallest files) to 100."""
+    value = positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 100, got {value}")
+    return value

@@ -6,7 +6,7 @@ import sys
 
 from tqdm import tqdm
 
-from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int, print_json
+from imagenet_trainer.cli.common import add_subparser, jpeg_quality, non_negative_int, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the split")
     p.add_argument("--train-dir", default="train", help="name of the train folder")
     p.add_argument("--val-dir", default="val", help="name of the val folder")
-    p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality")
+    p.add_argument("--quality", type=jpeg_quality, default=95, help="JPEG quality")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(run=run)

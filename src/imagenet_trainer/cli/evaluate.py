@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int, print_json
+from imagenet_trainer.cli.common import add_subparser, loader_workers, non_negative_int, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--tta-shift", type=non_negative_int, default=0, metavar="PX",
                    help="also average over the image moved PX pixels diagonally each way (1 crop; see train --tta-shift)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch")
-    p.add_argument("--workers", type=int, default=-1, help="loader processes (-1 = cores-1, at most 16)")
+    p.add_argument("--workers", type=loader_workers, default=-1, help="loader processes (-1 = cores-1, at most 16)")
     p.add_argument("--image-size", type=positive_int, default=None, help="override the model's resize size")
     p.add_argument("--crop-size", type=positive_int, default=None, help="override the model's crop size")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

@@ -6,7 +6,7 @@ import sys
 
 from tqdm import tqdm
 
-from imagenet_trainer.cli.common import add_subparser, positive_int, print_json
+from imagenet_trainer.cli.common import add_subparser, jpeg_quality, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     g.add_argument("--out", help="output folder (mirrors SRC)")
     g.add_argument("--in-place", action="store_true", help="replace each file in SRC atomically")
     p.add_argument("--size", type=positive_int, default=256, help="largest shorter side in pixels")
-    p.add_argument("--quality", type=positive_int, default=90, help="JPEG quality of rewritten files")
+    p.add_argument("--quality", type=jpeg_quality, default=90, help="JPEG quality of rewritten files")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON on stdout")
     p.set_defaults(run=run)
