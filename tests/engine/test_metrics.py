@@ -23,26 +23,42 @@ def test_topk_correct_with_fewer_classes_than_k():
     assert topk_correct(logits, torch.tensor([0, 0])).tolist() == [1.0, 2.0]
 
 
-def test_host_copies_on_the_cpu_are_the_values_now():
+def test_host_copies_on_the_cpu_are_the_values_sent():
     copies = HostCopies()
-    assert copies.latest(torch.tensor([1.0, 2.0])) == [1.0, 2.0]
-    assert copies.latest(torch.tensor([3.0, 4.0])) == [3.0, 4.0]
+    assert copies.latest() is None  # nothing sent
+    copies.send(torch.tensor([1.0, 2.0]))
+    assert copies.latest() == [1.0, 2.0]
+    copies.send(torch.tensor([3.0, 4.0]))
+    assert copies.latest() == [3.0, 4.0]
 
 
 @pytest.mark.gpu
 def test_host_copies_never_wait_for_the_gpu_after_the_first():
     copies = HostCopies()
     t = torch.arange(4.0, device="cuda")
-    assert copies.latest(t) == [0.0, 1.0, 2.0, 3.0]  # nothing had arrived: it waits this once
+    copies.send(t)
+    assert copies.latest() == [0.0, 1.0, 2.0, 3.0]  # nothing had arrived: it waits this once
     torch.cuda.set_sync_debug_mode("error")  # a synchronizing call now raises
     try:
         for k in range(1, 6):
-            shown = copies.latest(t + k)
-            assert shown[0] in range(0, k + 1)  # an earlier step's values, or this one's
+            copies.send(t + k)
+            assert copies.latest()[0] in range(0, k + 1)  # an earlier step's values, or this one's
     finally:
         torch.cuda.set_sync_debug_mode("default")
     torch.cuda.synchronize()
-    assert copies.latest(t + 6) == [5.0, 6.0, 7.0, 8.0]  # every earlier copy has arrived: the newest is shown
+    assert copies.latest() == [5.0, 6.0, 7.0, 8.0]  # every copy has arrived: the newest is shown
+
+
+@pytest.mark.parametrize("print_freq, live, due", [
+    (10, False, [7, 17, 27]),  # 3 batches before each plain line
+    (2, False, list(range(1, 31))),  # lines closer than that: every batch
+    (10, True, [3, 6, 9, 12, 15, 18, 21, 24, 27, 30]),  # a live line redraws often: every 3rd batch
+])
+def test_values_are_sampled_a_few_batches_before_each_line(print_freq, live, due):
+    line = ProgressLine("train", 30, print_freq, stream=io.StringIO())
+    line.live = live
+    assert [i for i in range(1, 31) if line.sample_due(i)] == due
+    assert not ProgressLine("train", 30, print_freq, stream=io.StringIO(), enabled=False).sample_due(7)
 
 
 def test_accumulator_weights_the_loss_by_batch_size():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import sys
@@ -42,32 +43,35 @@ class Accumulator:
 class HostCopies:
     """The newest values of a small device tensor that have reached the host, without waiting for the device.
 
-    ``latest(t)`` starts a copy of ``t`` to pinned host memory and returns the newest earlier copy that has
-    arrived (on the CPU, or the first time: ``t``'s values now). The progress line shows the training loss and
-    errors this way: reading them directly (``.tolist()``) makes the training thread wait for the GPU to finish
-    every queued kernel at each progress line, and the GPU then idles until the thread has queued the next
-    step's first kernels (one H100, compiled ResNet-50: a 2.8-ms gap every 10 steps, and slow launches after it).
-    The values shown are then those of an earlier step (a progress line or so behind); the epoch's totals are
-    exact.
+    ``send(t)`` starts a copy of ``t`` to pinned host memory (on the CPU it takes the values at once);
+    ``latest()`` returns the newest copy that has arrived, and waits only while none has (the first time).
+    The progress line shows the training loss and errors this way: reading them directly (``.tolist()``)
+    makes the training thread wait for the GPU to finish every queued kernel at each progress line, and the
+    GPU then idles until the thread has queued the next step's first kernels (one H100, compiled ResNet-50:
+    a 2.8-ms gap every 10 steps, and slow launches after it). The values shown are a few steps old; the
+    epoch's totals are exact.
     """
 
     def __init__(self):
-        self.pending: list[tuple[torch.Tensor, torch.cuda.Event]] = []
+        self.pending: collections.deque[tuple[torch.Tensor, torch.cuda.Event]] = collections.deque()
         self.arrived: list[float] | None = None
 
-    def latest(self, t: torch.Tensor) -> list[float]:
+    def send(self, t: torch.Tensor) -> None:
         if t.device.type != "cuda":
-            return t.tolist()
-        while self.pending and self.pending[0][1].query():
-            self.arrived = self.pending.pop(0)[0].tolist()
+            self.arrived = t.tolist()
+            return
         host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
         host.copy_(t, non_blocking=True)
         event = torch.cuda.Event()
         event.record()
         self.pending.append((host, event))
-        if self.arrived is None:  # nothing has arrived yet: wait for this copy, once
-            event.synchronize()
-            self.arrived = self.pending.pop()[0].tolist()
+
+    def latest(self) -> list[float] | None:
+        """The newest arrived values; None if nothing was sent."""
+        while self.pending and (self.arrived is None or self.pending[0][1].query()):
+            host, event = self.pending.popleft()
+            event.synchronize()  # a no-op unless nothing had arrived yet
+            self.arrived = host.tolist()
         return self.arrived
 
 
@@ -97,6 +101,17 @@ class ProgressLine:
         self.last_draw = 0.0
         self.images = 0
         self.wait = 0.0
+
+    def sample_due(self, i: int, lead: int = 3) -> bool:
+        """Whether batch ``i``'s values should be sampled for a line to come (``HostCopies.send``): ``lead``
+        batches before each plain line, every ``lead``-th batch for a live one."""
+        if not self.enabled:
+            return False
+        if self.print_freq <= lead:
+            return True
+        if self.live:
+            return i % lead == 0
+        return (i + lead) % self.print_freq == 0
 
     def update(self, i: int, batch_size: int, wait: float, values) -> None:
         """Batch ``i`` (1-based) is done; ``values()`` returns the fields to show (it may sync the GPU)."""

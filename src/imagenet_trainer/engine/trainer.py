@@ -56,7 +56,11 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
     shown = HostCopies()  # the batch metrics reach the progress line without making this thread wait for the GPU
 
     def show() -> dict:
-        n, loss, c1, c5 = shown.latest(last["row"])
+        values = shown.latest()
+        if values is None or last["row"].device.type != "cuda":  # this batch's (on a GPU: nothing sampled yet)
+            shown.send(last["row"])
+            values = shown.latest()
+        n, loss, c1, c5 = values
         return {"loss": f"{loss / n:.3f}", "top1-err": f"{100 - 100 * c1 / n:5.1f}",
                 "top5-err": f"{100 - 100 * c5 / n:5.1f}", "lr": f"{last['lr']:.3g}"}
 
@@ -85,6 +89,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                 (ctx.scaler.scale(scaled) if ctx.scaler is not None else scaled).backward()
             with torch.no_grad():
                 last["row"] = acc.add(loss, topk_correct(logits.detach(), batch.labels), n)
+            if progress.sample_due(i):
+                shown.send(last["row"])
         if boundary:
             if ctx.scaler is not None:
                 ctx.scaler.step(optimizer)
