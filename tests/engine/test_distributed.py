@@ -73,6 +73,9 @@ def test_two_machines_on_localhost(tiny_tree, tmp_path):
     procs = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r), "--nproc-per-node", "1",
          "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test",
+         # Both agents' host matches the endpoint here, so both would try to serve the rendezvous store; on two
+         # machines only one does. Saying which keeps the race out of the test (it failed once in ~20 runs).
+         "--rdzv-conf", f"is_host={int(r == 0)}",
          "-m", "imagenet_trainer", "train", "--data", str(tiny_tree), "--output", str(tmp_path / "run"), *ARGS],
         stdout=open(tmp_path / f"node{r}.log", "w"), stderr=subprocess.STDOUT) for r in range(2)]
     for p in procs:  # output goes to files: a full pipe would block one node while the other waits for it
