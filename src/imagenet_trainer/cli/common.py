@@ -13,7 +13,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or "default" in text:
+        if action.default is None or "(default" in text or text.startswith("default"):
             return text
         return super()._get_help_string(action)
 
