@@ -43,6 +43,7 @@ def messy(tmp_path):
     good = _jpeg(40, 30, seed=7)
     (root / "train" / "a" / "trunc.jpg").write_bytes(good[: len(good) // 2])
     (root / "train" / "a" / "junk.jpg").write_bytes(b"not an image")
+    (root / "train" / "a" / "empty.jpg").write_bytes(b"")
     buf = io.BytesIO()
     Image.fromarray(random_image(30, 30)).convert("CMYK").save(buf, format="JPEG")
     (root / "train" / "b" / "cmyk.jpg").write_bytes(buf.getvalue())
@@ -60,7 +61,8 @@ def test_verify_finds_every_fault(messy, capsys):
     rep = json.loads(capsys.readouterr().out)
     faults = {Path(p["path"]).name: p["fault"] for p in rep["problems"]}
     assert faults["trunc.jpg"].startswith("truncated")
-    assert faults["junk.jpg"].startswith("undecodable")
+    assert faults["junk.jpg"] == "undecodable: not an image format that JPEG or Pillow decoders read"  # no BytesIO repr
+    assert faults["empty.jpg"] == "undecodable: empty file"
     assert "CMYK" in faults["cmyk.jpg"]
     assert "content is PNG" in faults["png.jpg"]
     assert {"split": "train", "class": "thin", "images": 1} in rep["small_classes"]

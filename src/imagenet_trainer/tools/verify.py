@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import simplejpeg
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from imagenet_trainer.data.index import build_index, find_split_dirs
 from imagenet_trainer.errors import UsageError
@@ -34,6 +34,8 @@ def check_file(path: str) -> tuple[str, str, list[str]]:
     except OSError as e:
         return path, "", [f"undecodable: cannot read ({e.strerror})"]
     digest = hashlib.sha1(data).hexdigest()
+    if not data:
+        return path, digest, ["undecodable: empty file"]
     faults = []
     fmt = _FORMATS.get(data[:2])
     expected = _EXT_FORMAT.get(os.path.splitext(path)[1].lower())
@@ -56,6 +58,8 @@ def check_file(path: str) -> tuple[str, str, list[str]]:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
                 img.load()
+    except UnidentifiedImageError:  # its message names an internal buffer, not the file
+        faults.append("undecodable: not an image format that JPEG or Pillow decoders read")
     except OSError as e:
         kind = "truncated" if "truncated" in str(e).lower() else "undecodable"
         faults.append(f"{kind}: {e}")
