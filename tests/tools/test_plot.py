@@ -46,3 +46,8 @@ def test_run_in_progress(tmp_path):
 def test_not_a_run_folder(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert "metrics.jsonl" in capsys.readouterr().err
+
+
+def test_a_missing_folder_is_named_as_missing(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nowhere")]) == 2
+    assert f"{tmp_path / 'nowhere'}: no such folder" in capsys.readouterr().err

@@ -20,6 +20,8 @@ CHARTS = ("accuracy.png", "cross-entropy.png", "lr.png", "throughput.png")
 def read_metrics(run_dir: Path) -> list[dict]:
     """The per-epoch records of a run; a half-written last line (a run in progress) is skipped."""
     path = Path(run_dir) / "metrics.jsonl"
+    if not Path(run_dir).is_dir():
+        raise UsageError(f"{run_dir}: no such folder; give a run folder written by `imagenet-trainer train`")
     if not path.is_file():
         raise UsageError(f"{run_dir}: no metrics.jsonl here; give a run folder written by `imagenet-trainer train`")
     rows = []
