@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,6 +193,30 @@ def test_retrain_starts_from_weights(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "a", epochs=1)) == 0
     assert train(_cfg(tiny_tree, tmp_path / "b", epochs=1, retrain=str(tmp_path / "a" / "model_01.pt"))) == 0
     assert safe_load(tmp_path / "b" / "checkpoint_last.pt")["epoch"] == 1
+
+
+def test_a_model_used_on_other_classes_is_named(tiny_tree, tmp_path, capsys):
+    """Resuming on other class folders would silently give its outputs other meanings; retraining onto another
+    number of classes cannot fit the last layer; as many classes under other names only earn a note."""
+    assert train(_cfg(tiny_tree, tmp_path / "a", epochs=1)) == 0
+    renamed = tmp_path / "renamed"
+    shutil.copytree(tiny_tree, renamed)
+    for split in ("train", "val"):
+        (renamed / split / "fox").rename(renamed / split / "owl")
+    with pytest.raises(UsageError, match=r"checkpoint_last.pt: trained on other classes \(from .*\) than .*'s; "
+                                         r"its 'owl' is not one of them; resume it on the data it was trained on"):
+        train(_cfg(renamed, tmp_path / "a", epochs=2, resume="auto"))
+    shutil.rmtree(renamed / "train" / "owl")
+    shutil.rmtree(renamed / "val" / "owl")
+    with pytest.raises(UsageError, match=r"model_01.pt: trained on 3 classes .*, but .* has 2; retraining keeps"):
+        train(_cfg(renamed, tmp_path / "b", epochs=1, retrain=str(tmp_path / "a" / "model_01.pt")))
+    (renamed / "train" / "dog").rename(renamed / "train" / "emu")
+    (renamed / "val" / "dog").rename(renamed / "val" / "emu")
+    (tiny_tree / "train" / "fox").rename(renamed / "train" / "yak")  # 3 classes again: cat, emu, yak
+    (tiny_tree / "val" / "fox").rename(renamed / "val" / "yak")
+    capsys.readouterr()
+    assert train(_cfg(renamed, tmp_path / "c", epochs=1, retrain=str(tmp_path / "a" / "model_01.pt"))) == 0
+    assert "was trained on other class names" in capsys.readouterr().err
 
 
 def test_normalize_auto_estimates_and_caches(tiny_tree, tmp_path):

@@ -213,10 +213,13 @@ def train(cfg: TrainConfig) -> int:
     num_classes = cfg.num_classes or len(train_index.classes)
     if num_classes < len(train_index.classes):
         raise UsageError(f"--num-classes {num_classes}: the data has {len(train_index.classes)} classes")
+    if state is not None:
+        _check_classes(state, resume_path, train_index.classes, cfg.data, resuming=True)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, num_classes, small_stem=cfg.small_stem == "on")
     if cfg.retrain:
         weights = ckpt_io.safe_load(cfg.retrain, ckpt_io.MODEL_FORMAT)
+        _check_classes(weights, cfg.retrain, train_index.classes, cfg.data, resuming=False)
         ckpt_io.load_weights(model, weights["state_dict"], cfg.retrain)
         log(f"retraining from {cfg.retrain} (epoch {weights.get('epoch')}), with a fresh optimizer")
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -360,6 +363,25 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device, dist, resolve_precision(cfg.precision, device)
+
+
+def _check_classes(record: dict, path, classes: list[str], data: str, resuming: bool) -> None:
+    """A model file or checkpoint used on data whose class folders are not the ones it was trained on: an error
+    when resuming (the labels would silently mean other classes), or when the count differs (the model's last
+    layer does not fit); a note when retraining on as many classes under other names."""
+    known = list(record.get("classes") or [])
+    if not known or known == list(classes):
+        return
+    where = f" (from {record['data']})" if record.get("data") else ""
+    if resuming or len(known) != len(classes):
+        other = next((c for c in classes if c not in known), None)
+        detail = f"; its {other!r} is not one of them" if other else ""
+        count = (f"on {len(known)} classes{where}, but {data} has {len(classes)}" if len(known) != len(classes)
+                 else f"on other classes{where} than {data}'s")
+        what = "resume it on the data it was trained on" if resuming else "retraining keeps a model's classes"
+        raise UsageError(f"{path}: trained {count}{detail}; {what}")
+    log(f"note: {path} was trained on other class names{where}; retraining maps its outputs to {data}'s "
+        "classes in sorted order")
 
 
 def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, device) -> tuple[int, int, dict]:
