@@ -125,9 +125,11 @@ class TrainConfig:
              f"must be smaller than the crop ({self.crop_size} px)")
         if self.prog_resize is not None:
             shares = list(self.prog_resize)
-            need(len(shares) == 2 and all(0.0 < v <= 1.0 for v in shares), "prog-resize",
-                 " ".join(f"{v:g}" for v in shares), "needs two shares above 0 and at most 1: the first epochs' "
-                 "crop side as a share of --crop-size, and the share of the run by which it reaches full size")
+            numbers = all(isinstance(v, (int, float)) for v in shares)
+            need(numbers and len(shares) == 2 and all(0.0 < v <= 1.0 for v in shares), "prog-resize",
+                 " ".join(f"{v:g}" if numbers else repr(v) for v in shares),
+                 "needs two shares above 0 and at most 1: the first epochs' crop side as a share of --crop-size, "
+                 "and the share of the run by which it reaches full size")
         need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
 
@@ -181,8 +183,44 @@ def load_recipe(name_or_path: str) -> dict:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise UsageError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - fields)
-    if not isinstance(values, dict) or unknown:
+    if not isinstance(values, dict):
+        raise UsageError(f"{path}: a recipe is a mapping of settings (name: value), not a {type(values).__name__}")
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
         raise UsageError(f"{path}: unknown setting(s) {', '.join(unknown)}; the settings are TrainConfig's fields")
-    return values
+    return {name: _typed(path, name, fields[name], value) for name, value in values.items()}
+
+
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,)}
+
+
+def _typed(path: Path, name: str, annotation: str, value):
+    """A recipe's ``value`` for the TrainConfig field ``name``, or a ``UsageError`` naming the file and setting.
+
+    YAML reads ``5e-5`` (no dot) as text: a float setting takes such text as its number."""
+    from imagenet_trainer.errors import UsageError
+
+    optional = annotation.startswith("Optional[")
+    kind = annotation[len("Optional["):-1] if optional else annotation
+    if value is None and optional:
+        return None
+    if kind == "float" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)  # YAML's true is an int to Python
+
+    if kind in ("int", "float"):
+        ok = isinstance(value, _KINDS[kind]) and number(value)
+    elif name == "prog_resize":
+        ok = isinstance(value, list) and all(number(v) for v in value)
+    else:
+        ok = isinstance(value, _KINDS[kind])
+    if ok:
+        return value
+    want = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false",
+            "list": "a list of two numbers" if name == "prog_resize" else "a list"}[kind]
+    raise UsageError(f"{path}: {name}: {value!r} is not {want}" + (" (or null)" if optional else ""))

@@ -5,7 +5,7 @@ import yaml
 
 from imagenet_trainer.cli import build_parser, main
 from imagenet_trainer.cli.train import config_from_args
-from imagenet_trainer.config import TrainConfig, list_recipes
+from imagenet_trainer.config import TrainConfig, list_recipes, load_recipe
 from imagenet_trainer.engine.checkpoint import safe_load
 from imagenet_trainer.engine.optim import Schedule
 from imagenet_trainer.engine.run import adapt_to_image_size, crop_size_at, train
@@ -41,6 +41,32 @@ def test_bad_recipe(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--recipe", str(bad)]) == 2
     assert "epochz" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--recipe", "nope"]) == 2
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epochs: ten\n", "epochs: 'ten' is not a whole number"),
+    ("- 1\n- 2\n", "a recipe is a mapping of settings (name: value), not a list"),
+    ("prog_resize: 0.5\n", "prog_resize: 0.5 is not a list of two numbers (or null)"),
+    ("prog_resize: [0.5, x]\n", "prog_resize: [0.5, 'x'] is not a list of two numbers"),
+    ("arch: 7\n", "arch: 7 is not text"),
+    ("ema: 1\n", "ema: 1 is not true or false"),
+    ("lr: true\n", "lr: True is not a number (or null)"),
+    ("epochs: null\n", "epochs: None is not a whole number"),
+])
+def test_a_recipe_value_of_the_wrong_kind_is_a_one_line_error(tmp_path, capsys, text, message):
+    bad = tmp_path / "r.yaml"
+    bad.write_text(text)
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path), "--recipe", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith(f"imagenet-trainer train: error: {bad}: {message}"), err
+    assert "Traceback" not in err
+
+
+def test_yaml_numbers_without_a_dot_are_numbers(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("weight_decay: 5e-5\nlr: null\nprog_resize: [0.5, 1]\n")
+    assert load_recipe(str(path)) == {"weight_decay": 5e-5, "lr": None, "prog_resize": [0.5, 1]}
 
 
 @pytest.mark.parametrize("name", ["fast", "standard"])
