@@ -30,6 +30,11 @@ def test_explicit_val_dir(tiny_tree, tmp_path):
     os.rename(tiny_tree / "val", tmp_path / "elsewhere")
     assert find_split_dirs(tiny_tree, tmp_path / "elsewhere")[1] == tmp_path / "elsewhere"
     assert find_split_dirs(tiny_tree)[1] is None
+    with pytest.raises(UsageError, match=r"--val-dir .*nowhere: no such folder"):
+        find_split_dirs(tiny_tree, tmp_path / "nowhere")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(UsageError, match=r"--val-dir .*a_file: is a file, not a folder"):
+        find_split_dirs(tiny_tree, tmp_path / "a_file")
 
 
 def test_val_labels_follow_train_classes(tiny_tree):

@@ -70,7 +70,7 @@ def find_split_dirs(data: str | os.PathLike, val_dir: str | os.PathLike | None =
     if val_dir is not None:
         val = Path(val_dir)
         if not val.is_dir():
-            raise UsageError(f"--val-dir {val}: no such folder")
+            raise UsageError(f"--val-dir {val}: " + ("is a file, not a folder" if val.exists() else "no such folder"))
         return train, val
     for name in VAL_DIR_NAMES:
         if (root / name).is_dir():
