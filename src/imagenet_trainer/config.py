@@ -195,6 +195,10 @@ def load_recipe(name_or_path: str) -> dict:
 _KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,)}
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)  # YAML's true is an int to Python
+
+
 def _typed(path: Path, name: str, annotation: str, value):
     """A recipe's ``value`` for the TrainConfig field ``name``, or a ``UsageError`` naming the file and setting.
 
@@ -210,13 +214,10 @@ def _typed(path: Path, name: str, annotation: str, value):
             return float(value)
         except ValueError:
             pass
-    def number(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)  # YAML's true is an int to Python
-
     if kind in ("int", "float"):
-        ok = isinstance(value, _KINDS[kind]) and number(value)
+        ok = isinstance(value, _KINDS[kind]) and _number(value)
     elif name == "prog_resize":
-        ok = isinstance(value, list) and all(number(v) for v in value)
+        ok = isinstance(value, list) and all(_number(v) for v in value)
     else:
         ok = isinstance(value, _KINDS[kind])
     if ok:
