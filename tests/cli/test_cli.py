@@ -44,6 +44,16 @@ def test_sample_data(tmp_path, capsys):
     assert main(["sample-data", str(tmp_path / "d"), "--classes", "3", "--per-class", "4", "--val-per-class", "2"]) == 0
 
 
+def test_sample_data_leaves_someone_elses_dataset_alone(tiny_tree, capsys):
+    """Pointed at a real dataset by mistake, it would add made-up classes to it: a one-line error instead."""
+    before = sorted(p.relative_to(tiny_tree) for p in tiny_tree.rglob("*"))
+    capsys.readouterr()
+    assert main(["sample-data", str(tiny_tree), "--classes", "2", "--per-class", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"imagenet-trainer sample-data: error: {tiny_tree}: holds other data ({tiny_tree / 'train'}/")
+    assert sorted(p.relative_to(tiny_tree) for p in tiny_tree.rglob("*")) == before
+
+
 def test_original_option_spellings(tiny_tree, tmp_path):
     assert main(["train", "-data", str(tiny_tree), "-netType", "resnet18", "-nDonkeys", "0", "-batchSize", "6",
                  "-LR", "0.01", "-nEpochs", "1", "-epochSize", "2", "-manualSeed", "3", "--image-size", "36",
