@@ -110,6 +110,11 @@ def test_resize_geometry_and_reruns(tmp_path, capsys):
     assert main(["resize", str(tmp_path / "src"), "--out", str(out), "--size", "200", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["resized"] == 0 and again["done"] == 3
+    # a smaller --size does the work again: the earlier outputs are too large to count as done
+    assert main(["resize", str(tmp_path / "src"), "--out", str(out), "--size", "90", "--json"]) == 0
+    smaller = json.loads(capsys.readouterr().out)
+    assert (smaller["resized"], smaller["done"]) == (2, 1)  # small.jpg's copy (shorter side 80) is done
+    assert Image.open(out / "c" / "big.jpg").size == (135, 90) and Image.open(out / "c" / "rot.jpg").size == (90, 150)
 
 
 def test_resize_in_place(tmp_path, capsys):

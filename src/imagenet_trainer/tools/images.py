@@ -82,10 +82,20 @@ class ResizeJob:
     quality: int
 
 
+def _fits(path: Path, size: int) -> bool:
+    """Whether an image's shorter side is at most ``size`` (its header only): an output file of an earlier run
+    counts as done only if it is, so a run with a smaller --size does the work again."""
+    try:
+        with Image.open(path) as img:
+            return min(img.size) <= size
+    except Exception:  # unreadable: not a finished output
+        return False
+
+
 def _resize_one(job: ResizeJob) -> tuple[str, str]:
     """('resized'|'small'|'done'|'corrupt: ...', path) for one file."""
     src, dst = Path(job.src), Path(job.dst)
-    if dst != src and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
+    if dst != src and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime and _fits(dst, job.size):
         return "done", job.src
     try:
         img = open_upright(src)
