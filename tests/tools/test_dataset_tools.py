@@ -167,8 +167,27 @@ def test_create_dataset_split_and_geometry(raw, tmp_path, capsys, crop):
         assert np.abs(corner - 128).max() <= 3
     assert _tree_hash(raw) == before
     assert main(["create-dataset", "--src", str(raw), "--dst", str(dst), "--ratio", "0.2", "--dim", "64",
-                 "--crop", crop, "--json"]) == 0
+                 "--crop", crop, "--offset", "128", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["written"] == 0  # a rerun has nothing left to do
+
+
+def test_create_dataset_will_not_mix_two_splits_or_datasets(raw, tmp_path, tiny_tree, capsys):
+    """Another --ratio or --seed into the same --dst would put images in both train/ and val/; a folder
+    that holds another dataset would get these classes added to it."""
+    dst = tmp_path / "ds"
+    args = ["create-dataset", "--src", str(raw), "--dst", str(dst), "--dim", "32", "--workers", "1"]
+    assert main(args + ["--ratio", "0.2"]) == 0
+    before = _tree_hash(dst)
+    capsys.readouterr()
+    assert main(args + ["--ratio", "0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"imagenet-trainer create-dataset: error: --dst {dst}: an earlier create-dataset made it "
+                          "with other settings (--ratio 0.2 now 0.5)"), err
+    assert _tree_hash(dst) == before
+    other = _tree_hash(tiny_tree)
+    assert main(["create-dataset", "--src", str(raw), "--dst", str(tiny_tree), "--workers", "1"]) == 2
+    assert f"--dst {tiny_tree}: holds other data ({tiny_tree / 'train'})" in capsys.readouterr().err
+    assert _tree_hash(tiny_tree) == other
 
 
 def test_create_dataset_resumes_an_interrupted_run(raw, tmp_path, capsys):
