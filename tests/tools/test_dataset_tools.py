@@ -256,6 +256,19 @@ def test_prepare_imagenet_from_fake_archives(fake_imagenet, tmp_path, capsys):
                  "--output", str(tmp_path / "run")]) == 0
 
 
+def test_prepare_imagenet_in_two_runs_and_never_into_another_dataset(fake_imagenet, tmp_path, tiny_tree, capsys):
+    train, val, csv = fake_imagenet
+    out = tmp_path / "imagenet"
+    assert main(["prepare-imagenet", "--val-tar", str(val), "--val-labels", str(csv), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["prepare-imagenet", "--train-tar", str(train), "--out", str(out), "--json"]) == 0  # its own output
+    assert json.loads(capsys.readouterr().out)["counts"] == {"classes": 3, "train": 15, "val": 6, "val_classes": 3}
+    before = _tree_hash(tiny_tree)
+    assert main(["prepare-imagenet", "--train-tar", str(train), "--out", str(tiny_tree)]) == 2
+    assert f"--out {tiny_tree}: holds other data ({tiny_tree / 'train'})" in capsys.readouterr().err
+    assert _tree_hash(tiny_tree) == before
+
+
 def test_prepare_imagenet_needs_labels(fake_imagenet, tmp_path, capsys):
     train, val, _ = fake_imagenet
     assert main(["prepare-imagenet", "--val-tar", str(val), "--out", str(tmp_path / "o")]) == 2

@@ -33,8 +33,24 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -
     return True
 
 
+PROGRESS_DIR = ".prepare-imagenet"  # in --out: a marker per finished class archive, and proof of our own output
+
+
+def _claim_out(out: Path) -> None:
+    """Continue an earlier run (its progress folder is there), or start in a new or empty folder: a folder
+    holding another dataset would get ImageNet's 1000 classes added to it."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file, not a folder")
+    if out.is_dir() and not (out / PROGRESS_DIR).is_dir():
+        found = sorted(p for p in out.iterdir() if not p.name.startswith("."))
+        if found:
+            raise UsageError(f"--out {out}: holds other data ({found[0]}); prepare-imagenet writes into a new or "
+                             "empty folder, or continues its own earlier run")
+    (out / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
+
+
 def prepare_train(train_tar: Path, out: Path, progress=None) -> int:
-    done_dir = out / ".prepare-imagenet"
+    done_dir = out / PROGRESS_DIR
     done_dir.mkdir(parents=True, exist_ok=True)
     total = 0
     with tarfile.open(train_tar) as outer:
@@ -145,6 +161,7 @@ def prepare_imagenet(out: str | os.PathLike, train_tar=None, val_tar=None, devki
         raise UsageError("give --train-tar and/or --val-tar")
     if val_tar is not None and devkit is None and val_labels is None:
         raise UsageError("--val-tar needs the ground truth: --devkit ILSVRC2012_devkit_t12.tar.gz or --val-labels LOC_val_solution.csv")
+    _claim_out(out)
     result: dict = {}
     try:
         if train_tar is not None:
