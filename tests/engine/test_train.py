@@ -219,6 +219,18 @@ def test_a_model_used_on_other_classes_is_named(tiny_tree, tmp_path, capsys):
     assert "was trained on other class names" in capsys.readouterr().err
 
 
+def test_a_run_folder_inside_the_data_is_refused(tiny_tree, tmp_path, monkeypatch):
+    """Its charts are PNG images: the next run would take the run folder for a class."""
+    with pytest.raises(UsageError, match=r"--output .*train/run: inside the data's .*train, where the next run "
+                                         r"would take it for a class"):
+        train(_cfg(tiny_tree, tiny_tree / "train" / "run", epochs=1))
+    assert not (tiny_tree / "train" / "run").exists()
+    monkeypatch.chdir(tiny_tree / "val")
+    with pytest.raises(UsageError, match=r"runs/, the default run folder, is here \(.*val/runs\), inside"):
+        train(_cfg(tiny_tree, tmp_path, epochs=1).replace(output=None))
+    assert train(_cfg(tiny_tree, tiny_tree / "run", epochs=1)) == 0  # beside train/ and val/ is fine
+
+
 def test_normalize_auto_estimates_and_caches(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, normalize="auto")) == 0
     mean = safe_load(tmp_path / "run" / "model_01.pt")["mean"]

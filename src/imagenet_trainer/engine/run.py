@@ -25,6 +25,7 @@ from imagenet_trainer.config import SMALL_IMAGE_SIDE, TrainConfig, without_optio
 from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.data.augment import Cutout
 from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, steps_per_epoch
+from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
@@ -210,6 +211,7 @@ def train(cfg: TrainConfig) -> int:
     cfg = adapt_to_image_size(cfg, verbose=dist.is_main)
     cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
     train_index = load_indexes(cfg)[0]
+    _check_outside_data(cfg, resume_path.parent if resume_path else Path(cfg.output or "runs"))
     num_classes = cfg.num_classes or len(train_index.classes)
     if num_classes < len(train_index.classes):
         raise UsageError(f"--num-classes {num_classes}: the data has {len(train_index.classes)} classes")
@@ -363,6 +365,18 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device, dist, resolve_precision(cfg.precision, device)
+
+
+def _check_outside_data(cfg: TrainConfig, run_dir: Path) -> None:
+    """A run folder inside train/ or val/ would be taken for a class folder by the next run (its charts are
+    PNG images): an error naming both."""
+    where = run_dir.resolve()
+    for split in find_split_dirs(cfg.data, cfg.val_dir):
+        if split is not None and where.is_relative_to(split.resolve()):
+            what = (f"--resume {cfg.resume}: its run folder {run_dir} is" if cfg.resume else
+                    f"--output {run_dir}:" if cfg.output else f"runs/, the default run folder, is here ({where}),")
+            raise UsageError(f"{what} inside the data's {split}, where the next run would take it for a class; "
+                             "choose --output outside train/ and val/")
 
 
 def _check_classes(record: dict, path, classes: list[str], data: str, resuming: bool) -> None:
