@@ -89,6 +89,17 @@ def list_classes(split_dir: Path) -> list[str]:
     return entries
 
 
+def refuse_other_data(folder: Path, named: str, command: str, allowed=()) -> None:
+    """A one-line error when ``folder`` holds a visible entry not in ``allowed``: ``command`` would add its classes
+    to someone's dataset. Hidden entries (a tool's own records) do not count; a missing folder is fine."""
+    if not folder.is_dir():
+        return
+    found = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in allowed)
+    if found:
+        raise UsageError(f"{named}: holds other data ({found[0]}); {command} writes into a new or empty folder, "
+                         "or continues its own earlier output")
+
+
 def _check_link(link: str, class_real: str) -> None:
     """A folder link inside a class folder may point anywhere but above it: a link to the split folder (or
     higher) would file every other class's images under this class as well."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from imagenet_trainer.data.index import refuse_other_data
 from imagenet_trainer.errors import UsageError
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond", "bar", "star")
@@ -123,21 +124,6 @@ def _write_one(args) -> None:
     os.replace(tmp, path)
 
 
-def _check_target(out: Path, names: set[str]) -> None:
-    """Refuse a folder that holds anything but an earlier sample set's classes: the sample's classes would be
-    added to someone's dataset (its files are left alone, but it would train on made-up classes)."""
-    if not out.is_dir():
-        return
-    found = [p for p in out.iterdir() if p.name not in ("train", "val")]
-    for split in ("train", "val"):
-        if (out / split).is_dir():
-            found += [p for p in (out / split).iterdir() if p.name not in names]
-    found = [p for p in found if not p.name.startswith(".")]
-    if found:
-        raise UsageError(f"{out}: holds other data ({found[0]}); sample-data writes into a new or empty folder, "
-                         "or into its own earlier output")
-
-
 def write_sample_dataset(out: str | os.PathLike, spec: SampleSpec, workers: int | None = None,
                          progress=None) -> int:
     """Write ``out/train/<class>/*.jpg`` and ``out/val/<class>/*.jpg``; returns the number of images."""
@@ -152,7 +138,10 @@ def write_sample_dataset(out: str | os.PathLike, spec: SampleSpec, workers: int 
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: is a file; give a folder to write the dataset into")
     names = class_names(spec)
-    _check_target(out, set(names))
+    # anything but an earlier sample set's classes: its classes would be added to someone's dataset
+    refuse_other_data(out, str(out), "sample-data", ("train", "val"))
+    for split in ("train", "val"):
+        refuse_other_data(out / split, str(out), "sample-data", set(names))
     jobs = []
     for split, count in (("train", spec.per_class), ("val", spec.val_per_class)):
         for label, name in enumerate(names):

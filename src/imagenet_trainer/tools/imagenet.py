@@ -14,6 +14,7 @@ import os
 import tarfile
 from pathlib import Path
 
+from imagenet_trainer.data.index import refuse_other_data
 from imagenet_trainer.engine.checkpoint import atomic_write
 from imagenet_trainer.errors import UsageError
 
@@ -41,11 +42,8 @@ def _claim_out(out: Path) -> None:
     holding another dataset would get ImageNet's 1000 classes added to it."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: is a file, not a folder")
-    if out.is_dir() and not (out / PROGRESS_DIR).is_dir():
-        found = sorted(p for p in out.iterdir() if not p.name.startswith("."))
-        if found:
-            raise UsageError(f"--out {out}: holds other data ({found[0]}); prepare-imagenet writes into a new or "
-                             "empty folder, or continues its own earlier run")
+    if not (out / PROGRESS_DIR).is_dir():
+        refuse_other_data(out, f"--out {out}", "prepare-imagenet")
     (out / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from imagenet_trainer.data.index import IMAGE_EXTENSIONS
+from imagenet_trainer.data.index import IMAGE_EXTENSIONS, refuse_other_data
 from imagenet_trainer.engine.checkpoint import atomic_write
 from imagenet_trainer.errors import UsageError
 
@@ -209,10 +209,7 @@ def _claim_dst(dst: Path, settings: dict) -> None:
                 raise UsageError(f"--dst {dst}: an earlier create-dataset made it with other settings "
                                  f"({'; '.join(changed)}); continuing would mix the two; give a new --dst")
             return
-    found = sorted(p for p in dst.iterdir() if not p.name.startswith(".")) if dst.is_dir() else []
-    if found:
-        raise UsageError(f"--dst {dst}: holds other data ({found[0]}); create-dataset writes into a new or empty "
-                         "folder, or continues its own earlier run")
+    refuse_other_data(dst, f"--dst {dst}", "create-dataset")
     dst.mkdir(parents=True, exist_ok=True)
     atomic_write(record, lambda f: f.write(json.dumps(settings, indent=1).encode()))
 
