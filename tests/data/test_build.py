@@ -46,3 +46,27 @@ def test_an_unknown_normalization_is_a_clear_error():
 
     with pytest.raises(UsageError, match="--normalize cifar: unknown; choose imagenet or auto"):
         normalization(TrainConfig(data="x", normalize="cifar"), None)
+
+
+def test_images_outside_the_class_folders_get_a_note(tiny_tree, tmp_path, capsys):
+    import torch
+
+    from imagenet_trainer.config import TrainConfig
+    from imagenet_trainer.data.build import build_data
+    from tests.conftest import jpeg_bytes, random_image
+
+    cfg = TrainConfig(data=str(tiny_tree), batch_size=4, workers=0, cache="off", cache_dir=str(tmp_path / "c"))
+    build_data(cfg, torch.device("cpu"))
+    assert "outside the class folders" not in capsys.readouterr().err
+    (tiny_tree / "train" / "stray.jpg").write_bytes(jpeg_bytes(random_image(16, 16)))
+    for name in ("a.jpg", "b.jpg"):
+        (tiny_tree / "val" / name).write_bytes(jpeg_bytes(random_image(16, 16)))
+    data = build_data(cfg, torch.device("cpu"))
+    err = capsys.readouterr().err
+    assert f"note: {tiny_tree / 'train' / 'stray.jpg'} is outside the class folders of {tiny_tree / 'train'}, so " \
+           "not used; move each image into the folder of its class" in err
+    assert f"note: 2 images (such as {tiny_tree / 'val' / 'a.jpg'}) are outside the class folders of " \
+           f"{tiny_tree / 'val'}" in err
+    assert len(data.train_index) == 18
+    build_data(cfg, torch.device("cpu"), rank=1, world_size=2)  # only the first process says it
+    assert "outside the class folders" not in capsys.readouterr().err

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from imagenet_trainer.data.index import build_index, find_split_dirs
+from imagenet_trainer.data.index import build_index, find_split_dirs, stray_images
 from imagenet_trainer.errors import UsageError
 from tests.conftest import jpeg_bytes, random_image
 
@@ -56,6 +56,17 @@ def test_empty_class_folder_is_named(tiny_tree):
     (tiny_tree / "train" / "empty").mkdir()
     with pytest.raises(UsageError, match="empty class folder"):
         build_index(tiny_tree / "train")
+
+
+def test_stray_images_are_the_image_files_outside_the_class_folders(tiny_tree):
+    train = tiny_tree / "train"
+    assert stray_images(train) == []
+    (train / "b.JPG").write_bytes(jpeg_bytes(random_image(16, 16)))
+    (train / "a.png").write_bytes(b"x")
+    (train / ".hidden.jpg").write_bytes(b"x")
+    (train / "notes.txt").write_text("x")
+    assert stray_images(train) == [str(train / "a.png"), str(train / "b.JPG")]
+    assert len(build_index(train, use_cache=False)) == 18  # never indexed
 
 
 @pytest.mark.parametrize("setup,match", [

@@ -15,7 +15,7 @@ import torch
 from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
-from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs
+from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs, stray_images
 from imagenet_trainer.data.loader import (DEVICE_PREFETCH, IMAGENET_MEAN, IMAGENET_STD, PREFETCH, DeviceLoader,
                                           batch_slots, image_dataloader, make_dataloader)
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
@@ -129,9 +129,15 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
     sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling,
                                 rank, world_size)
-    if len(train_index) < cfg.batch_size and cfg.epoch_size is None:
+    if rank == 0 and len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
               "each epoch is one batch drawn with repetition", file=sys.stderr)
+    for index in (train_index, val_index) if rank == 0 else ():
+        stray = stray_images(index.root) if index is not None else []
+        if stray:
+            what = (f"{stray[0]} is" if len(stray) == 1 else f"{len(stray)} images (such as {stray[0]}) are")
+            print(f"note: {what} outside the class folders of {index.root}, so not used; move each image into "
+                  "the folder of its class", file=sys.stderr)
     storage = cache_storage(cfg, device, train_index, val_index, rank, world_size)
     bundle = DataBundle(None, None, train_index, val_index, train_index.classes, mean, std, timings=timings)
     if storage is not None:

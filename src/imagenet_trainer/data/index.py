@@ -89,6 +89,17 @@ def list_classes(split_dir: Path) -> list[str]:
     return entries
 
 
+def stray_images(split_dir: Path) -> list[str]:
+    """Image files right in a split folder, outside every class folder: training never sees them (each
+    image's class is the name of the class folder it is in)."""
+    try:
+        return sorted(os.path.join(split_dir, e.name) for e in os.scandir(split_dir)
+                      if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                      and e.is_file())
+    except OSError:
+        return []
+
+
 def refuse_other_data(folder: Path, named: str, command: str, allowed=()) -> None:
     """A one-line error when ``folder`` holds a visible entry not in ``allowed``: ``command`` would add its classes
     to someone's dataset. Hidden entries (a tool's own records) do not count; a missing folder is fine."""

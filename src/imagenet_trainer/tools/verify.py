@@ -19,7 +19,7 @@ from pathlib import Path
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
-from imagenet_trainer.data.index import build_index, find_split_dirs
+from imagenet_trainer.data.index import build_index, find_split_dirs, stray_images
 from imagenet_trainer.errors import UsageError
 
 FATAL = ("undecodable", "truncated")  # faults that the quarantine moves out
@@ -80,6 +80,8 @@ def verify_dataset(data: str | os.PathLike, min_per_class: int = 10, workers: in
         idx = build_index(d, use_cache=False, empty_classes=empty)
         report["classes"] = max(report["classes"], len(idx.classes))
         report["problems"] += [{"path": e, "fault": "empty class folder"} for e in empty]
+        report["problems"] += [{"path": f, "fault": "outside the class folders: not used; move it into the folder "
+                                "of its class"} for f in stray_images(d)]
         for c, n in zip(idx.classes, idx.class_counts()):
             if 0 < n < min_per_class:
                 report["small_classes"].append({"split": split, "class": c, "images": int(n)})
