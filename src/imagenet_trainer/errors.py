@@ -33,3 +33,13 @@ def os_error_message(e: OSError) -> str | None:
     if e.filename is None or e.errno not in _OS_ERROR_HINTS:
         return None
     return f"{e.filename}: {_OS_ERROR_HINTS[e.errno]}"
+
+
+def reason(e: BaseException, limit: int = 160) -> str:
+    """A foreign exception's message for our one-line errors: its first sentence of its first line (libraries'
+    messages run on, e.g. torch's zip reader adds two lines of advice), at most ``limit`` characters; its type's
+    name when it has no message."""
+    text = str(e).strip()
+    if not text:
+        return type(e).__name__
+    return text.splitlines()[0].split(". ")[0][:limit]

@@ -18,7 +18,7 @@ from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import build_index, find_split_dirs
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.trainer import StepContext, evaluate
-from imagenet_trainer.errors import UsageError
+from imagenet_trainer.errors import UsageError, reason
 from imagenet_trainer.models import create_model
 from imagenet_trainer.tools.images import image_files
 
@@ -64,7 +64,7 @@ def _read_safetensors(path: Path) -> dict:
             meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:
-        raise UsageError(f"{path}: not a readable safetensors file ({str(e)[:160]})") from None
+        raise UsageError(f"{path}: not a readable safetensors file ({reason(e)})") from None
     if meta.get("format") != ckpt_io.MODEL_FORMAT:
         raise UsageError(f"{path}: a safetensors file without imagenet-trainer metadata (arch, classes)")
     return meta | {"state_dict": state, "num_classes": len(meta["classes"])}
@@ -128,7 +128,7 @@ class Predictor:
                 module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra)
             meta = json.loads(extra["meta.json"] or "{}")
         except Exception as e:
-            raise UsageError(f"{path}: not a readable TorchScript file ({str(e).splitlines()[0][:160]})") from None
+            raise UsageError(f"{path}: not a readable TorchScript file ({reason(e)})") from None
         self._set_meta(meta, path)
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(meta.get("dtype"), torch.float32)
         post = (lambda y: y) if self.probabilities else (lambda y: y.softmax(-1))
@@ -146,7 +146,7 @@ class Predictor:
             meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as e:
-            raise UsageError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0][:160]})") from None
+            raise UsageError(f"{path}: not a readable ONNX model ({reason(e)})") from None
         self._set_meta(meta, path)
         np_dtype = "float16" if meta.get("dtype") == "fp16" else "float32"
         post = (lambda y: y) if self.probabilities else (lambda y: y.softmax(-1))

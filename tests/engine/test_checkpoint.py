@@ -98,7 +98,13 @@ def test_raw_pickle_is_refused(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("content,match", [(b"", "not a readable"), (b"garbage" * 10, "not a readable")])
+@pytest.mark.parametrize("content,match", [
+    (b"", r"bad.pt: empty file, not a model or checkpoint$"),
+    (b"garbage" * 10, r"bad.pt: not a model or checkpoint file \(torch.save did not write it\)$"),
+    (b"hello\n", r"bad.pt: not a model or checkpoint file \(torch.save did not write it\)$"),  # was a KeyError
+    (b"PK\x03\x04garbage", r"bad.pt: not a readable checkpoint \(.*zip archive[^.]*\); the file may be truncated"),
+    (b"\x80\x02garbage", r"bad.pt: not a readable checkpoint \(.*\); the file may be truncated or corrupt$"),
+])
 def test_corrupt_file(tmp_path, content, match):
     p = tmp_path / "bad.pt"
     p.write_bytes(content)

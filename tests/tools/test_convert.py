@@ -14,6 +14,7 @@ import torch.nn as nn
 from imagenet_trainer.cli import main
 from imagenet_trainer.models import create_model, list_models
 from imagenet_trainer.tools.convert import count_batch_norms, fold_batch_norm, remove_dropout
+from tests.conftest import jpeg_bytes, random_image
 
 
 def _randomize_bn(model: nn.Module) -> None:
@@ -145,6 +146,21 @@ def test_corrupt_or_foreign_source(tmp_path, capsys, content):
     torch.save({"weights": torch.zeros(2)}, bad)
     assert main(["convert", "--src", str(bad), "--dst", str(tmp_path / "o.ts")]) == 2
     assert "not an imagenet-trainer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ext,what", [(".pt", "not a model or checkpoint file (torch.save did not write it)"),
+                                      (".ts", "not a readable TorchScript file (PytorchStreamReader failed reading "
+                                              "zip archive: not a ZIP archive)"),
+                                      (".onnx", "not a readable ONNX model"),
+                                      (".safetensors", "not a readable safetensors file")])
+def test_predict_with_an_unreadable_model_file_is_one_line(tmp_path, capsys, ext, what):
+    bad = tmp_path / f"notes{ext}"
+    bad.write_text("hello\n")  # a text file given as the model: torch.load raised a KeyError here
+    image = tmp_path / "x.jpg"
+    image.write_bytes(jpeg_bytes(random_image(20, 20)))
+    assert main(["predict", "--model", str(bad), str(image)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"imagenet-trainer predict: error: {bad}: {what}") and len(err.splitlines()) == 1, err
 
 
 def test_unknown_extension(trained_model, tmp_path, capsys):

@@ -11,12 +11,11 @@ import os
 import pickle
 import shutil
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
 
-from imagenet_trainer.errors import UsageError
+from imagenet_trainer.errors import UsageError, reason
 
 MODEL_FORMAT = "imagenet-trainer/model"
 CHECKPOINT_FORMAT = "imagenet-trainer/checkpoint"
@@ -96,6 +95,18 @@ def atomic_save(obj: dict, path: str | os.PathLike) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
+def _unreadable(path: Path, e: Exception) -> UsageError:
+    """The error for a file that torch.load failed on: torch reads files it did not write into any
+    exception (a text file's is a KeyError), so the file's first bytes say which case it is."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not head:
+        return UsageError(f"{path}: empty file, not a model or checkpoint")
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip archive (a pickle before torch 1.6)
+        return UsageError(f"{path}: not a model or checkpoint file (torch.save did not write it)")
+    return UsageError(f"{path}: not a readable checkpoint ({reason(e, 120)}); the file may be truncated or corrupt")
+
+
 def safe_load(path: str | os.PathLike, expect: str | None = None) -> dict:
     """Load a checkpoint or model file with ``weights_only=True``; clear errors for bad files."""
     path = Path(path)
@@ -110,10 +121,9 @@ def safe_load(path: str | os.PathLike, expect: str | None = None) -> dict:
         if code:
             raise UsageError(f"{path}: refused to load: the file would run code or build objects other than tensors "
                              f"and plain values ({code[0][:120]}); only tensors and plain values are accepted") from None
-        raise UsageError(f"{path}: not a readable checkpoint (not a torch.save file, or corrupt)") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"{path}: not a readable checkpoint ({msg[:160]}); the file may be truncated or corrupt") from None
+        raise _unreadable(path, e) from None
+    except Exception as e:
+        raise _unreadable(path, e) from None
     if not isinstance(obj, dict) or obj.get("format") not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
         raise UsageError(f"{path}: not an imagenet-trainer model or checkpoint file "
                          "(for another tool's weights, load them in Python and use --retrain with a converted file)")

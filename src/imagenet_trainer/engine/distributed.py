@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from imagenet_trainer.errors import UsageError
+from imagenet_trainer.errors import UsageError, reason
 
 
 @dataclass
@@ -44,7 +44,7 @@ def init_from_env(device_type: str, timeout_minutes: float = 10.0) -> DistContex
             if "address already in use" in str(e).lower() or "EADDRINUSE" in str(e):
                 raise UsageError(f"port {addr} is already in use; choose another with torchrun's --master-port "
                                  "(or --rdzv-endpoint HOST:PORT)") from None
-            raise UsageError(f"could not join the process group at {addr}: {str(e).splitlines()[0][:200]}") from None
+            raise UsageError(f"could not join the process group at {addr}: {reason(e, 200)}") from None
     return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
