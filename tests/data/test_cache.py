@@ -1,7 +1,5 @@
 """The decoded cache: what it holds, how it crops, when ``auto`` turns it on (CUDA with -m gpu)."""
 
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from imagenet_trainer.cli import main

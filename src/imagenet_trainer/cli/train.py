@@ -9,7 +9,7 @@ import time
 import uuid
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
-from imagenet_trainer.config import TrainConfig, without_options
+from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.errors import UsageError
 
 

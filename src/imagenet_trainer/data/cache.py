@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset
+from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
 from imagenet_trainer.data.loader import DeviceBatch, Normalizer, image_dataloader
