@@ -44,6 +44,24 @@ def test_sample_data(tmp_path, capsys):
     assert main(["sample-data", str(tmp_path / "d"), "--classes", "3", "--per-class", "4", "--val-per-class", "2"]) == 0
 
 
+def test_sample_data_continues_only_a_run_with_the_same_settings(tmp_path, capsys):
+    """Another --classes, --per-class or --size into the same folder would mix two datasets (before: 3 classes of
+    32-px images and 7 more of 64 px, reported as written)."""
+    d = tmp_path / "d"
+    args = ["sample-data", str(d), "--classes", "2", "--per-class", "3", "--val-per-class", "1", "--size", "32"]
+    assert main(args) == 0
+    before = sorted(p.relative_to(d) for p in d.rglob("*"))
+    capsys.readouterr()
+    assert main(args[:3] + ["3"] + args[4:-1] + ["48"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"imagenet-trainer sample-data: error: {d}: an earlier sample-data made it with other settings "
+                   "(--classes 2 now 3; --size 32 now 48); continuing would mix the two; give a new folder")
+    assert sorted(p.relative_to(d) for p in d.rglob("*")) == before
+    (d / ".sample-data.json").unlink()  # an earlier version's output, which kept no settings: continued as before
+    assert main(args[:-1] + ["40"]) == 0
+    assert main(args) == 2  # ... and from then on its settings are kept
+
+
 def test_sample_data_leaves_someone_elses_dataset_alone(tiny_tree, capsys):
     """Pointed at a real dataset by mistake, it would add made-up classes to it: a one-line error instead."""
     before = sorted(p.relative_to(tiny_tree) for p in tiny_tree.rglob("*"))

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
     p = add_subparser(sub, "sample-data", "write the built-in sample dataset (JPEG folders)",
                       "Write DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg. 'shapes' is a small learnable\n"
                       "set of coloured shapes; 'imagenet-like' has ImageNet's file shape (300-520 px, ~90 KB).\n"
-                      "Existing files are kept, so an interrupted run can simply be started again.")
+                      "Existing files are kept, so an interrupted run can simply be started again (with the same\n"
+                      "options: other options into the same folder are refused, as they would mix two datasets).")
     p.add_argument("dir", help="output folder")
     p.add_argument("--kind", default="shapes", choices=KINDS, help="which dataset")
     p.add_argument("--classes", type=positive_int, default=None, help="number of classes (default 10 shapes, 100 imagenet-like)")

@@ -111,6 +111,32 @@ def refuse_other_data(folder: Path, named: str, command: str, allowed=()) -> Non
                          "or continues its own earlier output")
 
 
+def claim_folder(folder: Path, named: str, command: str, record: str, settings: dict, allowed=()) -> None:
+    """Where ``command`` writes a dataset: continue an earlier run of it made with the same ``settings`` (kept in
+    ``folder/record``, a hidden file), or start in a new or empty folder (or one holding only ``allowed`` entries);
+    anything else is a one-line error. Continued with other settings, the output would mix two datasets: another
+    split's images in both train/ and val/, images of two sizes, more classes than either run asked for."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{named}: is a file, not a folder")
+    path = folder / record
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError):
+            before = None
+        if isinstance(before, dict):
+            changed = [f"{k} {before.get(k)} now {v}" for k, v in settings.items() if before.get(k) != v]
+            if changed:
+                raise UsageError(f"{named}: an earlier {command} made it with other settings ({'; '.join(changed)}); "
+                                 "continuing would mix the two; give a new folder")
+            return
+    refuse_other_data(folder, named, command, allowed)
+    from imagenet_trainer.engine.checkpoint import atomic_write
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(json.dumps(settings, indent=1).encode()))
+
+
 def _check_link(link: str, class_real: str) -> None:
     """A folder link inside a class folder may point anywhere but above it: a link to the split folder (or
     higher) would file every other class's images under this class as well."""

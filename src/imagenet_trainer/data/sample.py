@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from imagenet_trainer.data.index import refuse_other_data
+from imagenet_trainer.data.index import claim_folder, refuse_other_data
 from imagenet_trainer.errors import UsageError
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond", "bar", "star")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (230, 210, 40),
            "magenta": (210, 50, 200), "cyan": (40, 200, 210), "orange": (240, 140, 30), "white": (245, 245, 245)}
 KINDS = ("shapes", "imagenet-like")
+SETTINGS_FILE = ".sample-data.json"  # in the output folder: the settings it was made with
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,13 @@ def write_sample_dataset(out: str | os.PathLike, spec: SampleSpec, workers: int 
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: is a file; give a folder to write the dataset into")
     names = class_names(spec)
-    # anything but an earlier sample set's classes: its classes would be added to someone's dataset
-    refuse_other_data(out, str(out), "sample-data", ("train", "val"))
-    for split in ("train", "val"):
-        refuse_other_data(out / split, str(out), "sample-data", set(names))
+    if not (out / SETTINGS_FILE).is_file():  # an output of an earlier version, which kept no settings: its classes
+        for split in ("train", "val"):
+            refuse_other_data(out / split, str(out), "sample-data", set(names))
+    settings = {"--kind": spec.kind, "--classes": spec.classes, "--per-class": spec.per_class,
+                "--val-per-class": spec.val_per_class, "--seed": spec.seed,
+                "--size": spec.size if spec.kind == "shapes" else None}
+    claim_folder(out, str(out), "sample-data", SETTINGS_FILE, settings, allowed=("train", "val"))
     jobs = []
     for split, count in (("train", spec.per_class), ("val", spec.val_per_class)):
         for label, name in enumerate(names):

@@ -8,7 +8,6 @@ interrupted run is finished by running it again.
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 import warnings
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from imagenet_trainer.data.index import IMAGE_EXTENSIONS, refuse_other_data
+from imagenet_trainer.data.index import IMAGE_EXTENSIONS, claim_folder
 from imagenet_trainer.engine.checkpoint import atomic_write
 from imagenet_trainer.errors import UsageError
 
@@ -191,29 +190,6 @@ def _create_one(job: CreateJob) -> tuple[str, str]:
 SETTINGS_FILE = ".create-dataset.json"  # in --dst: the settings it was made with
 
 
-def _claim_dst(dst: Path, settings: dict) -> None:
-    """Continue an earlier run made with the same settings, or start in a new or empty folder; anything else is
-    an error. Another --ratio or --seed would put some images in train/ by one split and in val/ by the other,
-    and other sizes would mix; a folder of someone else's would get this dataset's classes added to it."""
-    if dst.exists() and not dst.is_dir():
-        raise UsageError(f"--dst {dst}: is a file, not a folder")
-    record = dst / SETTINGS_FILE
-    if record.is_file():
-        try:
-            before = json.loads(record.read_text())
-        except (OSError, ValueError):
-            before = None
-        if isinstance(before, dict):
-            changed = [f"{k} {before.get(k)} now {v}" for k, v in settings.items() if before.get(k) != v]
-            if changed:
-                raise UsageError(f"--dst {dst}: an earlier create-dataset made it with other settings "
-                                 f"({'; '.join(changed)}); continuing would mix the two; give a new --dst")
-            return
-    refuse_other_data(dst, f"--dst {dst}", "create-dataset")
-    dst.mkdir(parents=True, exist_ok=True)
-    atomic_write(record, lambda f: f.write(json.dumps(settings, indent=1).encode()))
-
-
 def split_class(files: list[Path], ratio: float, rng: random.Random) -> tuple[list[Path], list[Path]]:
     """(train, val) of one class: a seeded shuffle; at least one val image when there are two or more."""
     files = list(files)
@@ -246,7 +222,7 @@ def create_dataset(src: str | os.PathLike, dst: str | os.PathLike, ratio: float 
     settings = {"--src": str(src.resolve()), "--ratio": ratio, "--seed": seed, "--dim": dim, "--crop": crop,
                 "--offset": offset if crop == "outer" else None, "--train-dir": train_dir, "--val-dir": val_dir,
                 "--quality": quality}
-    _claim_dst(dst, settings)
+    claim_folder(dst, f"--dst {dst}", "create-dataset", SETTINGS_FILE, settings)
     jobs, summary = [], []
     for c in classes:
         files = image_files(src / c)
