@@ -28,7 +28,8 @@ def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(UsageError, match=r"c\.pt: could not be written \(No space left on device\)"):
+    with pytest.raises(UsageError, match=r"c\.pt: could not be written \(No space left on device\); an earlier file "
+                                         "of that name is intact; free some disk space or write elsewhere$"):
         ck.atomic_save(_record(2.0), p)
     monkeypatch.undo()
     assert ck.safe_load(p)["state_dict"]["w"][0].item() == 1.0
@@ -43,6 +44,19 @@ def test_full_disk_in_torch_zip_writer_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r"could not be written \(the write failed; [\d,]+ MB free there\)"):
         ck.atomic_save(_record(2.0), tmp_path / "c.pt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_folder_or_no_permission_gets_its_own_advice(tmp_path, monkeypatch):
+    with pytest.raises(UsageError, match=rf"m\.pt: could not be written \(no folder {tmp_path / 'nowhere'}\); create it "
+                                         "or write elsewhere$"):
+        ck.atomic_save(_record(1.0), tmp_path / "nowhere" / "m.pt")
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ck, "open", refused, raising=False)
+    with pytest.raises(UsageError, match=r"m\.pt: could not be written \(Permission denied\); write elsewhere$"):
+        ck.atomic_save(_record(1.0), tmp_path / "m.pt")
 
 
 def test_other_errors_pass_through(tmp_path):

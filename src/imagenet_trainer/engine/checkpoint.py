@@ -7,6 +7,7 @@ disk, then renamed over the target, so a kill or a failure during a save leaves 
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import shutil
@@ -38,20 +39,24 @@ def _sync_dir(folder: Path) -> None:
 
 
 def _write_failure(path: Path, e: BaseException) -> UsageError | None:
-    """A one-line error for a write the disk refused (full, read-only, no permission), or None for other errors.
-    torch.save reports a full disk from its zip writer as a RuntimeError."""
-    if isinstance(e, OSError):
-        reason = e.strerror or str(e)
+    """A one-line error for a write the disk refused (full, read-only, no permission, no such folder), or None for
+    other errors. torch.save reports a full disk from its zip writer as a RuntimeError."""
+    if isinstance(e, OSError) and e.errno == errno.ENOENT:
+        reason, advice = f"no folder {path.parent}", "create it or write elsewhere"
+    elif isinstance(e, OSError):
+        reason, advice = e.strerror or str(e), "free some disk space or write elsewhere"
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            advice = "write elsewhere"
     elif isinstance(e, RuntimeError) and ("PytorchStreamWriter" in str(e) or "inline_container" in str(e)):
-        reason = "the write failed"
+        reason, advice = "the write failed", "free some disk space or write elsewhere"
         try:
             reason += f"; {shutil.disk_usage(path.parent).free / 2**20:,.0f} MB free there"
         except OSError:
             pass
     else:
         return None
-    return UsageError(f"{path}: could not be written ({reason}); an earlier file of that name is intact. "
-                      "Free some disk space or write elsewhere")
+    kept = "; an earlier file of that name is intact" if path.exists() else ""
+    return UsageError(f"{path}: could not be written ({reason}){kept}; {advice}")
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
