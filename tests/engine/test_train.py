@@ -118,6 +118,16 @@ def test_corrupt_image_is_skipped_and_counted(tiny_tree, tmp_path):
     assert safe_load(tmp_path / "run" / "model_01.pt")["metrics"]["val"]["count"] == 6  # 7 files, 1 skipped
 
 
+def test_a_bad_image_seen_every_epoch_counts_once(tiny_tree, tmp_path, capsys):
+    """Without the cache a bad file comes back each epoch and in each validation pass (model and EMA): counted each
+    time, 2 bad files ended a long run at --max-bad-images; said and listed each time, they filled the log."""
+    (tiny_tree / "train" / "cat" / "broken.jpg").write_bytes(b"junk")
+    (tiny_tree / "val" / "dog" / "broken.jpg").write_bytes(b"junk")
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=4, max_bad_images=2, ema=True)) == 0
+    assert len((tmp_path / "run" / "bad_images.txt").read_text().splitlines()) == 2
+    assert capsys.readouterr().err.count("warning: skipped unreadable image") == 2
+
+
 def test_too_many_bad_images_fails_clearly(tiny_tree, tmp_path):
     for i in range(3):
         (tiny_tree / "train" / "cat" / f"broken{i}.jpg").write_bytes(b"junk")

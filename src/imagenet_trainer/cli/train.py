@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
     g.add_argument("--cpu-share", type=float, default=d.cpu_share,
                    help="hybrid loader: fixed fraction of images the workers decode (default: adapts while running)")
     g.add_argument("--max-bad-images", type=non_negative_int, default=d.max_bad_images,
-                   help="unreadable images skipped (and logged) before the run fails")
+                   help="unreadable image files skipped (and logged, each once) before the run fails")
     g.add_argument("--cache-dir", default=d.cache_dir, help="cache folder for indexes, dataset statistics and the loader probe's choice "
                         "(default: $IMAGENET_TRAINER_CACHE or ~/.cache/imagenet-trainer)")
     g = p.add_argument_group("model")

@@ -248,14 +248,17 @@ def train(cfg: TrainConfig) -> int:
                         data.classes)
     runlog.truncate_after(start_epoch - 1)
 
-    bad_count = [0]
+    bad_seen: set[str] = set()  # this process's unreadable files
 
     def on_bad_image(path: str, reason: str) -> None:
-        bad_count[0] += 1
-        if dist.is_main:
-            runlog.bad_image(path, reason)
-        if bad_count[0] > cfg.max_bad_images:
-            raise UsageError(f"{bad_count[0]} unreadable images, more than --max-bad-images {cfg.max_bad_images}; "
+        # Each file once: without the decoded cache a bad file comes back every epoch (and in each validation
+        # pass), and counted each time, a few of them would end a long run at --max-bad-images.
+        if path in bad_seen:
+            return
+        bad_seen.add(path)
+        runlog.bad_image(path, reason)  # every process warns; the first one writes bad_images.txt
+        if len(bad_seen) > cfg.max_bad_images:
+            raise UsageError(f"{len(bad_seen)} unreadable images, more than --max-bad-images {cfg.max_bad_images}; "
                              f"see {run_dir / 'bad_images.txt'} and run `imagenet-trainer verify`")
 
     cutout = Cutout(cfg.cutout, cfg.seed * 4099 + dist.rank) if cfg.cutout else None
@@ -285,7 +288,7 @@ def train(cfg: TrainConfig) -> int:
             times["train"] += time.perf_counter() - t0
             times["first step"] += tr.pop("first_step_s", 0.0)
             if tr["count"] == 0:  # every image of the epoch was skipped: nothing can be learned from this data
-                raise UsageError(f"epoch {epoch}: no training image could be read ({bad_count[0]} skipped as unreadable, "
+                raise UsageError(f"epoch {epoch}: no training image could be read ({len(bad_seen)} skipped as unreadable, "
                                  f"listed in {run_dir / 'bad_images.txt'}); check the data with "
                                  f"`imagenet-trainer verify {cfg.data}`")
             step = tr.pop("steps")
