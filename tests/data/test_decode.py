@@ -77,6 +77,17 @@ def test_png_named_jpg():
     assert out[:, 0, 0].min() > 200
 
 
+@pytest.mark.parametrize("fmt,mode", [("TIFF", "RGB"), ("TIFF", "L"), ("PPM", "L")])  # PPM of mode L: a .pgm file
+def test_tiff_and_pgm_decode_through_the_fallback(fmt, mode):
+    """ImageFolder's other formats: torchvision users' trees hold them."""
+    buf = io.BytesIO()
+    Image.fromarray(_two_halves()).convert(mode).save(buf, format=fmt)
+    out = decode_crops(buf.getvalue(), CENTER)[0][0]
+    assert out.shape == (16, 16, 3)
+    left, right = out[:, :4].mean(), out[:, -4:].mean()
+    assert abs(left - right) > 10 if mode == "L" else (out[:, 0, 0].min() > 200 and out[:, -1, 2].min() > 200)
+
+
 def test_rgba_png_loses_alpha():
     a = np.zeros((20, 20, 4), np.uint8)
     a[..., 1] = 200

@@ -58,6 +58,15 @@ def test_empty_class_folder_is_named(tiny_tree):
         build_index(tiny_tree / "train")
 
 
+def test_imagefolders_extensions_are_indexed_in_any_case(tiny_tree):
+    cat = tiny_tree / "train" / "cat"
+    for name in ("a.TIF", "b.tiff", "c.pgm", "d.webp", "e.BMP", "f.ppm", "g.gif", "h.txt"):
+        (cat / name).write_bytes(b"x")
+    idx = build_index(tiny_tree / "train", use_cache=False)
+    names = {os.path.basename(idx.path(i)) for i in range(len(idx))}
+    assert len(idx) == 24 and {"a.TIF", "b.tiff", "c.pgm", "d.webp", "e.BMP", "f.ppm"} <= names
+
+
 def test_stray_images_are_the_image_files_outside_the_class_folders(tiny_tree):
     train = tiny_tree / "train"
     assert stray_images(train) == []

@@ -20,9 +20,10 @@ import numpy as np
 
 from imagenet_trainer.errors import UsageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp"})
+# torchvision ImageFolder's list: its users' data is found whole
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
 VAL_DIR_NAMES = ("val", "validation", "test")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: .pgm/.tif/.tiff files too
 
 
 @dataclass
@@ -241,7 +242,7 @@ def build_index(split_dir: str | os.PathLike, classes: list[str] | None = None,
         if not files and empty_classes is not None:
             empty_classes.append(str(split_dir / c))
         elif not files:
-            raise UsageError(f"{split_dir / c}: empty class folder (no .jpg/.jpeg/.png/.ppm/.bmp/.webp files); "
+            raise UsageError(f"{split_dir / c}: empty class folder (no {'/'.join(sorted(IMAGE_EXTENSIONS))} files); "
                              "add images or remove the folder")
         paths.extend(f[prefix:] for f in files)
         labels.extend([label_of[c]] * len(files))

@@ -21,7 +21,8 @@ from imagenet_trainer.data.index import IMAGE_EXTENSIONS, claim_folder
 from imagenet_trainer.engine.checkpoint import atomic_write
 from imagenet_trainer.errors import UsageError
 
-_PIL_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".webp": "WEBP"}
+_PIL_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".pgm": "PPM", ".webp": "WEBP",
+               ".tif": "TIFF", ".tiff": "TIFF"}
 
 
 def image_files(root: Path) -> list[Path]:
