@@ -280,3 +280,33 @@ def test_argparse_errors_are_one_line_that_points_to_help(capsys, argv, expect):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(expect), err  # no usage block above it
     assert err.rstrip().endswith("--help)")
+
+
+@pytest.mark.parametrize("world_size", [None, "2"])
+def test_a_rank_leaves_without_the_interpreters_teardown(monkeypatch, capsys, world_size):
+    """Under torchrun or srun (WORLD_SIZE > 1) the process ends with os._exit, as multiprocessing's children do:
+    the teardown could abort a rank whose work was done. Elsewhere the exit is a normal one."""
+    import os
+    import sys
+
+    from imagenet_trainer import cli
+
+    exits = []
+
+    def leave(how):
+        def exit_(code):
+            exits.append((how, code))
+            raise SystemExit(code)  # neither returns
+        return exit_
+
+    monkeypatch.setattr(sys, "argv", ["imagenet-trainer", "plot", "/nonexistent"])  # a quick command: exit code 2
+    monkeypatch.setattr(os, "_exit", leave("os._exit"))
+    monkeypatch.setattr(sys, "exit", leave("sys.exit"))
+    if world_size:
+        monkeypatch.setenv("WORLD_SIZE", world_size)
+    else:
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with pytest.raises(SystemExit):
+        cli.console_main()
+    assert exits == [("os._exit" if world_size else "sys.exit", 2)]
+    assert "no such folder" in capsys.readouterr().err
