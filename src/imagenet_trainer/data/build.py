@@ -132,11 +132,11 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     if rank == 0 and len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
               "each epoch is one batch drawn with repetition", file=sys.stderr)
-    for index in (train_index, val_index) if rank == 0 else ():
-        stray = stray_images(index.root) if index is not None else []
+    for root in [index.root for index in (train_index, val_index) if index is not None and rank == 0]:
+        stray = stray_images(root)
         if stray:
             what = (f"{stray[0]} is" if len(stray) == 1 else f"{len(stray)} images (such as {stray[0]}) are")
-            print(f"note: {what} outside the class folders of {index.root}, so not used; move each image into "
+            print(f"note: {what} outside the class folders of {root}, so not used; move each image into "
                   "the folder of its class", file=sys.stderr)
     storage = cache_storage(cfg, device, train_index, val_index, rank, world_size)
     bundle = DataBundle(None, None, train_index, val_index, train_index.classes, mean, std, timings=timings)
