@@ -41,7 +41,11 @@ def test_sample_data(tmp_path, capsys):
     assert main(["sample-data", str(tmp_path / "d"), "--classes", "3", "--per-class", "4", "--val-per-class", "2"]) == 0
     assert len(list((tmp_path / "d" / "train").rglob("*.jpg"))) == 12
     assert len(list((tmp_path / "d" / "val").rglob("*.jpg"))) == 6
+    assert capsys.readouterr().out == f"{tmp_path / 'd'}: 18 images (3 classes)\n"
+    (tmp_path / "d" / "val" / "red_circle" / "red_circle_val_00001.jpg").unlink()  # an interrupted run, continued
     assert main(["sample-data", str(tmp_path / "d"), "--classes", "3", "--per-class", "4", "--val-per-class", "2"]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'd'}: 18 images (3 classes), 17 of them there from an earlier run\n"
+    assert len(list((tmp_path / "d").rglob("*.jpg"))) == 18
 
 
 def test_sample_data_continues_only_a_run_with_the_same_settings(tmp_path, capsys):

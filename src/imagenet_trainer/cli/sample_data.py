@@ -35,6 +35,7 @@ def run(args) -> int:
                       seed=args.seed, size=args.size)
     total = spec.classes * (spec.per_class + spec.val_per_class)
     with tqdm(total=total, unit="img", desc=f"sample-data {args.kind}", file=sys.stderr, disable=None) as bar:
-        n = write_sample_dataset(args.dir, spec, args.workers, progress=bar.update)
-    print(f"wrote {n} images ({spec.classes} classes) to {args.dir}")
+        n, written = write_sample_dataset(args.dir, spec, args.workers, progress=bar.update)
+    kept = f", {n - written} of them there from an earlier run" if written < n else ""
+    print(f"{args.dir}: {n} images ({spec.classes} classes){kept}")
     return 0

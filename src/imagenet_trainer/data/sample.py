@@ -8,6 +8,7 @@ position and rotation over a noisy background, in images of varied size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -109,11 +110,12 @@ def draw_imagenet_like(label: int, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(img.clip(0, 255).astype(np.uint8))
 
 
-def _write_one(args) -> None:
+def _write_one(args) -> bool:
+    """Write one image unless it is there (idempotent reruns); whether it was written now."""
     spec, split, name, label, i, out = args
     path = Path(out) / split / name / f"{name}_{split}_{i:05d}.jpg"
-    if path.exists():  # idempotent reruns
-        return
+    if path.exists():
+        return False
     rng = np.random.default_rng([spec.seed, label, i, 0 if split == "train" else 1])
     if spec.kind == "shapes":
         shape, colour = name.split("_", 1)[1], COLOURS[name.split("_", 1)[0]]
@@ -123,11 +125,12 @@ def _write_one(args) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     img.save(tmp, format="JPEG", quality=spec.quality)
     os.replace(tmp, path)
+    return True
 
 
 def write_sample_dataset(out: str | os.PathLike, spec: SampleSpec, workers: int | None = None,
-                         progress=None) -> int:
-    """Write ``out/train/<class>/*.jpg`` and ``out/val/<class>/*.jpg``; returns the number of images."""
+                         progress=None) -> tuple[int, int]:
+    """Write ``out/train/<class>/*.jpg`` and ``out/val/<class>/*.jpg``; returns (images in the set, written now)."""
     if spec.kind not in KINDS:
         raise UsageError(f"--kind {spec.kind}: unknown; choose one of {', '.join(KINDS)}")
     max_classes = len(SHAPES) * len(COLOURS) if spec.kind == "shapes" else 100_000
@@ -153,14 +156,11 @@ def write_sample_dataset(out: str | os.PathLike, spec: SampleSpec, workers: int 
                 (out / split / name).mkdir(parents=True, exist_ok=True)
             jobs.extend((spec, split, name, label, i, str(out)) for i in range(count))
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(jobs) < 200:
-        for j in jobs:
-            _write_one(j)
+    pool = ProcessPoolExecutor(workers) if workers > 1 and len(jobs) >= 200 else None
+    written = 0
+    with pool or contextlib.nullcontext():
+        for new in pool.map(_write_one, jobs, chunksize=64) if pool else map(_write_one, jobs):
+            written += new
             if progress:
                 progress(1)
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for _ in pool.map(_write_one, jobs, chunksize=64):
-                if progress:
-                    progress(1)
-    return len(jobs)
+    return len(jobs), written
