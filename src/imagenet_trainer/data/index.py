@@ -23,6 +23,12 @@ from imagenet_trainer.errors import UsageError
 # torchvision ImageFolder's list: its users' data is found whole
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
 VAL_DIR_NAMES = ("val", "validation", "test")
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file of this name is one of the dataset's images: an image extension, in any letter case, and not
+    hidden (a dot file: a tool's own record, or an editor's or the OS's)."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 _CACHE_VERSION = 2  # 2: .pgm/.tif/.tiff files too
 
 
@@ -95,8 +101,7 @@ def stray_images(split_dir: Path) -> list[str]:
     image's class is the name of the class folder it is in)."""
     try:
         return sorted(os.path.join(split_dir, e.name) for e in os.scandir(split_dir)
-                      if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
-                      and e.is_file())
+                      if is_image_name(e.name) and e.is_file())
     except OSError:
         return []
 
@@ -169,7 +174,7 @@ def _scan_class(class_dir: str) -> tuple[list[bytes], dict[str, int]]:
                     if e.is_symlink():
                         _check_link(e.path, class_real)
                     stack.append(e.path)
-                elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS and e.is_file():
+                elif is_image_name(e.name) and e.is_file():
                     files.append(os.fsencode(e.path))
     files.sort()
     return files, mtimes

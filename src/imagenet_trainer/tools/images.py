@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from imagenet_trainer.data.index import IMAGE_EXTENSIONS, claim_folder
+from imagenet_trainer.data.index import claim_folder, is_image_name
 from imagenet_trainer.engine.checkpoint import atomic_write
 from imagenet_trainer.errors import UsageError
 
@@ -30,7 +30,7 @@ def image_files(root: Path) -> list[Path]:
     out = []
     for d, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = sorted(x for x in dirs if not x.startswith("."))
-        out += [Path(d) / f for f in files if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+        out += [Path(d) / f for f in files if is_image_name(f)]
     return sorted(out)
 
 
