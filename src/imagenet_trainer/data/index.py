@@ -23,13 +23,13 @@ from imagenet_trainer.errors import UsageError
 # torchvision ImageFolder's list: its users' data is found whole
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
 VAL_DIR_NAMES = ("val", "validation", "test")
+_CACHE_VERSION = 2  # 2: .pgm/.tif/.tiff files too
 
 
 def is_image_name(name: str) -> bool:
     """Whether a file of this name is one of the dataset's images: an image extension, in any letter case, and not
     hidden (a dot file: a tool's own record, or an editor's or the OS's)."""
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-_CACHE_VERSION = 2  # 2: .pgm/.tif/.tiff files too
 
 
 @dataclass
