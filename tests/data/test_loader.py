@@ -171,8 +171,61 @@ def test_cpu_loader_workers_yield_on_gpu_runs_only(index):
 
     sampler = EpochBatchSampler(index.labels, 5, seed=0)
     dataset = ImageFolderDataset(index, Geometry("rrc", 32, 36))
-    assert image_dataloader(dataset, sampler, 1, pin_memory=True).worker_init_fn is _lower_priority
+    assert image_dataloader(dataset, sampler, 1, pin_memory=True).worker_init_fn.func is _lower_priority
     assert image_dataloader(dataset, sampler, 1, pin_memory=False).worker_init_fn is None
+
+
+@pytest.mark.parametrize("ranks, workers, expected", [
+    (2, 14, set(range(4, 32))),  # 2 ranks x 14 workers: cores 0-3 stay for the ranks' own threads
+    (4, 6, set(range(8, 32))),
+    (1, 14, None),  # one rank keeps every core (not measured otherwise)
+    (2, 16, None),  # no core left over: the workers may use every one
+    (2, 20, None),
+    (2, 0, None),  # no workers: the loading runs in the rank itself
+])
+def test_workers_keep_off_the_ranks_cores_when_ranks_share_the_machine(monkeypatch, ranks, workers, expected):
+    import os
+
+    from imagenet_trainer.data.loader import worker_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(ranks))
+    cores = worker_cores(workers)
+    assert (set(cores) if cores is not None else None) == expected
+
+
+def test_worker_cores_start_from_the_cores_this_process_may_use(monkeypatch):
+    import os
+
+    from imagenet_trainer.data.loader import worker_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {8, 9, 10, 11, 12, 13})  # e.g. a cpuset
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert worker_cores(2) == {10, 11, 12, 13}
+
+
+class _Cores(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        import os
+        return torch.tensor(sorted(os.sched_getaffinity(0)))
+
+
+def test_a_lower_priority_worker_runs_on_the_cores_given(monkeypatch):
+    import os
+
+    from imagenet_trainer.data import loader as loader_module
+
+    mine = os.sched_getaffinity(0)
+    last = max(mine)
+    monkeypatch.setattr(loader_module, "worker_cores", lambda workers: frozenset({last}))
+    sampler = torch.utils.data.BatchSampler(range(2), 1, False)
+    loader = make_dataloader(_Cores(), sampler, 1, False, persistent=False, collate_fn=torch.stack,
+                             lower_priority=True)
+    assert [b.tolist() for b in loader] == [[[last]], [[last]]]
+    assert os.sched_getaffinity(0) == mine  # this process keeps its cores
 
 
 def test_a_forked_worker_never_finalizes_the_parents_objects(tmp_path):

@@ -50,7 +50,8 @@ def default_workers(compiled: bool = False) -> int:
     2x H200, 32 cores, 2 ranks of eager ResNet-50 from JPEG: 15 workers per rank gave 6,492 img/s and 12
     gave 6,889 (session 3); 12 gave 7,447 / 7,532, 10 gave 7,613 / 7,896 and 8 gave 7,707 (session 4,
     longer runs). 2x H100, 32 cores, compiled ResNet-50, CPU loader, 600 steps: 10 workers per rank
-    8,916 img/s, 14 gave 10,000 and 15 gave 9,984 (session 10)."""
+    8,916 img/s, 14 gave 10,000 and 15 gave 9,984 (session 10). On GPU runs the CPU loader's workers stay off
+    the cores set aside (``loader.worker_cores``)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
