@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs, stray_images
 from imagenet_trainer.data.loader import (DEVICE_PREFETCH, IMAGENET_MEAN, IMAGENET_STD, PREFETCH, DeviceLoader,
-                                          batch_slots, image_dataloader, make_dataloader)
+                                          batch_slots, image_dataloader, local_processes, make_dataloader,
+                                          usable_cores)
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
@@ -52,12 +52,8 @@ def default_workers(compiled: bool = False) -> int:
     longer runs). 2x H100, 32 cores, compiled ResNet-50, CPU loader, 600 steps: 10 workers per rank
     8,916 img/s, 14 gave 10,000 and 15 gave 9,984 (session 10). On GPU runs the CPU loader's workers stay off
     the cores set aside (``loader.worker_cores``)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    local_procs = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    share = cores // local_procs
+    local_procs = local_processes()
+    share = len(usable_cores()) // local_procs
     reserve = 1 if local_procs == 1 else 2 if compiled else max(1, 3 * share // 8)
     return max(1, min(16, share - reserve))
 

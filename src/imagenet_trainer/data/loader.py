@@ -46,6 +46,19 @@ HELD_BATCHES = 2  # GPU/hybrid loaders: at most this many batches' decoded image
 WORKER_NICE = 10  # GPU runs of the CPU loader: how much lower the workers' priority is than the training process's
 
 
+def usable_cores() -> list[int]:
+    """The CPU cores this process may run on (its affinity: a cpuset or ``taskset`` narrows it), in order."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def local_processes() -> int:
+    """How many processes of this run share this machine: torchrun's (and ``--ngpu``'s) ``LOCAL_WORLD_SIZE``."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE") or 1))
+
+
 def worker_cores(workers: int) -> frozenset[int] | None:
     """The cores a GPU run's CPU-loader workers keep to when several ranks share this machine, or None (all).
 
@@ -57,11 +70,7 @@ def worker_cores(workers: int) -> frozenset[int] | None:
     against 8,973 and 9,832 on every core, alternated in one call (+3.5-4.6%, session 15). One rank alone
     was not measured this way, so it keeps every core.
     """
-    local_procs = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return None
+    local_procs, allowed = local_processes(), usable_cores()
     spare = len(allowed) - local_procs * workers
     if local_procs < 2 or workers < 1 or not 1 <= spare < len(allowed):
         return None
