@@ -204,6 +204,17 @@ def test_worker_cores_start_from_the_cores_this_process_may_use(monkeypatch):
     assert worker_cores(2) == {10, 11, 12, 13}
 
 
+@pytest.mark.parametrize("value, expected", [(None, 1), ("", 1), ("0", 1), ("1", 1), ("8", 8)])
+def test_local_processes_reads_the_launchers_count(monkeypatch, value, expected):
+    from imagenet_trainer.data.loader import local_processes
+
+    if value is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", value)
+    assert local_processes() == expected
+
+
 class _Cores(torch.utils.data.Dataset):
     def __len__(self):
         return 2
