@@ -94,10 +94,23 @@ def test_the_data_wait_share_shows_a_decimal_below_ten_percent(monkeypatch):
     monkeypatch.setattr(metrics.time, "perf_counter", lambda: next(clock))
     progress = ProgressLine("train 1", 2, print_freq=1, stream=io.StringIO())  # started at t=0
     progress.update(1, 8, 0.034, lambda: {})  # 0.034 s of waiting in 1 s
-    progress.update(2, 8, 0.5, lambda: {})  # 0.534 s in 2 s
+    progress.update(2, 8, 0.5, lambda: {})  # 0.5 s in the 1 s since the first batch
     first, second = progress.stream.getvalue().splitlines()
     assert "data 3.4%" in first and "8 img/s" in first
-    assert "data 27%" in second
+    assert "data 50%" in second
+
+
+def test_rate_and_eta_leave_out_the_first_batch(monkeypatch):
+    """A compiled model's first step takes a minute: the line's rate, data share and ETA start after it."""
+    now = [0.0]
+    monkeypatch.setattr(metrics.time, "perf_counter", lambda: now[0])
+    progress = ProgressLine("train 1", 101, print_freq=10, stream=io.StringIO())
+    for i in range(1, 12):
+        now[0] = 60.0 + 0.5 * (i - 1)  # batch 1 done at 60 s (the compile), then one batch of 8 each 0.5 s
+        progress.update(i, 8, 0.1 if i == 1 else 0.05, lambda: {})
+    line = progress.stream.getvalue().splitlines()[0]  # at batch 10: 9 batches in 4.5 s since the first
+    assert "16 img/s" in line and "data 10%" in line and "ETA 00:45" in line  # 91 batches left at 0.5 s
+    assert progress.rate == pytest.approx(88 / 65.0)  # the epoch's own rate keeps its whole time
 
 
 @pytest.mark.parametrize("seconds, text", [(59.9, "00:59"), (61, "01:01"), (3725, "1:02:05"), (float("inf"), "--:--")])

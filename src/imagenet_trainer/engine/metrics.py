@@ -101,6 +101,7 @@ class ProgressLine:
         self.last_draw = 0.0
         self.images = 0
         self.wait = 0.0
+        self.after_first = None  # (time, images, wait) when the first batch was done: the line's rate starts there
 
     def sample_due(self, i: int, lead: int = 3) -> bool:
         """Whether batch ``i``'s values should be sampled for a line to come (``HostCopies.send``): ``lead``
@@ -120,18 +121,27 @@ class ProgressLine:
         if not self.enabled:
             return
         now = time.perf_counter()
+        if i == 1:
+            self.after_first = (now, self.images, self.wait)
         if self.live:
             if now - self.last_draw < 0.1 and i != self.total:
                 return
         elif i % self.print_freq and i != self.total:
             return
         self.last_draw = now
-        elapsed = now - self.start
-        rate = self.images / max(elapsed, 1e-9)
-        eta = (self.total - i) * elapsed / i
+        # Rate, data share and ETA from the end of the first batch on, when there is one: the first step holds
+        # the compile and cuDNN's tuning (about a minute for a compiled ResNet-50), which would otherwise show a
+        # few dozen images/s and an ETA of hours for the first minutes of a run.
+        if i > 1 and self.after_first is not None:
+            (t0, images0, wait0), done = self.after_first, i - 1
+        else:
+            (t0, images0, wait0), done = (self.start, 0, 0.0), i
+        elapsed = max(now - t0, 1e-9)
+        rate = (self.images - images0) / elapsed
+        eta = (self.total - i) * elapsed / done
         fields = "  ".join(f"{k} {v}" for k, v in values().items())
         line = (f"{self.label} [{i:>{len(str(self.total))}}/{self.total}]  {fields}  "
-                f"{rate:,.0f} img/s  data {_percent(self.wait / max(elapsed, 1e-9))}  ETA {_fmt_time(eta)}")
+                f"{rate:,.0f} img/s  data {_percent((self.wait - wait0) / elapsed)}  ETA {_fmt_time(eta)}")
         if self.live:
             self.stream.write("\r\033[K" + line)
         else:
