@@ -312,23 +312,3 @@ def test_an_epoch_left_part_way_or_out_of_turn_starts_the_iterator_again(index):
     got = _indices(cont, [1, 2], stop_after={1: 2})  # epoch 1 left after 2 of its 7 batches
     assert got == [ref[0][:2], ref[1]]
     assert _indices(cont, [7]) == [ref[3]]  # a jump (a resumed run): from epoch 7's start
-
-
-def test_started_workers_decode_the_epoch_before_it_is_asked_for(index):
-    """``start`` forks the workers and hands them the sampler's epoch at once; iterating later takes that
-    same iterator, with the batches an unstarted loader gives."""
-    plain, cont = _cpu_loader(index, False), _cpu_loader(index, True)
-    cont.batch_sampler.set_epoch(4)
-    cont.start()
-    running = cont._running
-    assert running is not None and running._send_idx > 0  # batches handed to the workers before any iter
-    cont.start()  # a second call keeps the running iterator
-    assert cont._running is running
-    assert _indices(cont, [4, 5]) == _indices(plain, [4, 5])
-    assert cont._running is running
-
-
-def test_start_leaves_a_loader_that_restarts_each_epoch_alone(index):
-    plain = _cpu_loader(index, False)
-    plain.start()
-    assert plain._running is None

@@ -302,28 +302,3 @@ def test_cudnn_settings_follow_the_config(tmp_path, monkeypatch, backend, tune, 
     cfg = _cfg(tmp_path, tmp_path / "run", backend=backend, cudnn_benchmark=tune, crop_size=crop, image_size=crop)
     _wrap(torch.nn.Linear(2, 2), cfg, torch.device("cpu"), DistContext())
     assert (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark) == (enabled, benchmark)
-
-
-def test_the_workers_start_before_the_model_is_wrapped(tiny_tree, tmp_path, monkeypatch):
-    """The compile's set-up and DDP's start take seconds on a GPU machine: the loader's workers are already
-    decoding the first batches by then, and the run is the same as before."""
-    import imagenet_trainer.engine.run as run
-
-    built, at_wrap = [], []
-    real_build, real_wrap = run.build_data, run._wrap
-
-    def build(*a, **kw):
-        built.append(real_build(*a, **kw))
-        return built[-1]
-
-    def wrap(*a, **kw):
-        running = built[0].train._running
-        at_wrap.append(running is not None and running._send_idx > 0)
-        return real_wrap(*a, **kw)
-
-    monkeypatch.setattr(run, "build_data", build)
-    monkeypatch.setattr(run, "_wrap", wrap)
-    assert train(_cfg(tiny_tree, tmp_path / "run", workers=2, epochs=2)) == 0
-    assert at_wrap == [True]
-    rows = (tmp_path / "run" / "train.log").read_text().splitlines()
-    assert [r.split("\t")[0] for r in rows[1:]] == ["1", "2"]

@@ -206,9 +206,6 @@ class CachedTrainLoader:
     def batch_sampler(self) -> EpochBatchSampler:
         return self.sampler
 
-    def start(self) -> None:
-        """Nothing to start ahead: the batches come from the cache (``WrappedLoader.start``)."""
-
     @property
     def box_side(self) -> int:
         """Side of a seed or pad crop square in the cache: crop_size at the current size of the image_size resize."""

@@ -251,15 +251,6 @@ class WrappedLoader:
     def batch_sampler(self):
         return self.loader.batch_sampler
 
-    def start(self) -> None:
-        """Fork the workers now and let them decode the sampler's current epoch, so that its first batches are
-        ready by the time ``iter`` is called (``train`` starts them before the model's compile set-up and DDP's
-        start). The sampler's epoch, crop schedule and last epoch must be set first; only a ``continuous``
-        sampler's iterator is kept until ``iter``."""
-        sampler = self.loader.batch_sampler
-        if getattr(sampler, "continuous", False) and self._running is None:
-            self._running, self._next_epoch = iter(self.loader), sampler.epoch
-
     def _items(self):
         """The DataLoader's items, each with the ``perf_counter`` time at which this thread began to wait for it."""
         sampler = self.loader.batch_sampler

@@ -235,18 +235,11 @@ def train(cfg: TrainConfig) -> int:
     if state is not None:
         start_epoch, step, best = _restore(state, resume_path, model, ema, optimizer, scaler, device)
         run_dir = resume_path.parent
-    # The loader's workers start before the model is wrapped (the compile's set-up, DDP's start: 1.5-4 s), so
-    # that they decode the first batches meanwhile; `--loader auto`'s probe, where it runs, wraps it first.
-    wrap = functools.cache(functools.partial(_wrap, model, cfg, device, dist))
+    model, net = _wrap(model, cfg, device, dist)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     per_process = cfg.batch_size // dist.world_size // max(cfg.accum, 1)
     data = build_data(cfg, device, dist.rank, dist.world_size, model_rate=lambda beside: synthetic_step_rate(
-        wrap()[1], criterion, device, dtype, per_process, cfg.crop_size, num_classes, beside=beside))
-    data.train.batch_sampler.crop_schedule = functools.partial(crop_size_at, cfg)
-    data.train.batch_sampler.last_epoch = cfg.epochs  # no workers decoding past the run's end
-    data.train.batch_sampler.set_epoch(start_epoch)
-    data.train.start()
-    model, net = wrap()
+        net, criterion, device, dtype, per_process, cfg.crop_size, num_classes, beside=beside))
     if run_dir is None:
         run_dir = new_run_dir(resolve_name(cfg.arch))
     runlog = RunLog(run_dir, enabled=dist.is_main)
@@ -282,6 +275,8 @@ def train(cfg: TrainConfig) -> int:
     last_save = _clock()
     # model_best.pt: the best-validated of the epochs whose files were written (--save-interval)
     saved = best.get("saved", {"top1": best["top1"], "epoch": best.get("epoch")})
+    data.train.batch_sampler.crop_schedule = functools.partial(crop_size_at, cfg)
+    data.train.batch_sampler.last_epoch = cfg.epochs  # no workers decoding past the run's end
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             data.train.batch_sampler.set_epoch(epoch)
