@@ -195,10 +195,6 @@ def _launch_local(args) -> int:
     cfg = config_from_args(args)  # option errors surface here, once, not in every rank
     cfg.check()
     import torch._dynamo  # noqa: F401  the optimizer imports it: once here rather than in each rank
-    if cfg.backend == "compile":
-        # What torch.compile imports when it wraps the model (Inductor, about 600 modules: 1.0-1.3 s on the H100
-        # machines, in each rank at once). It starts no thread or process and touches no GPU, so forking stays safe.
-        import torch._inductor.compile_fx  # noqa: F401
     import imagenet_trainer.engine.run  # noqa: F401
 
     from imagenet_trainer.engine.metrics import LAUNCH_ENV, process_age
