@@ -115,7 +115,7 @@ def test_rate_and_eta_leave_out_the_first_batch(monkeypatch):
 
 @pytest.mark.parametrize("seconds, text", [(59.9, "00:59"), (61, "01:01"), (3725, "1:02:05"), (float("inf"), "--:--")])
 def test_eta_format(seconds, text):
-    assert metrics._fmt_time(seconds) == text
+    assert metrics.fmt_time(seconds) == text
 
 
 def test_process_age_counts_from_the_launcher(monkeypatch):

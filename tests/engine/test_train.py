@@ -302,3 +302,23 @@ def test_cudnn_settings_follow_the_config(tmp_path, monkeypatch, backend, tune, 
     cfg = _cfg(tmp_path, tmp_path / "run", backend=backend, cudnn_benchmark=tune, crop_size=crop, image_size=crop)
     _wrap(torch.nn.Linear(2, 2), cfg, torch.device("cpu"), DistContext())
     assert (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark) == (enabled, benchmark)
+
+
+def test_time_left_follows_the_crop_and_the_validations_due():
+    from imagenet_trainer.engine.run import crop_size_at, time_left
+
+    cfg = TrainConfig(epochs=4, crop_size=224, prog_resize=None, val_every=2)
+    assert time_left(cfg, 1, 10.0, 3.0) == 3 * 10.0 + 2 * 3.0  # epochs 2 and 4 validate
+    assert time_left(cfg, 1, 10.0, None) == 30.0  # no validation timed yet: not counted
+    assert time_left(cfg, 4, 10.0, 3.0) == 0.0
+    grow = TrainConfig(epochs=8, crop_size=224, prog_resize=[0.5, 0.75], val_every=0)
+    sides = [crop_size_at(grow, e) for e in range(1, 9)]
+    want = sum(10.0 * (side / sides[0]) ** 2 for side in sides[1:]) + 3.0  # the last epoch validates
+    assert time_left(grow, 1, 10.0, 3.0) == pytest.approx(want)
+    assert want > 7 * 10.0 * 2  # later epochs have up to 4x the pixels of the first
+
+
+def test_each_epoch_line_but_the_last_says_the_time_left(tiny_tree, tmp_path, capsys):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2)) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 and re.search(r"\| run ETA \d\d:\d\d$", lines[0]) and "ETA" not in lines[1]

@@ -75,7 +75,7 @@ class HostCopies:
         return self.arrived
 
 
-def _fmt_time(seconds: float) -> str:
+def fmt_time(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "--:--"
     seconds = int(seconds)
@@ -141,7 +141,7 @@ class ProgressLine:
         eta = (self.total - i) * elapsed / done
         fields = "  ".join(f"{k} {v}" for k, v in values().items())
         line = (f"{self.label} [{i:>{len(str(self.total))}}/{self.total}]  {fields}  "
-                f"{rate:,.0f} img/s  data {_percent((self.wait - wait0) / elapsed)}  ETA {_fmt_time(eta)}")
+                f"{rate:,.0f} img/s  data {_percent((self.wait - wait0) / elapsed)}  ETA {fmt_time(eta)}")
         if self.live:
             self.stream.write("\r\033[K" + line)
         else:

@@ -29,7 +29,7 @@ from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
-from imagenet_trainer.engine.metrics import process_age
+from imagenet_trainer.engine.metrics import fmt_time, process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
 from imagenet_trainer.engine.trainer import StepContext, evaluate, synthetic_step_rate, train_one_epoch
@@ -198,6 +198,19 @@ def crop_size_at(cfg: TrainConfig, epoch: int) -> int | None:
     return max(8, min(cfg.crop_size, int(round(size / 8)) * 8))
 
 
+def time_left(cfg: TrainConfig, epoch: int, train_s: float, eval_s: float | None) -> float:
+    """Seconds of the run left after ``epoch``: each later epoch trains at this one's pace per pixel (progressive
+    resizing changes the crop, and an epoch's time follows its pixels), and each validation still due takes
+    ``eval_s`` (the last one's; None: none has run yet, not counted)."""
+    side = crop_size_at(cfg, epoch) or cfg.crop_size
+    left = 0.0
+    for e in range(epoch + 1, cfg.epochs + 1):
+        left += train_s * ((crop_size_at(cfg, e) or cfg.crop_size) / side) ** 2
+        if eval_s is not None and _val_due(cfg, e):
+            left += eval_s
+    return left
+
+
 def train(cfg: TrainConfig) -> int:
     """Run training as configured; returns the process exit code (130 after Ctrl-C)."""
     launch = time.perf_counter()
@@ -249,6 +262,7 @@ def train(cfg: TrainConfig) -> int:
     runlog.truncate_after(start_epoch - 1)
 
     bad_seen: set[str] = set()  # this process's unreadable files
+    eval_s = None  # the last validation's seconds, for the run's time left
 
     def on_bad_image(path: str, reason: str) -> None:
         # Each file once: without the decoded cache a bad file comes back every epoch (and in each validation
@@ -285,8 +299,10 @@ def train(cfg: TrainConfig) -> int:
             t0 = time.perf_counter()
             tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step,
                                  time_first_step=epoch == start_epoch)
+            first_step = tr.pop("first_step_s", 0.0)
+            train_s = time.perf_counter() - t0 - first_step  # this epoch's pace, without the compile
             times["train"] += time.perf_counter() - t0
-            times["first step"] += tr.pop("first_step_s", 0.0)
+            times["first step"] += first_step
             if tr["count"] == 0:  # every image of the epoch was skipped: nothing can be learned from this data
                 raise UsageError(f"epoch {epoch}: no training image could be read ({len(bad_seen)} skipped as unreadable, "
                                  f"listed in {run_dir / 'bad_images.txt'}); check the data with "
@@ -296,8 +312,10 @@ def train(cfg: TrainConfig) -> int:
             t0 = time.perf_counter()
             va = _validate(net, ema, data.val, ctx) if data.val is not None and _val_due(cfg, epoch) else None
             times["eval"] += time.perf_counter() - t0
+            if va is not None:
+                eval_s = time.perf_counter() - t0
             if dist.is_main:
-                log(_epoch_line(cfg, epoch, tr, va))
+                log(_epoch_line(cfg, epoch, tr, va, time_left(cfg, epoch, train_s, eval_s)))
             metrics = {"train": tr, "val": va}
             if va and va["top1"] > best["top1"]:
                 best = {"top1": va["top1"], "top5": va["top5"], "epoch": epoch}
@@ -482,7 +500,7 @@ def _validate(net: nn.Module, ema, loader, ctx: StepContext) -> dict | None:
     return va
 
 
-def _epoch_line(cfg: TrainConfig, epoch: int, tr: dict, va: dict | None) -> str:
+def _epoch_line(cfg: TrainConfig, epoch: int, tr: dict, va: dict | None, left: float = 0.0) -> str:
     crop = f" (crop {tr['crop_size']})" if cfg.prog_resize else ""
     line = (f"epoch {epoch}/{cfg.epochs}{crop}  train top1-err {100 - tr['top1']:.2f}  "
             f"top5-err {100 - tr['top5']:.2f}  loss {tr['loss']:.4f}  {tr['images_per_s']:,.0f} img/s")
@@ -490,6 +508,8 @@ def _epoch_line(cfg: TrainConfig, epoch: int, tr: dict, va: dict | None) -> str:
         line += f" | val top1-err {100 - va['top1']:.2f}  top5-err {100 - va['top5']:.2f}  loss {va['loss']:.4f}"
     if va and "ema_top1" in va:
         line += f" | EMA top1-err {100 - va['ema_top1']:.2f}"
+    if epoch < cfg.epochs:
+        line += f" | run ETA {fmt_time(left)}"
     return line
 
 
