@@ -299,9 +299,8 @@ def train(cfg: TrainConfig) -> int:
             t0 = time.perf_counter()
             tr = train_one_epoch(net, data.train, criterion, optimizer, ctx, epoch, step,
                                  time_first_step=epoch == start_epoch)
-            first_step = tr.pop("first_step_s", 0.0)
-            train_s = time.perf_counter() - t0 - first_step  # this epoch's pace, without the compile
-            times["train"] += time.perf_counter() - t0
+            epoch_s, first_step = time.perf_counter() - t0, tr.pop("first_step_s", 0.0)
+            times["train"] += epoch_s
             times["first step"] += first_step
             if tr["count"] == 0:  # every image of the epoch was skipped: nothing can be learned from this data
                 raise UsageError(f"epoch {epoch}: no training image could be read ({len(bad_seen)} skipped as unreadable, "
@@ -311,11 +310,11 @@ def train(cfg: TrainConfig) -> int:
             tr["crop_size"] = crop_size_at(cfg, epoch) or cfg.crop_size
             t0 = time.perf_counter()
             va = _validate(net, ema, data.val, ctx) if data.val is not None and _val_due(cfg, epoch) else None
-            times["eval"] += time.perf_counter() - t0
-            if va is not None:
-                eval_s = time.perf_counter() - t0
-            if dist.is_main:
-                log(_epoch_line(cfg, epoch, tr, va, time_left(cfg, epoch, train_s, eval_s)))
+            val_s = time.perf_counter() - t0
+            times["eval"] += val_s
+            eval_s = val_s if va is not None else eval_s
+            if dist.is_main:  # the time left at this epoch's pace, without its compile
+                log(_epoch_line(cfg, epoch, tr, va, time_left(cfg, epoch, epoch_s - first_step, eval_s)))
             metrics = {"train": tr, "val": va}
             if va and va["top1"] > best["top1"]:
                 best = {"top1": va["top1"], "top5": va["top5"], "epoch": epoch}
