@@ -67,8 +67,9 @@ def worker_cores(workers: int) -> frozenset[int] | None:
     DDP a rank whose training, pin-memory or NCCL thread waits for a core behind a worker holds up every
     rank's step, and the workers' lower priority (nice) alone did not prevent such waits. 2x H100, 32
     cores, compiled ResNet-50 from JPEG, 14 workers per rank kept off cores 0-3: 9,383 and 10,176 img/s
-    against 8,973 and 9,832 on every core, alternated in one call (+3.5-4.6%, session 15). One rank alone
-    was not measured this way, so it keeps every core.
+    against 8,973 and 9,832 on every core, alternated in one call (+3.5-4.6%, session 15, a patched copy);
+    this code against the code before it, session 16: 9,799 against 9,658 (+1.5%), then -3.4% on a machine
+    that ran everything twice as slowly. One rank alone was not measured this way, so it keeps every core.
     """
     local_procs, allowed = local_processes(), usable_cores()
     spare = len(allowed) - local_procs * workers
