@@ -1,0 +1,182 @@
+"""Where each training step's GPU time goes, in every rank, from CUDA events (no profiler, no host sync).
+
+The profiler slowed the compiled 2-GPU pair's steps from 48 to 70-78 ms (session 13), so it could not show what
+holds the pair below ``ddp_ceiling.py``'s steps. This records four CUDA events per step on the training stream,
+which cost next to nothing: when the step's forward is queued (``start``), after the loss (``fwd``), when the
+optimizer step begins (``bwd``: the backward, with DDP's last all-reduce waited for) and after it (``opt``).
+``rest`` is from ``opt`` to the next step's ``start`` (the EMA, the metrics, the wait for the next batch's
+event, and any time the GPU sat idle). ``behind`` is the share of steps at whose start the GPU had already
+finished the previous optimizer step: the host was late and the GPU idle. Under DDP the forward and the backward
+include the time a GPU waits for the other rank (the buffers' broadcast, the all-reduces).
+
+Wraps ``engine.run.train_one_epoch``'s model, criterion and optimizer, then runs the CLI with the given arguments
+(``--ngpu N`` forks the ranks from this process, so they carry the wrappers). Steps from ``--from`` to ``--to``
+(shares of the epoch's batches) are timed; each rank prints one JSON line to stderr, ``[steps] {...}``: the
+median and the mean of each phase in ms, the host's mean period per step, and ``behind``.
+
+Two switches try changes on the run without editing the code: ``--fused-sgd`` (torch's fused SGD kernel instead
+of the foreach one) and ``--no-broadcast-buffers`` (DDP does not broadcast rank 0's batch-norm buffers before
+every forward, a point where the ranks wait for each other).
+
+Usage: python benchmarks/step_events.py [--from 0.5] [--to 0.9] [--fused-sgd] [--no-broadcast-buffers] -- train ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+import imagenet_trainer.cli as cli
+import imagenet_trainer.engine.run as run
+
+PHASES = ("fwd", "bwd", "opt", "rest")
+
+
+class StepEvents:
+    """CUDA events at the phases of steps ``first`` to ``last`` (1-based, counted by forwards)."""
+
+    def __init__(self, first: int, last: int):
+        self.first, self.last = first, last
+        self.i = 0
+        self.marks: list[dict] = []  # per step: phase -> event, and the host's time at "start"
+        self.behind = 0
+        self.done = False
+
+    def _on(self) -> bool:
+        return not self.done and self.first <= self.i <= self.last + 1
+
+    def start(self) -> None:
+        self.i += 1
+        if not self._on():
+            return
+        if self.marks and "opt" in self.marks[-1]:
+            self.behind += bool(self.marks[-1]["opt"].query())  # the GPU had finished: the host came late
+        if self.i == self.last + 1:  # the window's end: one "start" more, then the figures
+            self.marks.append({"start": self._event(), "host": time.perf_counter()})
+            self.report()
+            return
+        self.marks.append({"start": self._event(), "host": time.perf_counter()})
+
+    def mark(self, phase: str) -> None:
+        if self._on() and self.marks and self.i <= self.last:
+            self.marks[-1][phase] = self._event()
+
+    @staticmethod
+    def _event() -> torch.cuda.Event:
+        e = torch.cuda.Event(enable_timing=True)
+        e.record()
+        return e
+
+    def report(self) -> None:
+        self.done = True
+        torch.cuda.synchronize()
+        steps = [m for m in self.marks[:-1] if all(p in m for p in ("fwd", "bwd", "opt"))]
+        ms: dict[str, list[float]] = {p: [] for p in (*PHASES, "total")}
+        for m, nxt in zip(self.marks[:-1], self.marks[1:]):
+            if m not in steps:
+                continue
+            ms["fwd"].append(m["start"].elapsed_time(m["fwd"]))
+            ms["bwd"].append(m["fwd"].elapsed_time(m["bwd"]))
+            ms["opt"].append(m["bwd"].elapsed_time(m["opt"]))
+            ms["rest"].append(m["opt"].elapsed_time(nxt["start"]))
+            ms["total"].append(m["start"].elapsed_time(nxt["start"]))
+        n = len(ms["total"])
+        host = (self.marks[-1]["host"] - self.marks[0]["host"]) / max(len(self.marks) - 1, 1) * 1e3
+        out = {"rank": int(os.environ.get("RANK", "0")), "steps": n,
+               "median_ms": {k: round(statistics.median(v), 2) for k, v in ms.items() if v},
+               "mean_ms": {k: round(statistics.fmean(v), 2) for k, v in ms.items() if v},
+               "p90_ms": {k: round(sorted(v)[int(0.9 * (len(v) - 1))], 2) for k, v in ms.items() if v},
+               "host_period_ms": round(host, 2), "behind": round(self.behind / max(n, 1), 3)}
+        print("[steps] " + json.dumps(out), file=sys.stderr, flush=True)
+
+
+class TimedNet:
+    """The model as the step calls it, with a "start" event first."""
+
+    def __init__(self, net, ev: StepEvents):
+        self._net, self._ev = net, ev
+
+    def __call__(self, *args, **kwargs):
+        self._ev.start()
+        return self._net(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+
+class TimedLoss(nn.Module):
+    def __init__(self, criterion: nn.Module, ev: StepEvents):
+        super().__init__()
+        self.criterion, self.ev = criterion, ev
+
+    def forward(self, logits, labels):
+        loss = self.criterion(logits, labels)
+        self.ev.mark("fwd")
+        return loss
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--from", dest="start", type=float, default=0.5, help="first timed step, a share of the epoch")
+    p.add_argument("--to", type=float, default=0.9, help="last timed step, a share of the epoch")
+    p.add_argument("--fused-sgd", action="store_true", help="torch's fused SGD instead of the foreach kernels")
+    p.add_argument("--no-broadcast-buffers", action="store_true",
+                   help="DDP(broadcast_buffers=False): no broadcast of rank 0's buffers before each forward")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="-- then the CLI's arguments (train ...)")
+    a = p.parse_args()
+    args = a.args[1:] if a.args[:1] == ["--"] else a.args
+
+    real_epoch = run.train_one_epoch
+
+    @functools.wraps(real_epoch)
+    def train_one_epoch(model, loader, criterion, optimizer, ctx, *rest, **kwargs):
+        if ctx.device.type != "cuda":
+            return real_epoch(model, loader, criterion, optimizer, ctx, *rest, **kwargs)
+        n = len(loader)
+        ev = StepEvents(max(2, int(a.start * n)), max(3, int(a.to * n)))
+        pre = optimizer.register_step_pre_hook(lambda *_: ev.mark("bwd"))
+        post = optimizer.register_step_post_hook(lambda *_: ev.mark("opt"))
+        try:
+            return real_epoch(TimedNet(model, ev), loader, TimedLoss(criterion, ev), optimizer, ctx, *rest, **kwargs)
+        finally:
+            pre.remove()
+            post.remove()
+
+    run.train_one_epoch = train_one_epoch
+    if a.fused_sgd:
+        real_make = run.make_optimizer
+
+        @functools.wraps(real_make)
+        def make_optimizer(*args_, **kwargs_):
+            opt = real_make(*args_, **kwargs_)
+            for group in (opt.defaults, *opt.param_groups):
+                group["fused"], group["foreach"] = True, False
+            return opt
+
+        run.make_optimizer = make_optimizer
+    if a.no_broadcast_buffers:
+        real_wrap = run._wrap
+
+        @functools.wraps(real_wrap)
+        def _wrap(*args_, **kwargs_):
+            model, net = real_wrap(*args_, **kwargs_)
+            ddp = getattr(net, "_orig_mod", net)  # under torch.compile: the DDP module inside
+            if isinstance(ddp, nn.parallel.DistributedDataParallel):
+                # read at every forward: broadcast_buffers up to torch 2.12, forward_sync_buffers since
+                ddp.broadcast_buffers = ddp.forward_sync_buffers = False
+            return model, net
+
+        run._wrap = _wrap
+    return cli.main(args, fresh_process=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
