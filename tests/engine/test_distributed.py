@@ -178,3 +178,49 @@ def test_gradients_summed_in_bf16_stay_close_to_one_process(tiny_tree, tmp_path)
     _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=2e-3)
     with pytest.raises(AssertionError):
         _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=1e-6)
+
+
+def _buffers_as_rank(rank, world, init_file, out):
+    import datetime
+    import json
+
+    import torch.nn as nn
+
+    from imagenet_trainer.engine.distributed import DistContext, broadcast_buffers, ddp_options
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=30))
+    import copy
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    alone = copy.deepcopy(model)  # the same batches without DDP: the statistics of this rank's batches only
+    net = torch.nn.parallel.DistributedDataParallel(model, **ddp_options())
+    g = torch.Generator().manual_seed(rank)
+    for _ in range(2):  # each rank's own batches: its batch-norm statistics move apart from the other's
+        x = torch.randn(8, 3, generator=g) * (rank + 1) + rank
+        net(x).sum().backward()
+        alone(x)
+    before = model[1].running_mean.tolist()
+    assert before == alone[1].running_mean.tolist()  # nothing of rank 0's came in before a forward
+    broadcast_buffers([net], DistContext(rank, world))
+    (Path(out) / f"{rank}.json").write_text(json.dumps({
+        "before": before, "after": model[1].running_mean.tolist(), "steps": int(model[1].num_batches_tracked),
+        "weight": model[0].weight.grad.flatten().tolist()}))
+    torch.distributed.destroy_process_group()
+
+
+def test_ranks_keep_their_own_batch_norm_statistics_until_validation(tmp_path):
+    """DDP does not broadcast rank 0's buffers before every forward (``ddp_options``: a wait between the ranks
+    at every step); ``broadcast_buffers`` gives every rank rank 0's before a validation. Gradients are still
+    all-reduced."""
+    import json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    torch.multiprocessing.spawn(_buffers_as_rank, args=(2, str(tmp_path / "init"), str(out)), nprocs=2)
+    r0, r1 = (json.loads((out / f"{r}.json").read_text()) for r in range(2))
+    assert r0["before"] != r1["before"]  # no broadcast during the steps
+    assert r1["after"] == r0["after"] == r0["before"]  # rank 0's, unchanged there
+    assert r0["steps"] == r1["steps"] == 2
+    assert r0["weight"] == pytest.approx(r1["weight"])

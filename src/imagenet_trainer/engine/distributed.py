@@ -1,8 +1,9 @@
-"""torch.distributed helpers: the process group from torchrun's env://, rank-0 checks, all-reduce."""
+"""torch.distributed helpers: the process group from torchrun's env://, rank-0 checks, all-reduce, DDP's options."""
 
 from __future__ import annotations
 
 import datetime
+import inspect
 import os
 from dataclasses import dataclass
 
@@ -53,6 +54,29 @@ def all_reduce_sum(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
         t = t.clone()
         dist.all_reduce(t)
     return t
+
+
+def ddp_options() -> dict:
+    """DDP's keywords: no broadcast of rank 0's buffers (batch-norm statistics) before every forward.
+
+    That broadcast is a point in every step where each GPU waits for the other ranks, on top of the gradients'
+    all-reduce. Measured on 2x H100 (session 17, compiled ResNet-50 from JPEG, two alternated rounds): the pair
+    trained 9,200-9,289 img/s with it and 10,221-10,274 without. Training does not read the buffers (batch norm
+    uses each batch's statistics), and rank 0's, which the checkpoints hold, are the same either way: with the
+    broadcast too, they only ever took rank 0's own batches. The other ranks' differ, so ``broadcast_buffers``
+    gives them rank 0's before each validation. torch 2.13 renamed the option ``forward_sync_buffers``.
+    """
+    params = inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+
+
+def broadcast_buffers(modules, ctx: DistContext) -> None:
+    """Rank 0's buffers (batch-norm statistics) of each module, in place on every rank."""
+    if not ctx.enabled:
+        return
+    for module in modules:
+        for b in module.buffers():
+            dist.broadcast(b, 0)
 
 
 def cleanup(ctx: DistContext) -> None:

@@ -28,7 +28,7 @@ from imagenet_trainer.data.build import build_data, load_indexes, median_image_s
 from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
-from imagenet_trainer.engine.distributed import DistContext, cleanup, init_from_env
+from imagenet_trainer.engine.distributed import DistContext, broadcast_buffers, cleanup, ddp_options, init_from_env
 from imagenet_trainer.engine.metrics import fmt_time, process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
@@ -456,7 +456,8 @@ def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistCo
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     net = model
     if dist.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                  **ddp_options())
         if ddp_grads_dtype(cfg) == torch.bfloat16:
             from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
@@ -487,7 +488,12 @@ def _val_due(cfg: TrainConfig, epoch: int) -> bool:
 
 def _validate(net: nn.Module, ema, loader, ctx: StepContext) -> dict | None:
     """Val metrics of the model (and of its EMA), or None when no val image could be read (the run goes on:
-    a broken val folder should not cost the training, and a 100% error would be a figure of nothing)."""
+    a broken val folder should not cost the training, and a 100% error would be a figure of nothing).
+
+    Every rank first takes rank 0's batch-norm statistics (DDP does not broadcast them at each step: see
+    ``distributed.ddp_options``), so that all ranks evaluate the model that rank 0 saves.
+    """
+    broadcast_buffers([net] + ([ema.module] if ema is not None else []), ctx.dist)
     va = evaluate(net, loader, ctx)
     if va["count"] == 0:
         if ctx.dist.is_main:
