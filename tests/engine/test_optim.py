@@ -46,3 +46,10 @@ def test_no_bn_decay_groups():
     Schedule(TrainConfig(lr_schedule="step", weight_decay=0.01), 1).apply(opt, 0)
     decays = sorted((len(g["params"]), g["weight_decay"]) for g in opt.param_groups)
     assert decays == [(1, 0.01), (3, 0.0)]
+
+
+def test_fused_kernel_on_a_gpu_only():
+    model = torch.nn.Linear(3, 4)
+    assert not make_optimizer(model, TrainConfig()).param_groups[0]["fused"]  # CPU: torch's default kernels
+    if torch.cuda.is_available():
+        assert make_optimizer(model.cuda(), TrainConfig()).param_groups[0]["fused"]

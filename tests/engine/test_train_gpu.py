@@ -27,3 +27,11 @@ def test_resume_on_gpu(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "run", device="cuda", epochs=1)) == 0
     assert train(_cfg(tiny_tree, tmp_path / "run", device="cuda", epochs=2, resume="auto")) == 0
     assert safe_load(tmp_path / "run" / "checkpoint_last.pt")["epoch"] == 2
+
+
+def test_a_gpu_checkpoint_resumes_on_the_cpu(tiny_tree, tmp_path):
+    """The GPU run's optimizer uses the fused kernel; the resumed run on the CPU takes its own device's."""
+    assert train(_cfg(tiny_tree, tmp_path / "run", device="cuda", epochs=1)) == 0
+    assert safe_load(tmp_path / "run" / "checkpoint_last.pt")["optimizer"]["param_groups"][0]["fused"]
+    assert train(_cfg(tiny_tree, tmp_path / "run", device="cpu", epochs=2, resume="auto")) == 0
+    assert safe_load(tmp_path / "run" / "checkpoint_last.pt")["optimizer"]["param_groups"][0]["fused"] is None

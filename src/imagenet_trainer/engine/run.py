@@ -423,7 +423,10 @@ def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, 
     ckpt_io.load_weights(model, state["state_dict"], path)
     if ema is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
+    kernels = [(g.get("fused"), g.get("foreach")) for g in optimizer.param_groups]
     optimizer.load_state_dict(state["optimizer"])
+    for g, (fused, foreach) in zip(optimizer.param_groups, kernels):  # this device's, not the saving run's
+        g["fused"], g["foreach"] = fused, foreach
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     _set_rng_state(state["rng"], device)
