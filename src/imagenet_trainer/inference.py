@@ -35,6 +35,7 @@ class LoadedModel:
     epoch: int | None
     small_stem: bool = False
     data: str | None = None  # the dataset it was trained on, if recorded
+    ema: bool = False  # the weights are the EMA's
 
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -70,10 +71,11 @@ def _read_safetensors(path: Path) -> dict:
     return meta | {"state_dict": state, "num_classes": len(meta["classes"])}
 
 
-def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool = False) -> LoadedModel:
+def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool | None = None) -> LoadedModel:
     """Build the model a model file (or checkpoint, or converted .pt/.safetensors) describes, in eval mode.
 
-    ``ema``: load the moving average of the weights that EMA training saved, instead of the weights.
+    ``ema``: True loads the moving average of the weights that EMA training saved, False the weights; None
+    (the default) the EMA where the file has one, the model that ``train`` reports as the run's result.
     """
     path = Path(path)
     if path.suffix == ".safetensors" and path.is_file():
@@ -86,13 +88,14 @@ def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool = F
         raise UsageError(f"{path}: made with model {rec['arch']!r}, which this version does not know") from None
     if ema and "ema_state_dict" not in rec:
         raise UsageError(f"{path}: has no EMA weights (train with --ema, or the fast recipe)")
+    ema = "ema_state_dict" in rec if ema is None else ema
     weights = rec["ema_state_dict"] if ema else rec["state_dict"]
     state = {k: v.float() if v.is_floating_point() else v for k, v in strip_wrappers(weights).items()}
     ckpt_io.load_weights(model, state, path)
     model.to(device, memory_format=torch.channels_last).eval()
     return LoadedModel(model, list(rec["classes"]), list(rec["mean"]), list(rec["std"]),
                        int(rec["image_size"]), int(rec["crop_size"]), rec["arch"], rec.get("epoch"),
-                       bool(rec.get("small_stem", False)), rec.get("data"))
+                       bool(rec.get("small_stem", False)), rec.get("data"), ema)
 
 
 class Predictor:

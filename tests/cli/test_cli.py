@@ -141,6 +141,22 @@ def test_model_files_this_version_cannot_use_are_one_line_errors(trained, tiny_t
     assert json.loads(capsys.readouterr().out)["images"] == 6
 
 
+def test_model_files_give_their_ema_unless_told_otherwise(trained, tiny_tree, tmp_path, capsys):
+    """The run reports its EMA as its result, so the tools use the EMA's weights where the file has them."""
+    import torch
+
+    record = torch.load(trained, weights_only=False)
+    no_ema = tmp_path / "no_ema.pt"
+    torch.save({k: v for k, v in record.items() if k != "ema_state_dict"}, no_ema)
+    data = ["--data", str(tiny_tree), "--workers", "0", "--device", "cpu", "--json"]
+    capsys.readouterr()
+    for model, flags, weights in ((trained, [], "ema"), (trained, ["--no-ema"], "raw"), (no_ema, [], "raw")):
+        assert main(["evaluate", "--model", str(model), *flags, *data]) == 0
+        assert json.loads(capsys.readouterr().out)["weights"] == weights
+    assert main(["evaluate", "--model", str(trained), *data[:-1]]) == 0
+    assert "the EMA's weights" in capsys.readouterr().out
+
+
 def test_evaluate_on_a_folder_of_unreadable_images_is_an_error(trained, tiny_tree, tmp_path, capsys):
     for path in (tiny_tree / "val").rglob("*.jpg"):
         path.write_bytes(b"junk")

@@ -176,6 +176,25 @@ def test_run_folder_contents(tiny_tree, tmp_path):
     assert yaml.safe_load((run / "config.yaml").read_text())["lr_schedule"] == "seed"
 
 
+def test_with_an_ema_the_best_epoch_is_the_emas(tiny_tree, tmp_path, monkeypatch, capsys):
+    """The run's model is the EMA where there is one: the best epoch, model_best.pt and the last line go by the
+    EMA's top-1, not the weights'."""
+    import imagenet_trainer.engine.run as run_mod
+
+    tops = iter([(30.0, 70.0), (80.0, 40.0), (50.0, 60.0)])  # (weights, EMA): the EMA's best is epoch 1
+
+    def fake_validate(net, ema, loader, ctx):
+        w, e = next(tops)
+        return {"top1": w, "top5": 90.0, "loss": 1.0, "count": 7, "ema_top1": e, "ema_top5": 95.0, "ema_loss": 1.0}
+
+    monkeypatch.setattr(run_mod, "_validate", fake_validate)
+    run = tmp_path / "run"
+    assert train(_cfg(tiny_tree, run, epochs=3, ema=True, save_interval=0)) == 0
+    assert safe_load(run / "model_best.pt")["epoch"] == 1
+    out = capsys.readouterr().out
+    assert "best val top-1 error 30.00%  top-5 error 5.00%  (epoch 1, the EMA's weights)" in out
+
+
 def test_save_interval_writes_the_last_epoch_and_keeps_the_best_of_those_saved(tiny_tree, tmp_path, monkeypatch,
                                                                                capsys):
     import imagenet_trainer.engine.run as run_mod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from imagenet_trainer.cli.common import add_subparser, print_json
 
 
@@ -21,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=None,
                    help="a folder of images for the precision report's real inputs (default: the val images of the "
                         "dataset the model was trained on, when that folder still exists)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="convert the EMA's weights (the default where the file has them, as train reports them) "
+                        "or, with --no-ema, the weights")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.set_defaults(run=run)
 
@@ -39,7 +44,7 @@ def run(args) -> int:
 
     if Path(args.dst).resolve() == Path(args.src).resolve():
         raise UsageError("--dst is the same file as --src; write the converted model elsewhere")
-    lm = load_model_file(args.src, torch.device("cpu"))
+    lm = load_model_file(args.src, torch.device("cpu"), ema=args.ema)
     real = None
     folder = args.data or _recorded_val_folder(lm.data)
     if folder:

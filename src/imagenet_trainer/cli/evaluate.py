@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from imagenet_trainer.cli.common import add_subparser, loader_workers, non_negative_int, positive_int, print_json
@@ -17,7 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("--val-dir", default=None, help="validation folder")
     p.add_argument("--crops", type=int, choices=(1, 10), default=1,
                    help="1: centre crop; 10: centre + 4 corners, each with its flip, softmax averaged")
-    p.add_argument("--ema", action="store_true", help="use the EMA weights saved by --ema training")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="the EMA's weights (the default where the file has them, as train reports them) or, "
+                        "with --no-ema, the weights")
     p.add_argument("--tta", action="store_true", help="also average over the horizontal flip (1 crop)")
     p.add_argument("--tta-shift", type=non_negative_int, default=0, metavar="PX",
                    help="also average over the image moved PX pixels diagonally each way (1 crop; see train --tta-shift)")
@@ -45,7 +48,7 @@ def run(args) -> int:
     out = evaluate_folder(lm, args.data, device, args.val_dir, args.crops, args.batch_size, args.workers,
                           args.image_size, args.crop_size, resolve_precision(args.precision, device),
                           collect=args.report is not None, tta=args.tta, tta_shift=args.tta_shift)
-    result = {"model": args.model, "folder": out["folder"], "images": out["count"], "crops": args.crops,
+    result = {"model": args.model, "weights": "ema" if lm.ema else "raw", "folder": out["folder"], "images": out["count"], "crops": args.crops,
               "top1_error": 100 - out["top1"], "top5_error": 100 - out["top5"], "loss": out["loss"],
               "bad_images": out["bad_images"]}
     if args.report:
@@ -57,8 +60,10 @@ def run(args) -> int:
     if args.json:
         print_json(result)
     else:
+        which = ", the EMA's weights" if lm.ema else ""
         print(f"top-1 error {result['top1_error']:.2f}%  top-5 error {result['top5_error']:.2f}%  "
-              f"loss {result['loss']:.4f}  ({result['images']} images, {args.crops} crop{'s' if args.crops > 1 else ''})")
+              f"loss {result['loss']:.4f}  ({result['images']} images, {args.crops} crop{'s' if args.crops > 1 else ''}"
+              f"{which})")
         if args.report:
             print(f"report in {args.report}: per_class.csv, confusion.csv, confusion.png, worst.csv")
     return 0

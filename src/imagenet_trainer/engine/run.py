@@ -316,17 +316,18 @@ def train(cfg: TrainConfig) -> int:
             if dist.is_main:  # the time left at this epoch's pace, without its compile
                 log(_epoch_line(cfg, epoch, tr, va, time_left(cfg, epoch, epoch_s - first_step, eval_s)))
             metrics = {"train": tr, "val": va}
-            if va and va["top1"] > best["top1"]:
-                best = {"top1": va["top1"], "top5": va["top5"], "epoch": epoch}
+            head = _headline(va)
+            if head and head["top1"] > best["top1"]:
+                best = head | {"epoch": epoch}
             # Files every --save-interval seconds: a run of 1-second epochs (CIFAR on a GPU) would otherwise
             # write a model file per second and wait for the disk.
             now = _clock()
             save = epoch == cfg.epochs or now - last_save >= cfg.save_interval
             if save:
                 last_save = now
-                is_best = bool(va) and va["top1"] > saved["top1"] or data.val is None
-                if is_best and va:
-                    saved = {"top1": va["top1"], "epoch": epoch}
+                is_best = bool(head) and head["top1"] > saved["top1"] or data.val is None
+                if is_best and head:
+                    saved = {"top1": head["top1"], "epoch": epoch}
             logged = threading.Event()  # the plots wait for this epoch's metrics row
             if dist.is_main and save:
                 record, full = _epoch_files(model, ema, optimizer, scaler, cfg, data, epoch, metrics, step,
@@ -360,8 +361,9 @@ def train(cfg: TrainConfig) -> int:
         times["checkpoint waits"] = writer.waited
         log(_time_split(data.timings, times))
         if best["top1"] >= 0:
+            which = ", the EMA's weights" if best.get("model") == "EMA" else ""
             line = (f"best val top-1 error {100 - best['top1']:.2f}%  top-5 error {100 - best['top5']:.2f}%  "
-                    f"(epoch {best['epoch']})")
+                    f"(epoch {best['epoch']}{which})")
             if saved.get("epoch") != best["epoch"]:  # that epoch ended between two saves
                 line += (f"; model_best.pt holds epoch {saved['epoch']} ({100 - saved['top1']:.2f}%), the best "
                          "of the saved epochs (--save-interval)")
@@ -506,6 +508,17 @@ def _validate(net: nn.Module, ema, loader, ctx: StepContext) -> dict | None:
         va_ema = evaluate(ema.module, loader, ctx, label="val (EMA)")
         va |= {f"ema_{k}": v for k, v in va_ema.items() if k in ("top1", "top5", "loss")}
     return va
+
+
+def _headline(va: dict | None) -> dict | None:
+    """The run's model and its val figures: with an EMA, the EMA (the model files' users get it by default,
+    ``inference.load_model_file``), else the weights. Over twelve 100-epoch CIFAR-10 runs of sessions 5-16 the
+    EMA's top-1 was the higher in 8, by 0.05 points on the mean, and ranged 93.02-93.35% against 92.94-93.32%."""
+    if not va:
+        return None
+    if "ema_top1" in va:
+        return {"top1": va["ema_top1"], "top5": va["ema_top5"], "model": "EMA"}
+    return {"top1": va["top1"], "top5": va["top5"], "model": "weights"}
 
 
 def _epoch_line(cfg: TrainConfig, epoch: int, tr: dict, va: dict | None, left: float = 0.0) -> str:
