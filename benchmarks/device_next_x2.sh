@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
-# Planned next 2-GPU call (written in session 15; its first part, the shipped affinity against the code before it,
-# ran in session 16 as device_s16x2.sh: +1.5% in a clean round, -3.4% on a slowed machine). Left, on 2x H100:
-# 1. the compiled pair with the affinity at crop scale 0.08 (1 GPU at 0.08 too): do the affinity's and the lighter
-#    crops' gains add up (session 15: +10% for the crops where the workers kept every core)?
-# 2. the eager pair with and without the affinity (`--loader cpu`, so that both runs use the CPU loader; BASE =
-#    .base/src: `git archive 4d2bdab~1 src | tar x -C .base`): it must not lose (1.91x in sessions 8-9).
-# Prediction: 1. 1.85-1.9x; 2. within 1%. Check for processes left behind before each run (session 16's
-# device_s16x2c.sh: `leftovers`). One call: `bash benchmarks/device_next_x2.sh`.
+# Planned next 2-GPU call (written in session 17). Session 17 found a compiled pair's runs either steady (1.85-1.86x,
+# each rank's step within 1-3% of its median) or jittery (1.73-1.75x, the host behind in 1-5% of the steps), the mode
+# changing from run to run with the same code, and a steady pair's backward 3.0-3.5 ms longer than one GPU's (1.9x
+# allows about 2.4). This call:
+# 1. looks for what starts the jittery mode: the GPUs' clocks, power and temperature every second, and the ranks'
+#    threads (core, CPU share) in the middle of each run, beside step_events.py's figures;
+# 2. tries two DDP options on the backward, alternated with the shipped pair: gradients as views into the
+#    all-reduce buckets (no copy per parameter) with a static graph. Prediction: steady runs 0.3-1% faster.
+# One call: `bash benchmarks/device_next_x2.sh` on nvidia-h100-x2, carry [.whl].
 set -u
 source benchmarks/device_x2_lib.sh
 x2_resnet50
 val100
-NEW=$PYTHONPATH BASE=$PWD/.base/src:/tmp/site
-T="python3 -m imagenet_trainer train --data /tmp/inet13k --arch resnet50 --epochs 1 --cache off --val-every 0 --output /tmp/runs"
+leftovers() {
+  local n=$(pgrep -fc "imagenet_trainer|step_events|compile_worker" || true)
+  [ "$n" != 0 ] && pkill -9 -f "imagenet_trainer|step_events|compile_worker"; sleep 1
+  echo "   left over: $n processes | load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $S
+}
+steps() { grep -h '^\[steps\]' /tmp/$1.log | cut -c1-600 | tee -a $S; }
+watch_run() {  # name: GPU clocks every second, and one look at the ranks' threads 40 s in
+  nvidia-smi --query-gpu=index,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu --format=csv,noheader \
+    -l 1 > $OUT/smi_$1.csv 2>&1 &
+  local smi=$!
+  ( sleep 40; ps -eLo pid,tid,psr,pcpu,ni,comm --sort=-pcpu | head -60 > $OUT/threads_$1.txt ) &
+  echo $smi
+}
+TT="train --data /tmp/inet13k --arch resnet50 --epochs 1 --cache off --val-every 0 --output /tmp/runs"
 C="--backend compile --epoch-size 600 --val-dir /tmp/val100 --loader cpu"
-[ -d /tmp/runs/fill ] || LIMIT=120 run fill 512 $T/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null
-CUDA_VISIBLE_DEVICES=0 LIMIT=95 run c1s 256 $T/c1s $C --rrc-min-scale 0.08 --batch-size 256 > /dev/null; half c1s 256
-LIMIT=62 run c2s 512 $T/c2s $C --rrc-min-scale 0.08 --batch-size 512 --ngpu 2 > /dev/null; half c2s 512
-E="--epoch-size 250 --val-dir /tmp/val100 --loader cpu"
-LIMIT=60 run e2 512 $T/e2 $E --batch-size 512 --ngpu 2 > /dev/null; half e2 512
-PYTHONPATH=$BASE LIMIT=60 run e2base 512 $T/e2base $E --batch-size 512 --ngpu 2 > /dev/null
-python3 benchmarks/steady_rate.py /tmp/e2base.log --batch 512 --from 0.5 --first 0 | tee -a $S  # BASE: older lines
+SE="python3 benchmarks/step_events.py --from 0.5 --to 0.9"
+t0=$(date +%s)
+LIMIT=120 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
+CUDA_VISIBLE_DEVICES=0 LIMIT=95 run c1 256 $SE -- $TT/c1 $C --batch-size 256 > /dev/null; half c1 256; steps c1; leftovers
+pair() { local name=$1; shift; local smi=$(watch_run $name)
+  LIMIT=62 run $name 512 $SE "$@" -- $TT/$name $C --batch-size 512 --ngpu 2 > /dev/null; kill $smi
+  half $name 512; steps $name; leftovers; }
+V="--ddp-option gradient_as_bucket_view=True --ddp-option static_graph=True"
+pair s1
+pair v1 $V
+pair s2
+[ $(( $(date +%s) - t0 )) -lt 480 ] && pair v2 $V
+echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
 echo; cat $S

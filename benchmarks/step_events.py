@@ -14,16 +14,20 @@ Wraps ``engine.run.train_one_epoch``'s model, criterion and optimizer, then runs
 (shares of the epoch's batches) are timed; each rank prints one JSON line to stderr, ``[steps] {...}``: the
 median and the mean of each phase in ms, the host's mean period per step, and ``behind``.
 
-Two switches try changes on the run without editing the code: ``--fused-sgd`` (torch's fused SGD kernel instead
-of the foreach one) and ``--no-broadcast-buffers`` (DDP does not broadcast rank 0's batch-norm buffers before
-every forward, a point where the ranks wait for each other).
+Switches try changes on the run without editing the code: ``--fused-sgd`` (torch's fused SGD kernel; shipped
+since session 17, so the switch now changes nothing on a GPU), ``--foreach-sgd`` (the foreach kernels, as before),
+and ``--ddp-option KEY=VALUE`` (repeatable; a keyword for DDP on top of ``engine.distributed.ddp_options``, e.g.
+``broadcast_buffers=True`` for DDP's per-forward buffer broadcast that session 17 turned off,
+``gradient_as_bucket_view=True``, ``static_graph=True``, ``bucket_cap_mb=100``; values are read as Python literals).
+Session 17 ran its call 1 with a switch ``--no-broadcast-buffers`` that set the attribute after DDP's start.
 
-Usage: python benchmarks/step_events.py [--from 0.5] [--to 0.9] [--fused-sgd] [--no-broadcast-buffers] -- train ...
+Usage: python benchmarks/step_events.py [--from 0.5] [--to 0.9] [--foreach-sgd] [--ddp-option K=V] -- train ...
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import json
 import os
@@ -127,9 +131,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--from", dest="start", type=float, default=0.5, help="first timed step, a share of the epoch")
     p.add_argument("--to", type=float, default=0.9, help="last timed step, a share of the epoch")
-    p.add_argument("--fused-sgd", action="store_true", help="torch's fused SGD instead of the foreach kernels")
-    p.add_argument("--no-broadcast-buffers", action="store_true",
-                   help="DDP(broadcast_buffers=False): no broadcast of rank 0's buffers before each forward")
+    kernel = p.add_mutually_exclusive_group()
+    kernel.add_argument("--fused-sgd", action="store_true", help="torch's fused SGD kernel")
+    kernel.add_argument("--foreach-sgd", action="store_true", help="torch's foreach SGD kernels (before session 17)")
+    p.add_argument("--ddp-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword for DDP, on top of train's (repeatable)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="-- then the CLI's arguments (train ...)")
     a = p.parse_args()
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
@@ -151,30 +157,26 @@ def main() -> int:
             post.remove()
 
     run.train_one_epoch = train_one_epoch
-    if a.fused_sgd:
+    if a.fused_sgd or a.foreach_sgd:
         real_make = run.make_optimizer
 
         @functools.wraps(real_make)
         def make_optimizer(*args_, **kwargs_):
             opt = real_make(*args_, **kwargs_)
             for group in (opt.defaults, *opt.param_groups):
-                group["fused"], group["foreach"] = True, False
+                group["fused"], group["foreach"] = (True, False) if a.fused_sgd else (False, True)
             return opt
 
         run.make_optimizer = make_optimizer
-    if a.no_broadcast_buffers:
-        real_wrap = run._wrap
-
-        @functools.wraps(real_wrap)
-        def _wrap(*args_, **kwargs_):
-            model, net = real_wrap(*args_, **kwargs_)
-            ddp = getattr(net, "_orig_mod", net)  # under torch.compile: the DDP module inside
-            if isinstance(ddp, nn.parallel.DistributedDataParallel):
-                # read at every forward: broadcast_buffers up to torch 2.12, forward_sync_buffers since
-                ddp.broadcast_buffers = ddp.forward_sync_buffers = False
-            return model, net
-
-        run._wrap = _wrap
+    if a.ddp_option:
+        extra = {}
+        for item in a.ddp_option:
+            key, _, value = item.partition("=")
+            extra[key] = ast.literal_eval(value)
+        real_options = run.ddp_options
+        # torch >= 2.13 names the buffer broadcast forward_sync_buffers and takes one of the two names
+        drop = {"forward_sync_buffers"} if "broadcast_buffers" in extra else set()
+        run.ddp_options = lambda: {k: v for k, v in (real_options() | extra).items() if k not in drop}
     return cli.main(args, fresh_process=True)
 
 

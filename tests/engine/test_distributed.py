@@ -181,6 +181,7 @@ def test_gradients_summed_in_bf16_stay_close_to_one_process(tiny_tree, tmp_path)
 
 
 def _buffers_as_rank(rank, world, init_file, out):
+    import copy
     import datetime
     import json
 
@@ -190,8 +191,6 @@ def _buffers_as_rank(rank, world, init_file, out):
 
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
                                          timeout=datetime.timedelta(seconds=30))
-    import copy
-
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     alone = copy.deepcopy(model)  # the same batches without DDP: the statistics of this rank's batches only

@@ -48,9 +48,9 @@ def run(args) -> int:
     out = evaluate_folder(lm, args.data, device, args.val_dir, args.crops, args.batch_size, args.workers,
                           args.image_size, args.crop_size, resolve_precision(args.precision, device),
                           collect=args.report is not None, tta=args.tta, tta_shift=args.tta_shift)
-    result = {"model": args.model, "weights": "ema" if lm.ema else "raw", "folder": out["folder"], "images": out["count"], "crops": args.crops,
-              "top1_error": 100 - out["top1"], "top5_error": 100 - out["top5"], "loss": out["loss"],
-              "bad_images": out["bad_images"]}
+    result = {"model": args.model, "weights": "ema" if lm.ema else "raw", "folder": out["folder"],
+              "images": out["count"], "crops": args.crops, "top1_error": 100 - out["top1"],
+              "top5_error": 100 - out["top5"], "loss": out["loss"], "bad_images": out["bad_images"]}
     if args.report:
         from imagenet_trainer.tools.report import write_report
 
