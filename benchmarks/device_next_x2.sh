@@ -12,12 +12,6 @@ set -u
 source benchmarks/device_x2_lib.sh
 x2_resnet50
 val100
-leftovers() {
-  local n=$(pgrep -fc "imagenet_trainer|step_events|compile_worker" || true)
-  [ "$n" != 0 ] && pkill -9 -f "imagenet_trainer|step_events|compile_worker"; sleep 1
-  echo "   left over: $n processes | load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $S
-}
-steps() { grep -h '^\[steps\]' /tmp/$1.log | cut -c1-600 | tee -a $S; }
 watch_run() {  # name: GPU clocks every second, and one look at the ranks' threads 40 s in
   nvidia-smi --query-gpu=index,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu --format=csv,noheader \
     -l 1 > $OUT/smi_$1.csv 2>&1 &

@@ -1,4 +1,4 @@
-# Shared by the device scripts (source it): install, environment, the 13k imagenet-like tree (make_tree; with
+# Shared by the device scripts (source it): install, environment, leftovers and steps (session 17), the 13k imagenet-like tree (make_tree; with
 # the GPU tests meanwhile: gpu_tests_beside_tree13k) or the 130k tree with them (tree130k), run NAME GLOBAL_BATCH COMMAND... (a training run
 # and its steady rate; half: over the epoch's second half), bench A/B helpers (b, brief, loader_alone), 2-GPU set-up
 # and pairs (x2_resnet50, x2_pairs, val100), and ddp_ceiling2 (benchmarks/ddp_ceiling.py on 2 GPUs).
@@ -120,4 +120,14 @@ ddp_ceiling2() {  # name, ddp_ceiling.py options...: compiled resnet50 under tor
   timeout ${LIMIT:-170} torchrun --nproc-per-node 2 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 "$@" \
     > /tmp/$name.log 2>&1
   echo "== $name rc=$? $(( $(date +%s) - s )) s: $*" | tee -a $S; grep -o '"rank".*' /tmp/$name.log | cut -c1-420 | tee -a $S
+}
+
+leftovers() {  # processes of earlier runs still alive (then killed), and the load average (session 16 on)
+  local n=$(pgrep -fc "imagenet_trainer|step_events|start_phases|compile_worker" || true)
+  [ "$n" != 0 ] && pkill -9 -f "imagenet_trainer|step_events|start_phases|compile_worker"; sleep 1
+  echo "   left over: $n processes | load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $S
+}
+
+steps() {  # name: the [steps] lines (benchmarks/step_events.py) of /tmp/NAME.log
+  grep -h '^\[steps\]' /tmp/$1.log | cut -c1-600 | tee -a $S
 }
