@@ -20,6 +20,9 @@ and ``--ddp-option KEY=VALUE`` (repeatable; a keyword for DDP on top of ``engine
 ``broadcast_buffers=True`` for DDP's per-forward buffer broadcast that session 17 turned off,
 ``gradient_as_bucket_view=True``, ``static_graph=True``, ``bucket_cap_mb=100``; values are read as Python literals).
 Session 17 ran its call 1 with a switch ``--no-broadcast-buffers`` that set the attribute after DDP's start.
+``--ddp-alone`` wraps a one-process run's model in DDP over a process group of that one process (NCCL on a GPU,
+gloo on the CPU): DDP's own work in each step (its hooks, bucket copies, the compiled graph split at its buckets)
+without another rank to wait for or to exchange with, to tell that apart from what the pair's exchange costs.
 
 Usage: python benchmarks/step_events.py [--from 0.5] [--to 0.9] [--foreach-sgd] [--ddp-option K=V] -- train ...
 """
@@ -136,6 +139,7 @@ def main() -> int:
     kernel.add_argument("--foreach-sgd", action="store_true", help="torch's foreach SGD kernels (before session 17)")
     p.add_argument("--ddp-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword for DDP, on top of train's (repeatable)")
+    p.add_argument("--ddp-alone", action="store_true", help="DDP over a group of this one process")
     p.add_argument("args", nargs=argparse.REMAINDER, help="-- then the CLI's arguments (train ...)")
     a = p.parse_args()
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
@@ -177,6 +181,22 @@ def main() -> int:
         # torch >= 2.13 names the buffer broadcast forward_sync_buffers and takes one of the two names
         drop = {"forward_sync_buffers"} if "broadcast_buffers" in extra else set()
         run.ddp_options = lambda: {k: v for k, v in (real_options() | extra).items() if k not in drop}
+    if a.ddp_alone:
+        real_wrap = run._wrap
+
+        @functools.wraps(real_wrap)
+        def _wrap(model, cfg, device, dist_ctx):
+            if dist_ctx.enabled:
+                return real_wrap(model, cfg, device, dist_ctx)
+            import torch.distributed as tdist
+
+            if not tdist.is_initialized():
+                tdist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=0, world_size=1,
+                                         init_method="tcp://127.0.0.1:29531")
+            # A context that says "distributed" makes _wrap build DDP; DDP itself takes the real group of one.
+            return real_wrap(model, cfg, device, run.DistContext(0, 2, 0))
+
+        run._wrap = _wrap
     return cli.main(args, fresh_process=True)
 
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Session 18, 2-GPU call 2. Call 1 (2x H200) split the compiled pair's loss: two independent one-GPU runs at once
+# trained within 0.5-1% of one GPU alone, and the pair 7.5% below them, all of it in the backward (27.0 against
+# 24.0 ms; forward the same). With gradients as bucket views and a static graph the backward's median was 0.85 ms
+# shorter (one run). This call:
+# 1. DDP alone on one GPU (step_events.py --ddp-alone: DDP over a group of one process, so its hooks, copies and
+#    graph split without another rank): if it costs the backward most of the 3 ms, the cost is DDP's own work;
+#    if little, it is the exchange and the waits between the ranks. Prediction: 1-2 ms of the 3.
+# 2. The same with bucket views and a static graph (prediction: 0.5-1 ms less than DDP alone as shipped);
+# 3. the pair as shipped against the pair with them, alternated (prediction: +1-2%).
+# One call: `bash benchmarks/device_s18x2b.sh` on nvidia-h100-x2, carry [.whl].
+set -u
+source benchmarks/device_x2_lib.sh
+x2_resnet50
+val100
+Q=index,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu
+for f in clocks_event_reasons.active clocks_throttle_reasons.active; do  # why the clocks are held down, if it can say
+  nvidia-smi --query-gpu=$f --format=csv,noheader > /dev/null 2>&1 && { Q=$Q,$f; break; }
+done
+echo "nvidia-smi query: $Q" | tee -a $S
+watch_run() {  # name: GPU clocks every second (background; its pid printed), and the threads 40 s in
+  nvidia-smi --query-gpu=$Q --format=csv,noheader -l 1 > $OUT/smi_$1.csv 2>&1 &
+  local smi=$!
+  ( sleep 40; ps -eLo pid,tid,psr,pcpu,ni,comm --sort=-pcpu | head -60 > $OUT/threads_$1.txt ) > /dev/null 2>&1 &
+  echo $smi
+}
+smi_summary() {  # name: per GPU, the median SM clock and power over the rows with utilization >= 90%
+  python3 - $OUT/smi_$1.csv <<'EOF' | tee -a $S
+import statistics, sys
+rows = [r.split(", ") for r in open(sys.argv[1]).read().splitlines() if r.count(",") >= 5]
+for gpu in sorted({r[0] for r in rows}):
+    busy = [r for r in rows if r[0] == gpu and r[5].rstrip(" %").isdigit() and int(r[5].rstrip(" %")) >= 90]
+    if busy:
+        clk = [float(r[1].split()[0]) for r in busy]; pw = [float(r[3].split()[0]) for r in busy]
+        print(f"   gpu {gpu}: {len(busy)} busy s, SM clock median {statistics.median(clk):.0f} min {min(clk):.0f} MHz, "
+              f"power median {statistics.median(pw):.0f} W, reasons {sorted({r[6] for r in busy if len(r) > 6})}")
+EOF
+}
+TT="train --data /tmp/inet13k --arch resnet50 --epochs 1 --cache off --val-every 0 --output /tmp/runs"
+C="--backend compile --epoch-size 600 --val-dir /tmp/val100 --loader cpu"
+SE="python3 benchmarks/step_events.py --from 0.5 --to 0.9"
+V="--ddp-option gradient_as_bucket_view=True --ddp-option static_graph=True"
+t0=$(date +%s)
+LIMIT=85 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
+one() { local name=$1 lim=$2; shift 2; local smi=$(watch_run $name)
+  CUDA_VISIBLE_DEVICES=0 LIMIT=$lim run $name 256 $SE "$@" -- $TT/$name $C --batch-size 256 > /dev/null; kill $smi
+  half $name 256; steps $name; smi_summary $name; leftovers; }
+pair() { local name=$1; shift; local smi=$(watch_run $name)
+  LIMIT=55 run $name 512 $SE "$@" -- $TT/$name $C --batch-size 512 --ngpu 2 > /dev/null; kill $smi
+  half $name 512; steps $name; smi_summary $name; leftovers; }
+one c1 95
+one a1 80 --ddp-alone
+pair s1
+one av1 55 --ddp-alone $V
+pair v1 $V
+pair s2
+[ $(( $(date +%s) - t0 )) -lt 470 ] && pair v2 $V
+echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
+echo; cat $S
