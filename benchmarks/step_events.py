@@ -18,7 +18,8 @@ Switches try changes on the run without editing the code: ``--fused-sgd`` (torch
 since session 17, so the switch now changes nothing on a GPU), ``--foreach-sgd`` (the foreach kernels, as before),
 and ``--ddp-option KEY=VALUE`` (repeatable; a keyword for DDP on top of ``engine.distributed.ddp_options``, e.g.
 ``broadcast_buffers=True`` for DDP's per-forward buffer broadcast that session 17 turned off,
-``gradient_as_bucket_view=True``, ``static_graph=True``, ``bucket_cap_mb=100``; values are read as Python literals).
+``gradient_as_bucket_view=False --ddp-option static_graph=False`` for DDP's copies as before session 18,
+``bucket_cap_mb=100``; values are read as Python literals).
 Session 17 ran its call 1 with a switch ``--no-broadcast-buffers`` that set the attribute after DDP's start.
 ``--ddp-alone`` wraps a one-process run's model in DDP over a process group of that one process (NCCL on a GPU,
 gloo on the CPU): DDP's own work in each step (its hooks, bucket copies, the compiled graph split at its buckets)
@@ -180,7 +181,11 @@ def main() -> int:
         real_options = run.ddp_options
         # torch >= 2.13 names the buffer broadcast forward_sync_buffers and takes one of the two names
         drop = {"forward_sync_buffers"} if "broadcast_buffers" in extra else set()
-        run.ddp_options = lambda: {k: v for k, v in (real_options() | extra).items() if k not in drop}
+
+        def ddp_options(*args_, **kwargs_):
+            return {k: v for k, v in (real_options(*args_, **kwargs_) | extra).items() if k not in drop}
+
+        run.ddp_options = ddp_options
     if a.ddp_alone:
         real_wrap = run._wrap
 

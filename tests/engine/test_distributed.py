@@ -67,6 +67,15 @@ def test_accumulation_gives_the_same_step(tiny_tree, tmp_path):
     _assert_same_weights(tmp_path / "a" / "model_01.pt", tmp_path / "b" / "model_01.pt")
 
 
+def test_two_processes_accumulating_match_one(tiny_tree, tmp_path):
+    """``--accum`` under DDP: the micro-batches before a step's last skip the all-reduce (``no_sync``), which
+    DDP's static graph does not take (``ddp_options`` leaves it out then); the step is still one process's."""
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *ARGS]) == 0
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", "--accum", "3",
+                 *ARGS]) == 0
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt")
+
+
 @pytest.mark.slow
 def test_two_machines_on_localhost(tiny_tree, tmp_path):
     port = _free_port()

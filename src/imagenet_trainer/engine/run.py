@@ -462,7 +462,7 @@ def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistCo
     net = model
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                                  **ddp_options())
+                                                  **ddp_options(cfg.accum))
         if ddp_grads_dtype(cfg) == torch.bfloat16:
             from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
