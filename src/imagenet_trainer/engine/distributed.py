@@ -60,15 +60,16 @@ def ddp_options(accum: int = 1) -> dict:
     """DDP's keywords: gradients as views into its all-reduce buckets, a static graph (unless ``accum`` > 1
     micro-batches make a step), and no broadcast of rank 0's buffers (batch-norm statistics) before every forward.
 
-    Bucket views and a static graph: DDP otherwise copies each parameter's gradient into its bucket and the
-    summed bucket back (a copy kernel per parameter each way, 161 for ResNet-50, queued by the thread that runs
-    the backward), and checks the graph again at every step. Compiled ResNet-50 from JPEG, 2x H200 (session 18):
-    DDP over a group of one process cost one GPU 5.7 ms a step (47.6 against 42.0 ms) as it was and 0.2 ms with
-    both; the pair trained 11,471 img/s with both against 10,475 / 10,578 without, alternated (on a quieter
-    2x H200, 11,967 against 12,198 / 12,233, its median step 0.6 ms shorter). The model's graph does not change
-    from step to step (the same parameters are used, once each), which is what a static graph asks. DDP's static
-    graph does not take the micro-batches that skip the all-reduce (``no_sync``: an internal assert in torch
-    2.11-2.14), so gradient accumulation runs without it.
+    Bucket views: DDP otherwise copies each parameter's gradient into its bucket and the summed bucket back (a
+    copy kernel per parameter each way, 161 for ResNet-50, queued by the thread that runs the backward). Measured
+    with a static graph as well (which of the two gains was not separated). Compiled ResNet-50 from JPEG, session
+    18: on 2x H200, DDP over a group of one process cost one GPU 5.7 ms a step (47.6 against 42.0 ms) without them
+    and 0.2 ms with them, and the pair trained 11,471 img/s with them against 10,475 / 10,578 without, alternated;
+    on a quieter 2x H200, 11,967 against 12,198 / 12,233 (its median step 0.6 ms shorter, a stall in one rank);
+    on 2x H100, 9,486-9,517 against 9,124, every run there jittery. The model's graph does not change from step
+    to step (the same parameters are used, once each), which is what a static graph asks. DDP's static graph does
+    not take the micro-batches that skip the all-reduce (``no_sync``: an internal assert in torch 2.14's reducer,
+    seen on the CPU), so gradient accumulation runs without it.
 
     The broadcast is a point in every step where each GPU waits for the other ranks, on top of the gradients'
     all-reduce. Measured on 2x H100 (session 17, compiled ResNet-50 from JPEG, two alternated rounds): the pair
