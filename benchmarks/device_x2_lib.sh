@@ -1,7 +1,8 @@
 # Shared by the device scripts (source it): install, environment, leftovers and steps (session 17), the 13k imagenet-like tree (make_tree; with
 # the GPU tests meanwhile: gpu_tests_beside_tree13k) or the issue's 130k tree with them (tree130k), run NAME GLOBAL_BATCH COMMAND... (a training run
 # and its steady rate; half: over the epoch's second half), bench A/B helpers (b, brief, loader_alone), 2-GPU set-up
-# and pairs (x2_resnet50, x2_pairs, val100), and ddp_ceiling2 (benchmarks/ddp_ceiling.py on 2 GPUs).
+# and pairs (x2_resnet50, x2_pairs, val100), ddp_ceiling2 (benchmarks/ddp_ceiling.py on 2 GPUs), and (session 18)
+# smi_query, watch_run NAME (GPU clocks and power beside a run) and smi_summary NAME.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=$PWD/src:/tmp/site IMAGENET_TRAINER_CACHE=/tmp/itcache PYTHONUNBUFFERED=1
 S=$OUT/summary.txt
@@ -130,4 +131,62 @@ leftovers() {  # processes of earlier runs still alive (then killed), and the lo
 
 steps() {  # name: the [steps] lines (benchmarks/step_events.py) of /tmp/NAME.log
   grep -h '^\[steps\]' /tmp/$1.log | cut -c1-600 | tee -a $S
+}
+
+smi_query() {  # Q: the nvidia-smi fields watch_run logs (session 18)
+  Q=index,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu
+  for f in clocks_event_reasons.active clocks_throttle_reasons.active; do  # why the clocks are held down, if it can say
+    nvidia-smi --query-gpu=$f --format=csv,noheader > /dev/null 2>&1 && { Q=$Q,$f; break; }
+  done
+  echo "nvidia-smi query: $Q" | tee -a $S
+}
+watch_run() {  # name: GPU clocks every second (background; its pid printed), and the threads 40 s in
+  nvidia-smi --query-gpu=$Q --format=csv,noheader -l 1 > $OUT/smi_$1.csv 2>&1 &
+  local smi=$!
+  ( sleep 40; ps -eLo pid,tid,psr,pcpu,ni,comm --sort=-pcpu | head -60 > $OUT/threads_$1.txt ) > /dev/null 2>&1 &
+  echo $smi
+}
+smi_summary() {  # name: per GPU, the median SM clock and power over the rows with utilization >= 90%
+  python3 - $OUT/smi_$1.csv <<'EOF' | tee -a $S
+import statistics, sys
+rows = [r.split(", ") for r in open(sys.argv[1]).read().splitlines() if r.count(",") >= 5]
+for gpu in sorted({r[0] for r in rows}):
+    busy = [r for r in rows if r[0] == gpu and r[5].rstrip(" %").isdigit() and int(r[5].rstrip(" %")) >= 90]
+    if busy:
+        clk = [float(r[1].split()[0]) for r in busy]; pw = [float(r[3].split()[0]) for r in busy]
+        print(f"   gpu {gpu}: {len(busy)} busy s, SM clock median {statistics.median(clk):.0f} min {min(clk):.0f} MHz, "
+              f"power median {statistics.median(pw):.0f} W, reasons {sorted({r[6] for r in busy if len(r) > 6})}")
+EOF
+}
+
+compiled_runs() {  # the compiled resnet50 runs of sessions 17-18 under step_events.py: TT, C, SE, then one, twin, pair
+  TT="train --data /tmp/inet13k --arch resnet50 --epochs 1 --cache off --val-every 0 --output /tmp/runs"
+  C="--backend compile --epoch-size 600 --val-dir /tmp/val100 --loader cpu"
+  SE="python3 benchmarks/step_events.py --from 0.5 --to 0.9"
+}
+one() {  # name, limit, step_events switches...: one GPU (GPU 0)
+  local name=$1 lim=$2; shift 2; local smi=$(watch_run $name)
+  CUDA_VISIBLE_DEVICES=0 LIMIT=$lim run $name 256 $SE "$@" -- $TT/$name $C --batch-size 256 > /dev/null; kill $smi
+  half $name 256; steps $name; smi_summary $name; leftovers
+}
+twin() {  # name: GPU 0 and GPU 1 alone at once (no DDP), 14 workers each kept off cores 0-3, as a pair's ranks
+  local name=$1; local smi=$(watch_run $name) pids="" s=$(date +%s)
+  for g in 0 1; do
+    LOCAL_WORLD_SIZE=2 CUDA_VISIBLE_DEVICES=$g timeout ${PAIR_LIMIT:-68} $SE -- $TT/${name}_$g $C --batch-size 256 \
+      --workers 14 --print-freq 10 > /tmp/${name}_$g.log 2>&1 &
+    pids="$pids $!"
+  done
+  wait $pids; kill $smi
+  echo "== $name (GPU 0 and GPU 1 alone, at once, 14 workers each) $(( $(date +%s) - s )) s" | tee -a $S
+  for g in 0 1; do
+    grep -E "first training|^data" /tmp/${name}_$g.log | tee -a $S
+    python3 benchmarks/steady_rate.py /tmp/${name}_$g.log --batch 256 --from 0.5 | sed "s/^/   gpu $g: /" | tee -a $S
+    steps ${name}_$g; { echo "== ${name}_$g"; cat /tmp/${name}_$g.log; } >> $OUT/logs.txt
+  done
+  smi_summary $name; leftovers
+}
+pair() {  # name, step_events switches...: the pair (--ngpu 2); 68 s reach batch 540 on a slow 2x H100 (session 18)
+  local name=$1; shift; local smi=$(watch_run $name)
+  LIMIT=${PAIR_LIMIT:-68} run $name 512 $SE "$@" -- $TT/$name $C --batch-size 512 --ngpu 2 > /dev/null; kill $smi
+  half $name 512; steps $name; smi_summary $name; leftovers
 }
