@@ -116,6 +116,17 @@ def test_port_in_use_is_a_clear_error(tiny_tree, tmp_path, capfd):
     assert code == 2 and f"{port}" in err and "in use" in err
 
 
+def test_a_usage_error_in_the_ranks_is_one_line(tmp_path):
+    """An error every rank finds (a missing --data folder) is printed once, as one line, with exit code 2: not
+    once per rank, and not with the launcher's traceback of the ranks' exits."""
+    r = _cli("train", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "r"), "--ngpu", "2", *ARGS)
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert errors == [f"imagenet-trainer train: error: --data {tmp_path / 'missing'}: no such folder; give the "
+                      "folder that holds train/ and val/"], r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+
+
 def _rank_pids(parent: int) -> list[int]:
     """The training ranks: the processes ``--ngpu`` forked from ``parent``, so with its command line (their
     loader workers are grandchildren; multiprocessing's helper processes have command lines of their own)."""
@@ -153,7 +164,8 @@ def test_a_dying_rank_ends_the_job(tiny_tree, tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 1
-    assert "process" in err and "failed" in err
+    assert "process 1 of 2 failed (killed by SIGKILL)" in err
+    assert "api.py" not in err  # the launcher's own log of the exit stays off (its traceback of the rank's end)
 
 
 @pytest.mark.slow

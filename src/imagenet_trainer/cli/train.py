@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
+import signal
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
 from imagenet_trainer.config import TrainConfig
@@ -206,25 +211,71 @@ def _launch_local(args) -> int:
                           start_method="fork" if getattr(args, "fresh_process", False) else "spawn")
     print(f"starting {args.ngpu} processes: global batch {args.batch_size}, {args.batch_size // args.ngpu} "
           f"per process; LR rules use the global batch", file=sys.stderr)
-    try:
-        codes = elastic_launch(config, _run_rank)(cfg)
-    except ChildFailedError as e:
-        rank, failure = next(iter(e.failures.items()))
-        print(f"imagenet-trainer train: error: process {rank} of {args.ngpu} failed with exit code "
-              f"{failure.exitcode}; the others were stopped (its error is printed above)", file=sys.stderr)
-        return 1
+    with tempfile.TemporaryDirectory(prefix="imagenet-trainer-errors-") as errors, _launcher_quiet():
+        os.environ[RANK_ERRORS_ENV] = errors
+        try:
+            codes = elastic_launch(config, _run_rank)(cfg)
+        except ChildFailedError as e:
+            usage = sorted({f.read_text() for f in Path(errors).glob("rank*.txt")})
+            if usage:  # the ranks' one-line errors (the same in every rank, as a rule), once each
+                raise UsageError("; ".join(usage)) from None
+            rank, failure = next(iter(e.failures.items()))
+            print(f"imagenet-trainer train: error: process {rank} of {args.ngpu} failed ({_how(failure.exitcode)}); "
+                  "the others were stopped", file=sys.stderr)
+            return 1
+        finally:
+            os.environ.pop(RANK_ERRORS_ENV, None)
     return max(codes.values(), default=0)
 
 
+RANK_ERRORS_ENV = "IMAGENET_TRAINER_RANK_ERRORS"  # --ngpu: the folder where ranks leave their usage errors
+
+
 def _run_rank(cfg) -> int:
-    """One rank of ``--ngpu``: the launcher has set RANK, LOCAL_RANK, WORLD_SIZE and the rendezvous address."""
+    """One rank of ``--ngpu``: the launcher has set RANK, LOCAL_RANK, WORLD_SIZE and the rendezvous address.
+
+    A usage error (a missing --data folder, say) is the same in every rank: the rank leaves it in the folder of
+    ``RANK_ERRORS_ENV`` and exits with 2, and the launching process prints each different one once.
+    """
     from imagenet_trainer.engine.run import train
 
     try:
         return train(cfg)
-    except UsageError as e:  # the one-line error, then a failure the launcher reports
-        print(f"imagenet-trainer train: error: {e}", file=sys.stderr)
+    except UsageError as e:
+        errors = os.environ.get(RANK_ERRORS_ENV)
+        if errors and Path(errors).is_dir():
+            Path(errors, f"rank{os.environ.get('RANK', '0')}.txt").write_text(str(e))
+        else:
+            print(f"imagenet-trainer train: error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def _how(exitcode: int) -> str:
+    """How a rank ended, in words: its exit code, or the signal that killed it."""
+    if exitcode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit code {exitcode}; its error is printed above"
+
+
+@contextlib.contextmanager
+def _launcher_quiet():
+    """The elastic launcher's own error logs off while it runs (unless ``LOGLEVEL`` asks for them): a failed
+    rank has printed its error already, and ``_launch_local`` says which rank failed, in one line; the
+    launcher's log would add its own traceback of the rank's exit."""
+    if os.environ.get("LOGLEVEL"):
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.startswith("torch.distributed.elastic")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
 
 
 def _check_port_free(port: int) -> None:
