@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -181,6 +182,7 @@ def _launch_local(args) -> int:
     copies), so ``main()`` called in a process that may have (a notebook, a test) starts fresh
     interpreters instead, as torchrun does.
     """
+    from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -223,6 +225,11 @@ def _launch_local(args) -> int:
             print(f"imagenet-trainer train: error: process {rank} of {args.ngpu} failed ({_how(failure.exitcode)}); "
                   "the others were stopped", file=sys.stderr)
             return 1
+        except SignalException as e:  # Ctrl-C (or a kill) reached this process; the launcher has stopped the ranks
+            if not Path(errors, "rank0.interrupted").exists():  # rank 0 was stopped before it could say more
+                print("imagenet-trainer train: interrupted; the processes were stopped. Add --resume auto to the same "
+                      "command to continue from the last saved checkpoint.", file=sys.stderr)
+            return 128 + int(e.sigval)
         finally:
             os.environ.pop(RANK_ERRORS_ENV, None)
     return max(codes.values(), default=0)
@@ -235,19 +242,62 @@ def _run_rank(cfg) -> int:
     """One rank of ``--ngpu``: the launcher has set RANK, LOCAL_RANK, WORLD_SIZE and the rendezvous address.
 
     A usage error (a missing --data folder, say) is the same in every rank: the rank leaves it in the folder of
-    ``RANK_ERRORS_ENV`` and exits with 2, and the launching process prints each different one once.
+    ``RANK_ERRORS_ENV`` and exits with 2, and the launching process prints each different one once. A rank that
+    stopped on Ctrl-C (and so, on rank 0, printed where to resume) leaves a note there too: a rank blocked in a
+    collective when the others stop never gets to, and ends ``INTERRUPT_GRACE_S`` after the Ctrl-C.
     """
     from imagenet_trainer.engine.run import train
 
+    # A forked rank inherits the launcher's handlers, which turn these signals into tracebacks. Ctrl-C should stop
+    # training cleanly (``train`` then says where to resume), once: the launcher passes the signal on again.
+    signal.signal(signal.SIGINT, _interrupt_once)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+    _exit_after_interrupt(INTERRUPT_GRACE_S)
+    errors = os.environ.get(RANK_ERRORS_ENV)
+    note = Path(errors, f"rank{os.environ.get('RANK', '0')}") if errors and Path(errors).is_dir() else None
     try:
-        return train(cfg)
+        code = train(cfg)
     except UsageError as e:
-        errors = os.environ.get(RANK_ERRORS_ENV)
-        if errors and Path(errors).is_dir():
-            Path(errors, f"rank{os.environ.get('RANK', '0')}.txt").write_text(str(e))
-        else:
+        if note is None:
             print(f"imagenet-trainer train: error: {e}", file=sys.stderr)
+        else:  # whole or not at all, as the launcher may read it any moment
+            note.with_suffix(".part").write_text(str(e))
+            os.replace(note.with_suffix(".part"), note.with_suffix(".txt"))
         sys.exit(2)
+    if code == 130 and note is not None:
+        note.with_suffix(".interrupted").touch()
+    return code
+
+
+INTERRUPT_GRACE_S = 10.0  # a rank still running this long after Ctrl-C exits (the launcher would wait 30 s)
+
+
+def _exit_after_interrupt(seconds: float) -> None:
+    """End this process ``seconds`` after a Ctrl-C, whatever it is doing then.
+
+    Python runs a signal's handler only when the main thread is back in Python code; a rank that waits inside a
+    collective for a rank that has already stopped would never get there. The signal's number reaches a pipe at
+    once (``signal.set_wakeup_fd``), where a thread watches for it. Checkpoints are written whole or not at all,
+    so this loses none.
+    """
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write)
+
+    def watch() -> None:
+        while signal.SIGINT not in os.read(read, 64):
+            pass
+        time.sleep(seconds)
+        os._exit(130)
+
+    threading.Thread(target=watch, name="exit-after-interrupt", daemon=True).start()
+
+
+def _interrupt_once(signum, frame) -> None:
+    """The first Ctrl-C: a KeyboardInterrupt; the ones after it (the launcher passes it on) are ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _how(exitcode: int) -> str:
