@@ -235,7 +235,7 @@ def _launch_local(args) -> int:
     return max(codes.values(), default=0)
 
 
-RANK_ERRORS_ENV = "IMAGENET_TRAINER_RANK_ERRORS"  # --ngpu: the folder where ranks leave their usage errors
+RANK_ERRORS_ENV = "IMAGENET_TRAINER_RANK_ERRORS"  # --ngpu: the folder of the ranks' notes (usage errors, Ctrl-C)
 
 
 def _run_rank(cfg) -> int:
@@ -286,10 +286,10 @@ def _exit_after_interrupt(seconds: float) -> None:
     signal.set_wakeup_fd(write)
 
     def watch() -> None:
-        while signal.SIGINT not in os.read(read, 64):
-            pass
-        time.sleep(seconds)
-        os._exit(130)
+        while data := os.read(read, 64):
+            if signal.SIGINT in data:
+                time.sleep(seconds)
+                os._exit(130)
 
     threading.Thread(target=watch, name="exit-after-interrupt", daemon=True).start()
 
