@@ -251,8 +251,9 @@ def _run_rank(cfg) -> int:
     # A forked rank inherits the launcher's handlers, which turn these signals into tracebacks. Ctrl-C should stop
     # training cleanly (``train`` then says where to resume), once: the launcher passes the signal on again.
     signal.signal(signal.SIGINT, _interrupt_once)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_DFL)
+    for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):  # (the last two are not on Windows)
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     _exit_after_interrupt(INTERRUPT_GRACE_S)
     errors = os.environ.get(RANK_ERRORS_ENV)
     note = Path(errors, f"rank{os.environ.get('RANK', '0')}") if errors and Path(errors).is_dir() else None
