@@ -66,6 +66,13 @@ def tiny_tree(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def uneven_tree(tiny_tree):
+    """The tiny tree with 7 val images, which 2 processes cannot split evenly."""
+    (tiny_tree / "val" / "fox" / "extra.jpg").write_bytes(jpeg_bytes(random_image(40, 50, seed=99)))
+    return tiny_tree
+
+
 @pytest.fixture(scope="session")
 def shapes_data(tmp_path_factory) -> Path:
     """The built-in learnable sample set, small: 8 classes (each its own colour and shape), 32-52 px images."""

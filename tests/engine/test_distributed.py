@@ -18,7 +18,6 @@ from imagenet_trainer.cli import main
 from imagenet_trainer.engine.checkpoint import safe_load
 from imagenet_trainer.engine.run import ddp_grads_dtype, train
 from imagenet_trainer.errors import UsageError
-from tests.conftest import jpeg_bytes, random_image
 from tests.engine.test_train import _cfg
 
 ARGS = ["--arch", "smallcnn", "--epochs", "1", "--batch-size", "6", "--image-size", "36", "--crop-size", "32",
@@ -35,13 +34,6 @@ def _assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
     wa, wb = safe_load(a)["state_dict"], safe_load(b)["state_dict"]
     for k in wa:
         assert torch.allclose(wa[k], wb[k], atol=atol), (k, (wa[k] - wb[k]).abs().max())
-
-
-@pytest.fixture
-def uneven_tree(tiny_tree):
-    """The tiny tree with 7 val images, which 2 processes cannot split evenly."""
-    (tiny_tree / "val" / "fox" / "extra.jpg").write_bytes(jpeg_bytes(random_image(40, 50, seed=99)))
-    return tiny_tree
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
