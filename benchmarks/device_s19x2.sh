@@ -23,7 +23,10 @@ if [ "${1:-a}" = a ]; then
   pair n1
   twin t1
 else
-  x2_resnet50; smi_query
+  [ -d /tmp/inet13k ] || echo "a fresh machine: the tree and the compile cache again" | tee -a $S
+  fresh=$([ -d /tmp/inet13k ] && echo 0 || echo 1)
+  x2_resnet50; val100; smi_query
+  [ $fresh = 1 ] && { LIMIT=85 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers; }
   pair n2
   pair o1 $OLD
   one c2 95
