@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
-# Planned next 2-GPU call (written in session 18). Session 18 found the compiled pair's loss to be DDP's (on 2x H200
-# two one-GPU runs at once kept within 1% of one GPU alone, the pair 7.4% below them, all in the backward) and
-# shipped DDP with gradients as bucket views and a static graph (+9% on a noisy 2x H200, +4% on a 2x H100 where every
-# pair ran jittery, 1.72-1.73x there). This call, on 2x H100 (the issue's card):
-# 1. the twin control on H100 (prediction: within 1% of one GPU, as on H200);
-# 2. the shipped pair against the old DDP options, alternated, with step figures (prediction: +2-5%; steady pairs at
-#    1.88-1.92x);
-# 3. if time is left, the shipped pair with buckets of 50 MB (fewer graph splits and all-reduces; it recompiles).
-# One call: `bash benchmarks/device_next_x2.sh` on nvidia-h100-x2, carry [.whl].
+# Planned next 2-GPU calls (written in session 19), nvidia-h100-x2, carry [.whl], one warm machine:
+# `bash benchmarks/device_next_x2.sh a`, then `... b`. Session 19's shipped pairs: 1.79-1.83x on one 2x H100, 1.64x
+# on a jittery one; each pair's median backward 2.4-2.6 ms above one GPU's and its 90th percentile 7-14 ms above;
+# the twin's second run (no DDP) fell behind in 10% of its steps. NCCL's channels were not it.
+# Hypothesis: a rank's own threads (training, autograd, pin-memory, NCCL's) run on any core, the workers' too, and
+# wait there behind a niced worker or each other; one late rank stalls both. `step_events.py --rank-cores` keeps
+# them on the 4 cores the workers stay off: `shared` (both ranks on cores 0-3) or `split` (2 cores each).
+# Prediction: shared +2-5% over the shipped pair, the backward's p90 down by half; split no better than shared
+# (5 busy threads on 2 cores).
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
-x2_resnet50
-val100
-smi_query
+unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
+nvidia-smi -L | tee -a $S; nproc | tee -a $S
 compiled_runs
-OLD="--ddp-option gradient_as_bucket_view=False --ddp-option static_graph=False"
-LIMIT=85 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
-one c1 95
-pair n1
-twin t1
-pair o1 $OLD
-pair n2
-[ $(( $(date +%s) - t0 )) -lt 440 ] && PAIR_LIMIT=120 pair b1 --ddp-option bucket_cap_mb=50
+fresh=$([ -d /tmp/inet13k ] && echo 0 || echo 1)
+x2_resnet50; val100; smi_query
+[ $fresh = 1 ] && { LIMIT=85 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers; }
+if [ "${1:-a}" = a ]; then
+  one c1 95
+  pair n1
+  pair sh1 --rank-cores shared
+  pair sp1 --rank-cores split
+else
+  pair sh2 --rank-cores shared
+  pair n2
+  pair sp2 --rank-cores split
+  one c2 95
+fi
+grep -h "rank-cores" /tmp/sh*.log /tmp/sp*.log 2>/dev/null | sort -u | tee -a $S
 echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
 echo; cat $S

@@ -25,7 +25,13 @@ Session 17 ran its call 1 with a switch ``--no-broadcast-buffers`` that set the 
 gloo on the CPU): DDP's own work in each step (its hooks, bucket copies, the compiled graph split at its buckets)
 without another rank to wait for or to exchange with, to tell that apart from what the pair's exchange costs.
 
-Usage: python benchmarks/step_events.py [--from 0.5] [--to 0.9] [--foreach-sgd] [--ddp-option K=V] -- train ...
+``--rank-cores shared|split`` (session 19, for the next 2-GPU call) keeps each rank's own threads (training,
+autograd, pin-memory, NCCL's) on the cores the CPU loader's workers are kept off (``loader.worker_cores``: cores
+0-3 of 32 for two compiled ranks): ``shared``, both ranks on all of them; ``split``, each rank on its own slice. As
+shipped the ranks may run on any core, the workers' too, where a rank's thread can wait behind a (niced) worker.
+
+Usage: python benchmarks/step_events.py [--from 0.5] [--to 0.9] [--foreach-sgd] [--ddp-option K=V]
+       [--rank-cores shared|split] -- train ...
 """
 
 from __future__ import annotations
@@ -141,6 +147,8 @@ def main() -> int:
     p.add_argument("--ddp-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword for DDP, on top of train's (repeatable)")
     p.add_argument("--ddp-alone", action="store_true", help="DDP over a group of this one process")
+    p.add_argument("--rank-cores", choices=("shared", "split"),
+                   help="keep the ranks' own threads on the cores the workers stay off")
     p.add_argument("args", nargs=argparse.REMAINDER, help="-- then the CLI's arguments (train ...)")
     a = p.parse_args()
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
@@ -202,7 +210,36 @@ def main() -> int:
             return real_wrap(model, cfg, device, run.DistContext(0, 2, 0))
 
         run._wrap = _wrap
+    if a.rank_cores:
+        _keep_ranks_on_spare_cores(a.rank_cores)
     return cli.main(args, fresh_process=True)
+
+
+def _keep_ranks_on_spare_cores(how: str) -> None:
+    """Each rank, as it starts (before CUDA, NCCL and the loader make their threads, which inherit it), keeps to
+    the cores its workers will stay off; the loader still sees every core, so it picks the same worker cores."""
+    import imagenet_trainer.data.build as build
+    import imagenet_trainer.data.loader as loader
+
+    every = loader.usable_cores()
+    build.usable_cores = loader.usable_cores = lambda: list(every)
+    real_setup = run._setup
+
+    @functools.wraps(real_setup)
+    def _setup(cfg):
+        procs = loader.local_processes()
+        workers = cfg.workers if cfg.workers >= 0 else build.default_workers(cfg.backend == "compile")
+        spare = sorted(set(every) - (loader.worker_cores(workers) or set()))
+        if procs > 1 and spare and len(spare) < len(every):
+            mine = spare
+            if how == "split":
+                rank, k = int(os.environ.get("LOCAL_RANK", "0")), max(1, len(spare) // procs)
+                mine = spare[rank * k:(rank + 1) * k] or spare
+            os.sched_setaffinity(0, mine)
+            print(f"[rank-cores] rank {os.environ.get('LOCAL_RANK', '0')}: cores {mine}", file=sys.stderr, flush=True)
+        return real_setup(cfg)
+
+    run._setup = _setup
 
 
 if __name__ == "__main__":
