@@ -43,17 +43,23 @@ def _start(tree, tmp_path, epochs: str, **kw) -> subprocess.Popen:
     return proc
 
 
+def _ended(proc: subprocess.Popen, stop, timeout: float) -> tuple[str, float]:
+    """``stop()`` a started run, then wait for its end: its stderr and the seconds from ``stop`` to its end. The
+    run is killed whatever happens."""
+    try:
+        stop()
+        start = time.time()
+        _, err = proc.communicate(timeout=timeout)
+        return err, time.time() - start
+    finally:
+        proc.kill()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups")
 def test_ctrl_c_stops_two_gpu_ranks_cleanly(tiny_tree, tmp_path):
     """Ctrl-C reaches the launcher and both NCCL ranks: exit 130, the resume line, no traceback, and soon."""
     proc = _start(tiny_tree, tmp_path, "500", start_new_session=True)
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        start = time.time()
-        _, err = proc.communicate(timeout=60)
-        took = time.time() - start
-    finally:
-        proc.kill()
+    err, took = _ended(proc, lambda: os.killpg(proc.pid, signal.SIGINT), timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted." in err and "--resume" in err and "Traceback" not in err, err[-2000:]
     assert took < 30, took
@@ -61,17 +67,15 @@ def test_ctrl_c_stops_two_gpu_ranks_cleanly(tiny_tree, tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_dying_gpu_rank_ends_the_job(tiny_tree, tmp_path):
-    """A rank killed while the other waits for it in an NCCL all-reduce: the job ends within a bounded time."""
+    """A rank killed mid-run, while the other goes on to wait for it in NCCL: the job ends within a minute."""
     proc = _start(tiny_tree, tmp_path, "500")
-    try:
+
+    def kill_rank_1():
         ranks = _rank_pids(proc.pid)
         assert len(ranks) == 2, ranks
         os.kill(ranks[1], signal.SIGKILL)
-        start = time.time()
-        _, err = proc.communicate(timeout=120)
-        took = time.time() - start
-    finally:
-        proc.kill()
+
+    err, took = _ended(proc, kill_rank_1, timeout=120)
     assert proc.returncode == 1, err[-2000:]
     assert "process" in err and "of 2 failed" in err, err[-2000:]
     assert took < 60, took
