@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Planned next 2-GPU calls (written in session 19), nvidia-h100-x2, carry [.whl], one warm machine:
 # `bash benchmarks/device_next_x2.sh a`, then `... b`. Session 19's shipped pairs: 1.79-1.83x on one 2x H100, 1.64x
-# on a jittery one; each pair's median backward 2.4-2.6 ms above one GPU's and its 90th percentile 7-14 ms above;
+# on a jittery one; each pair's median backward 2.3-2.6 ms above one GPU's, its 90th percentile 8-25 ms above;
 # the twin's second run (no DDP) fell behind in 10% of its steps. NCCL's channels were not it.
 # Hypothesis: a rank's own threads (training, autograd, pin-memory, NCCL's) run on any core, the workers' too, and
 # wait there behind a niced worker or each other; one late rank stalls both. `step_events.py --rank-cores` keeps
