@@ -227,13 +227,11 @@ def _keep_ranks_on_spare_cores(how: str) -> None:
 
     @functools.wraps(real_setup)
     def _setup(cfg):
-        procs = loader.local_processes()
-        workers = cfg.workers if cfg.workers >= 0 else build.default_workers(cfg.backend == "compile")
-        spare = sorted(set(every) - (loader.worker_cores(workers) or set()))
-        if procs > 1 and spare and len(spare) < len(every):
-            mine = spare
+        taken = loader.worker_cores(build.resolve_workers(cfg))  # None: one rank, or no cores to spare
+        if taken:
+            mine = spare = sorted(set(every) - taken)
             if how == "split":
-                rank, k = int(os.environ.get("LOCAL_RANK", "0")), max(1, len(spare) // procs)
+                rank, k = int(os.environ.get("LOCAL_RANK", "0")), max(1, len(spare) // loader.local_processes())
                 mine = spare[rank * k:(rank + 1) * k] or spare
             os.sched_setaffinity(0, mine)
             print(f"[rank-cores] rank {os.environ.get('LOCAL_RANK', '0')}: cores {mine}", file=sys.stderr, flush=True)

@@ -58,6 +58,11 @@ def default_workers(compiled: bool = False) -> int:
     return max(1, min(16, share - reserve))
 
 
+def resolve_workers(cfg: TrainConfig) -> int:
+    """The run's workers per process: ``--workers``, or ``default_workers`` for -1 (auto)."""
+    return default_workers(cfg.backend == "compile") if cfg.workers < 0 else cfg.workers
+
+
 INDEX_SECONDS: dict[tuple, float] = {}  # time the index of each (data, val_dir, cache_dir) took to build or load
 
 
@@ -120,7 +125,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
                          f"processes x --accum {cfg.accum}")
     local_batch = cfg.batch_size // world_size // cfg.accum  # one micro-batch of one process
     steps = steps_per_epoch(cfg, len(train_index))
-    workers = default_workers(cfg.backend == "compile") if cfg.workers < 0 else cfg.workers
+    workers = resolve_workers(cfg)
     crop = "rrc" if cfg.train_crop == "auto" else cfg.train_crop  # train() resolves auto from the image size
     train_geometry = Geometry(crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
     val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
