@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,20 @@ def uneven_tree(tiny_tree):
     """The tiny tree with 7 val images, which 2 processes cannot split evenly."""
     (tiny_tree / "val" / "fox" / "extra.jpg").write_bytes(jpeg_bytes(random_image(40, 50, seed=99)))
     return tiny_tree
+
+
+def _rank_then_leave(rank: int, fn, *args) -> None:
+    fn(rank, *args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # as imagenet_trainer's ranks leave (cli.console_main): the teardown can abort a finished rank
+
+
+def spawn_ranks(fn, args: tuple, nprocs: int = 2) -> None:
+    """``torch.multiprocessing.spawn`` of ``fn(rank, *args)`` whose processes leave without the interpreter's
+    teardown once ``fn`` returns. A spawned gloo rank was seen to abort there with its work done ("terminate
+    called without an active exception", SIGABRT; once in a CI run of the whole suite on 2 cores)."""
+    torch.multiprocessing.spawn(_rank_then_leave, args=(fn, *args), nprocs=nprocs)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.hybrid import SplitController
 from imagenet_trainer.data.index import build_index
 from imagenet_trainer.data.probe import CpuDecodeTiming, LoaderChoice, choose_loader
+from tests.conftest import spawn_ranks
 
 CPU = torch.device("cpu")
 
@@ -181,7 +182,6 @@ def test_ranks_probe_together_unless_all_have_the_choice_cached(tiny_tree, tmp_p
     out = tmp_path / "out"
     out.mkdir()
     rates = [1e-3, 1e12]  # rank 0's workers keep up with its model, rank 1's do not
-    torch.multiprocessing.spawn(_probe_as_rank, args=(2, str(tmp_path / "init"), str(tiny_tree), dirs, rates, str(out)),
-                                nprocs=2)
+    spawn_ranks(_probe_as_rank, (2, str(tmp_path / "init"), str(tiny_tree), dirs, rates, str(out)))
     results = [json.loads((out / f"{r}.json").read_text()) for r in range(2)]
     assert results == [{"kind": "hybrid", "probed": True}] * 2

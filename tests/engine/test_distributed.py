@@ -18,6 +18,7 @@ from imagenet_trainer.cli import main
 from imagenet_trainer.engine.checkpoint import safe_load
 from imagenet_trainer.engine.run import ddp_grads_dtype, train
 from imagenet_trainer.errors import UsageError
+from tests.conftest import spawn_ranks
 from tests.engine.test_train import _cfg
 
 ARGS = ["--arch", "smallcnn", "--epochs", "1", "--batch-size", "6", "--image-size", "36", "--crop-size", "32",
@@ -264,7 +265,7 @@ def test_ranks_keep_their_own_batch_norm_statistics_until_validation(tmp_path):
 
     out = tmp_path / "out"
     out.mkdir()
-    torch.multiprocessing.spawn(_buffers_as_rank, args=(2, str(tmp_path / "init"), str(out)), nprocs=2)
+    spawn_ranks(_buffers_as_rank, (2, str(tmp_path / "init"), str(out)))
     r0, r1 = (json.loads((out / f"{r}.json").read_text()) for r in range(2))
     assert r0["before"] != r1["before"]  # no broadcast during the steps
     assert r1["after"] == r0["after"] == r0["before"]  # rank 0's, unchanged there
