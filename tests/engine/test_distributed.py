@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,12 +71,25 @@ def test_two_processes_accumulating_match_one(tiny_tree, tmp_path):
     _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt")
 
 
+def test_the_launcher_leaves_nothing_in_the_temp_folder(tiny_tree, tmp_path, monkeypatch):
+    """torch's launcher makes a torchelastic_* folder in the temp folder per run and keeps it; ``--ngpu``'s
+    goes inside a folder of ours that is removed when the run ends (session 20 found 1,100 of them here)."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "r"), "--ngpu", "2", *ARGS]) == 0
+    left = sorted(p.name for p in temp.iterdir() if not p.name.startswith("torchinductor_"))  # (a cache, kept)
+    assert left == []
+
+
 @pytest.mark.slow
 def test_two_machines_on_localhost(tiny_tree, tmp_path):
     port = _free_port()
     procs = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r), "--nproc-per-node", "1",
          "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test",
+         "--log-dir", str(tmp_path / f"torchrun{r}"),  # (torchrun's default is a new folder in /tmp, kept)
          # Both agents' host matches the endpoint here, so both would try to serve the rendezvous store; on two
          # machines only one does. Saying which keeps the race out of the test (it failed once in ~20 runs).
          "--rdzv-conf", f"is_host={int(r == 0)}",

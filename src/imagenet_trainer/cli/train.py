@@ -182,7 +182,7 @@ def _launch_local(args) -> int:
     copies), so ``main()`` called in a process that may have (a notebook, a test) starts fresh
     interpreters instead, as torchrun does.
     """
-    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -208,12 +208,15 @@ def _launch_local(args) -> int:
 
     os.environ[LAUNCH_ENV] = str(time.time() - (process_age() or 0.0))  # children count from this launch
     endpoint = "localhost:0" if args.master_port is None else f"127.0.0.1:{args.master_port}"
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.ngpu, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint=endpoint, max_restarts=0,
-                          start_method="fork" if getattr(args, "fresh_process", False) else "spawn")
     print(f"starting {args.ngpu} processes: global batch {args.batch_size}, {args.batch_size // args.ngpu} "
           f"per process; LR rules use the global batch", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="imagenet-trainer-errors-") as errors, _launcher_quiet():
+        # The launcher's own folder (its per-rank error files) goes inside ours, so it is removed with it: by
+        # default it makes a torchelastic_* folder in the temp folder per run and leaves it there.
+        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.ngpu, run_id=str(uuid.uuid4()),
+                              rdzv_backend="c10d", rdzv_endpoint=endpoint, max_restarts=0,
+                              start_method="fork" if getattr(args, "fresh_process", False) else "spawn",
+                              logs_specs=DefaultLogsSpecs(log_dir=os.path.join(errors, "launcher")))
         os.environ[RANK_ERRORS_ENV] = errors
         try:
             codes = elastic_launch(config, _run_rank)(cfg)
