@@ -303,30 +303,78 @@ def test_argparse_errors_are_one_line_that_points_to_help(capsys, argv, expect):
 
 
 @pytest.mark.parametrize("world_size", [None, "2"])
-def test_a_rank_leaves_without_the_interpreters_teardown(monkeypatch, capsys, world_size):
-    """Under torchrun or srun (WORLD_SIZE > 1) the process ends with os._exit, as multiprocessing's children do:
-    the teardown could abort a rank whose work was done. Elsewhere the exit is a normal one."""
+def test_the_command_leaves_without_the_interpreters_teardown(monkeypatch, capsys, world_size):
+    """The process ends with os._exit once the command is done: the teardown of torch's modules only costs time
+    (1-2 s). A lone process first waits for its threads and runs its exit handlers, as a normal exit does; a rank
+    under torchrun or srun (WORLD_SIZE > 1) does not, as multiprocessing's children do not: there the teardown
+    could abort a rank whose work was done."""
     import os
     import sys
 
     from imagenet_trainer import cli
 
-    exits = []
+    exits, handlers = [], []
 
-    def leave(how):
-        def exit_(code):
-            exits.append((how, code))
-            raise SystemExit(code)  # neither returns
-        return exit_
+    def exit_(code):
+        exits.append(code)
+        raise SystemExit(code)  # os._exit does not return
 
     monkeypatch.setattr(sys, "argv", ["imagenet-trainer", "plot", "/nonexistent"])  # a quick command: exit code 2
-    monkeypatch.setattr(os, "_exit", leave("os._exit"))
-    monkeypatch.setattr(sys, "exit", leave("sys.exit"))
+    monkeypatch.setattr(os, "_exit", exit_)
+    monkeypatch.setattr(cli, "_finish_threads_and_exit_handlers", lambda: handlers.append(True))
     if world_size:
         monkeypatch.setenv("WORLD_SIZE", world_size)
     else:
         monkeypatch.delenv("WORLD_SIZE", raising=False)
     with pytest.raises(SystemExit):
         cli.console_main()
-    assert exits == [("os._exit" if world_size else "sys.exit", 2)]
+    assert exits == [2] and handlers == ([] if world_size else [True])
     assert "no such folder" in capsys.readouterr().err
+
+
+_EXIT_WORK = """
+import atexit, sys, threading, time
+from pathlib import Path
+from imagenet_trainer.cli import console_main
+out = Path(sys.argv[1])
+def late():  # a thread that is not a daemon, still writing when the command ends
+    time.sleep(0.5)
+    out.with_suffix(".thread").write_text("done")
+threading.Thread(target=late).start()
+atexit.register(lambda: out.with_suffix(".atexit").write_text("done"))
+sys.argv = ["imagenet-trainer", "models"]
+console_main()
+"""
+
+
+def test_a_quick_exit_still_finishes_threads_and_exit_handlers(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _EXIT_WORK, str(tmp_path / "x")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resnet50" in r.stdout  # the command's output, flushed
+    assert (tmp_path / "x.thread").read_text() == "done" and (tmp_path / "x.atexit").read_text() == "done"
+
+
+def test_a_training_run_from_the_command_line_leaves_its_files_whole(tiny_tree, tmp_path):
+    """The run's logs, metrics and TensorBoard events are complete after the quick exit: every writer was
+    closed by the command itself, none is left to the interpreter's teardown."""
+    import subprocess
+    import sys
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "imagenet_trainer", "train", "--data", str(tiny_tree), "--output",
+                        str(run), "--arch", "smallcnn", "--epochs", "3", "--batch-size", "6", "--image-size", "36",
+                        "--crop-size", "32", "--workers", "0", "--device", "cpu", "--save-interval", "0"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert len((run / "train.log").read_text().splitlines()) == 4  # a header and 3 epochs
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    assert (run / "accuracy.png").stat().st_size > 0 and (run / "model_03.pt").exists()
