@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Planned next 2-GPU calls (written in session 19), nvidia-h100-x2, carry [.whl], one warm machine:
-# `bash benchmarks/device_next_x2.sh a`, then `... b`. Session 19's shipped pairs: 1.79-1.83x on one 2x H100, 1.64x
+# Session 20's 2-GPU calls (planned in session 19), nvidia-h100-x2, carry [.whl], one warm machine:
+# `bash benchmarks/device_s20x2.sh a`, then `... b` (b ends with the GPU-marked tests). Session 19's shipped pairs: 1.79-1.83x on one 2x H100, 1.64x
 # on a jittery one; each pair's median backward 2.3-2.6 ms above one GPU's, its 90th percentile 8-25 ms above;
 # the twin's second run (no DDP) fell behind in 10% of its steps. NCCL's channels were not it.
 # Hypothesis: a rank's own threads (training, autograd, pin-memory, NCCL's) run on any core, the workers' too, and
@@ -27,6 +27,8 @@ else
   pair n2
   pair sp2 --rank-cores split
   one c2 95
+  t1=$(date +%s); timeout 200 python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
+  echo "gpu tests rc=$? in $(( $(date +%s) - t1 )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
 fi
 grep -h "rank-cores" /tmp/sh*.log /tmp/sp*.log 2>/dev/null | sort -u | tee -a $S
 echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
