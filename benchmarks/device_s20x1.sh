@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Planned next one-GPU call (written in session 19), on nvidia-h100-x1, carry [.whl, .devdata, .base]. Before it,
+# Session 20's one-GPU call (planned in session 19), on nvidia-h100-x1, carry [.whl, .devdata, .base]. Before it,
 # here: `rm -rf .base && mkdir .base && git archive d1f02bc src | tar x -C .base` (session 4's code, 91% in 19 s).
 # 1. issue #8: the 91% command (resnet9, 22 epochs, seed 0) with this code (NEW) and session 4's (BASE), alternated,
 #    twice each, on one machine. Session 19's H100 trained it in 16.0-20.0 s (59-83k img/s from epoch to epoch),
