@@ -38,7 +38,7 @@ def _save(fig, path: Path) -> None:
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110)
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
@@ -67,7 +67,7 @@ def plot_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike | No
     }
     written = []
     for name, (ylabel, series) in specs.items():
-        fig, ax = plt.subplots(figsize=(7, 4.2))
+        fig, ax = plt.subplots(figsize=(7, 4.2), layout="tight")
         for k, (run, rows) in enumerate(runs):
             for key, label, style in series:
                 pts = [(r["epoch"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
