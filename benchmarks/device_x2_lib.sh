@@ -35,7 +35,7 @@ cifar_data() {  # the CIFAR-10 JPEG set (carried as .devdata) unpacked to /tmp/c
 
 cifar() {  # name, train options...: one CIFAR-10 run, its wall clock, result and time split (session 5 scripts)
   local name=$1; shift; local s=$(date +%s%N)
-  timeout 150 python3 -m imagenet_trainer train --data /tmp/c/cifar10 --output /tmp/runs/$name --print-freq 1000 \
+  timeout ${CIFAR_LIMIT:-150} python3 -m imagenet_trainer train --data /tmp/c/cifar10 --output /tmp/runs/$name --print-freq 1000 \
     --val-every 0 --weight-decay 5e-4 --batch-size 512 "$@" > /tmp/$name.log 2>&1
   local e=$(date +%s%N)
   echo "$name $*: wall $(( (e - s) / 1000000 )) ms | $(tail -1 /tmp/$name.log | cut -c1-70)" | tee -a $S
