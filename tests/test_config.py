@@ -58,6 +58,14 @@ def test_library_callers_get_the_same_check():
         TrainConfig(label_smoothing=1.5).check()
 
 
+def test_a_compile_mode_needs_the_compile_backend():
+    TrainConfig(backend="compile", compile_mode="reduce-overhead").check()
+    with pytest.raises(UsageError, match="--compile-mode reduce-overhead: is a mode of torch.compile: add --backend"):
+        TrainConfig(compile_mode="reduce-overhead").check()
+    with pytest.raises(UsageError, match="--compile-mode fastest: unknown"):
+        TrainConfig(backend="compile", compile_mode="fastest").check()
+
+
 def test_round_trip_through_a_dict_ignores_unknown_keys():
     cfg = TrainConfig(data="d", arch="resnet50", prog_resize=[0.5, 0.75])
     assert TrainConfig.from_dict(cfg.to_dict() | {"from_a_newer_version": 1}) == cfg

@@ -11,6 +11,9 @@ from typing import Optional
 SMALL_IMAGE_SIDE = 64  # images (median shorter side) and crops of at most this side get the small-image settings
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass
 class TrainConfig:
     # --- data ---
@@ -64,6 +67,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
     channels_last: bool = True
     backend: str = "cudnn"  # cudnn | native (cuDNN off) | compile (torch.compile)
+    compile_mode: str = "default"  # torch.compile's mode: default | reduce-overhead (CUDA graphs) | max-autotune...
     cudnn_benchmark: Optional[bool] = None  # cuDNN times its algorithms per convolution shape; None = auto
     # (``tune_cudnn``: on for crops of at most 64 px, off for larger ones)
     sync_bn: bool = False  # synchronized batch norm across GPUs (DDP)
@@ -130,6 +134,10 @@ class TrainConfig:
                  " ".join(f"{v:g}" if numbers else repr(v) for v in shares),
                  "needs two shares above 0 and at most 1: the first epochs' crop side as a share of --crop-size, "
                  "and the share of the run by which it reaches full size")
+        need(self.compile_mode in COMPILE_MODES, "compile-mode", self.compile_mode,
+             f"unknown; choose one of {', '.join(COMPILE_MODES)}")
+        need(self.compile_mode == "default" or self.backend == "compile", "compile-mode", self.compile_mode,
+             "is a mode of torch.compile: add --backend compile")
         need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
 

@@ -323,6 +323,35 @@ def test_cudnn_settings_follow_the_config(tmp_path, monkeypatch, backend, tune, 
     assert (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark) == (enabled, benchmark)
 
 
+@pytest.mark.parametrize("mode,passed", [("default", None), ("reduce-overhead", "reduce-overhead")])
+def test_the_compile_mode_reaches_torch_compile(tmp_path, monkeypatch, mode, passed):
+    from imagenet_trainer.engine.distributed import DistContext
+    from imagenet_trainer.engine.run import _wrap
+
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda net, mode=None: seen.append(mode) or net)
+    cfg = _cfg(tmp_path, tmp_path / "run", backend="compile", compile_mode=mode)
+    _wrap(torch.nn.Linear(2, 2), cfg, torch.device("cpu"), DistContext())
+    assert seen == [passed]
+
+
+def test_a_cuda_graph_step_marks_each_step_begin(tiny_tree, tmp_path, monkeypatch):
+    """With CUDA graphs each training step starts a new generation, so the last step's outputs may be replayed
+    over; the loop tells torch so before every forward (here on the CPU, where the call is only counted)."""
+    from imagenet_trainer.engine import trainer
+
+    marks = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    real = trainer.StepContext
+
+    def with_graphs(*args, **kwargs):
+        return real(*args, **kwargs | {"cuda_graphs": True})
+
+    monkeypatch.setattr("imagenet_trainer.engine.run.StepContext", with_graphs)
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2, batch_size=6)) == 0
+    assert len(marks) == 2 * 3  # 18 images, batches of 6, two epochs
+
+
 def test_time_left_follows_the_crop_and_the_validations_due():
     from imagenet_trainer.engine.run import crop_size_at, time_left
 

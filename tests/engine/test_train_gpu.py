@@ -35,3 +35,12 @@ def test_a_gpu_checkpoint_resumes_on_the_cpu(tiny_tree, tmp_path):
     assert safe_load(tmp_path / "run" / "checkpoint_last.pt")["optimizer"]["param_groups"][0]["fused"]
     assert train(_cfg(tiny_tree, tmp_path / "run", device="cpu", epochs=2, resume="auto")) == 0
     assert safe_load(tmp_path / "run" / "checkpoint_last.pt")["optimizer"]["param_groups"][0]["fused"] is None
+
+
+def test_compiled_with_cuda_graphs(tiny_tree, tmp_path):
+    """``--compile-mode reduce-overhead``: the step's kernels replayed as CUDA graphs, with validation between
+    epochs (the model in eval mode: other graphs) and the EMA beside it."""
+    cfg = _cfg(tiny_tree, tmp_path / "run", device="cuda", epochs=2, backend="compile", compile_mode="reduce-overhead")
+    assert train(cfg) == 0
+    m = safe_load(tmp_path / "run" / "model_02.pt")
+    assert m["metrics"]["val"]["count"] == 6 and m["metrics"]["train"]["loss"] > 0

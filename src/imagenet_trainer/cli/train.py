@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
-from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.config import COMPILE_MODES, TrainConfig
 from imagenet_trainer.errors import UsageError
 
 
@@ -130,6 +130,10 @@ def add_parser(sub) -> None:
                    help="channels_last memory format")
     g.add_argument("--backend", choices=("cudnn", "native", "compile"), default=d.backend,
                    help="cudnn: cuDNN; native: cuDNN off; compile: torch.compile")
+    g.add_argument("--compile-mode", choices=COMPILE_MODES, default=d.compile_mode,
+                   help="torch.compile's mode with --backend compile: reduce-overhead replays the step's kernels "
+                        "as CUDA graphs (for small, launch-bound steps); the max-autotune modes time kernel choices "
+                        "(minutes of compilation)")
     g.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=d.cudnn_benchmark,
                    help="time cuDNN's algorithms for each convolution shape at its first use, instead of taking "
                         "cuDNN's own pick; default: only for crops of at most 64 px (3-6%% faster there; at 224 px "

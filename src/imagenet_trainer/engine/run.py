@@ -277,7 +277,8 @@ def train(cfg: TrainConfig) -> int:
 
     cutout = Cutout(cfg.cutout, cfg.seed * 4099 + dist.rank) if cfg.cutout else None
     ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, ema, model, cfg.tta,
-                      cfg.tta_shift, cutout, on_bad_image)
+                      cfg.tta_shift, cutout, on_bad_image,
+                      cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead")
     for bad in data.bad:  # found while filling the cache
         on_bad_image(bad.path, bad.reason)
     if dist.is_main:
@@ -468,7 +469,7 @@ def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistCo
 
             net.register_comm_hook(None, default_hooks.bf16_compress_hook)
     if cfg.backend == "compile":
-        net = torch.compile(net)
+        net = torch.compile(net, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
     return model, net
 
 

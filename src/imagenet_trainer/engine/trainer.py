@@ -33,6 +33,7 @@ class StepContext:
     tta_shift: int = 0  # ... and on the image moved this many pixels diagonally each way (see ``tta_probs``)
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # batch augmentation on the device (data.augment)
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
+    cuda_graphs: bool = False  # the compiled model replays CUDA graphs: each training step starts a new generation
 
     def autocast(self):
         if self.autocast_dtype is None:
@@ -80,6 +81,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                 last["lr"] = ctx.schedule.apply(optimizer, step)
             # Gradients are all-reduced once per optimizer step, on its last micro-batch.
             sync = contextlib.nullcontext() if boundary or not hasattr(model, "no_sync") else model.no_sync()
+            if ctx.cuda_graphs:  # the last step's graph outputs may be overwritten from here on
+                torch.compiler.cudagraph_mark_step_begin()
             with sync:
                 with ctx.autocast():
                     images = batch.images if ctx.augment is None else ctx.augment(batch.images)
