@@ -144,18 +144,21 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    def step():
+        torch.compiler.cudagraph_mark_step_begin()  # a model compiled with CUDA graphs: each pass a new step
+        with autocast:
+            criterion(model(x), y).backward()
+
     try:
         for _ in range(warmup):
-            with autocast:
-                criterion(model(x), y).backward()
+            step()
         sync()
         if beside is not None:
             beside.start()
         t0, n, elapsed = time.perf_counter(), 0, 0.0
         while n < steps or (elapsed < min_seconds and n < 50 * steps) or (
                 beside is not None and beside.running() and elapsed < max_seconds):
-            with autocast:
-                criterion(model(x), y).backward()
+            step()
             n += 1
             if n >= steps:
                 sync()
