@@ -126,8 +126,8 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
 
     After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. ``beside``
     (``data.probe.CpuDecodeTiming``): started after the warm-up, and stepped beside while it runs, up to
-    ``max_seconds``. No optimizer step runs, and the model's buffers (batch-norm statistics), gradients
-    and the random number generators are left as they were. The warm-up compiles a compiled model (and
+    ``max_seconds``. No optimizer step runs; the model's buffers (batch-norm statistics) and the random number
+    generators are left as they were, and its gradients are left unset. The warm-up compiles a compiled model (and
     tunes cuDNN where it times its algorithms), as the first training batch would: same shapes, so
     training reuses both.
     """
@@ -144,8 +144,10 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    def step():
-        torch.compiler.cudagraph_mark_step_begin()  # a model compiled with CUDA graphs: each pass a new step
+    def step():  # as a training step: fresh gradients (also what CUDA graphs need: an accumulated gradient
+        # would read the last replay's output after this one has overwritten it), each pass a new step
+        model.zero_grad(set_to_none=True)
+        torch.compiler.cudagraph_mark_step_begin()
         with autocast:
             criterion(model(x), y).backward()
 
