@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
 def console_main() -> None:
     code = main(fresh_process=True)
     # The command's work is done and its files are closed. What remains of a normal exit is the interpreter's
-    # teardown of torch's modules: 1-2 s after the last line (1.2 s on a 2-core CPU, 1.7 s after a CIFAR run on
-    # an H100), on every command, `predict` of one image included. A process leaves as multiprocessing's
-    # children do, once its threads and exit handlers have run as they would have.
+    # teardown of torch's modules: 0.5-1.2 s after the last line (1.2 s on a 2-core CPU; on an H100 machine the
+    # CIFAR run's exit took 1.0-1.2 s with it, 0.5 s without), on every command, `predict` of one image included.
+    # A process leaves as multiprocessing's children do, once its threads and exit handlers have run as they
+    # would have.
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         _finish_threads_and_exit_handlers()

@@ -132,9 +132,9 @@ def add_parser(sub) -> None:
                    help="cudnn: cuDNN; native: cuDNN off; compile: torch.compile")
     g.add_argument("--compile-mode", choices=COMPILE_MODES, default=d.compile_mode,
                    help="torch.compile's mode with --backend compile: reduce-overhead replays the step's kernels "
-                        "as CUDA graphs (for small, launch-bound steps: ResNet-9 on CIFAR trained 1.5x faster on one "
-                        "H100, but its compile cost about as much over 22 epochs); the max-autotune modes time "
-                        "kernel choices (minutes of compilation)")
+                        "as CUDA graphs (for small, launch-bound steps: ResNet-9 on CIFAR trained 1.4-1.8x faster "
+                        "on one H100, but its compile cost about as much over 22 epochs; measured on one GPU only); "
+                        "the max-autotune modes time kernel choices (minutes of compilation)")
     g.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=d.cudnn_benchmark,
                    help="time cuDNN's algorithms for each convolution shape at its first use, instead of taking "
                         "cuDNN's own pick; default: only for crops of at most 64 px (3-6%% faster there; at 224 px "
