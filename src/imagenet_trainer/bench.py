@@ -270,8 +270,11 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
     if ctrl is not None:
         out["cpu_share"] = ctrl.share.value
         out["device_side_s_per_batch"] = ctrl.gpu
-        out["split_windows"] = [{"cpu_share": round(share, 3), "images_per_s": round(rate * cfg.batch_size),
-                                 "producer_waited": round(waited, 3)} for share, rate, waited in ctrl.history]
+        out["split_windows"] = [{"cpu_share": round(w.share, 3), "images_per_s": round(w.rate * cfg.batch_size),
+                                 "producer_waited": round(w.producer_waited, 3),
+                                 "producer_blocked": round(w.producer_blocked, 3),
+                                 "training_waited": round(w.training_waited, 3),
+                                 "device_side_ms": round(1000 * w.device_s, 2)} for w in ctrl.history]
     out["ceiling"] = {"images_per_s": _ceiling(step, cfg, device, opts, len(data.classes))}
     out["of_ceiling"] = ips / out["ceiling"]["images_per_s"]
     if opts.compare:

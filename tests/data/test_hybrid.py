@@ -197,17 +197,24 @@ def test_fixed_split_only_measures(photo_tree):
     for t in range(11):
         c.tick(float(t))
     assert ds.cpu_share.value == pytest.approx(0.3) and c.moves == 0
-    assert list(c.history) == [(pytest.approx(0.3), 1.0, 0.0)] * 3  # windows back to back after the first lag
+    assert [w[:3] for w in c.history] == [(pytest.approx(0.3), 1.0, 0.0)] * 3  # back to back after the first lag
 
 
-def test_the_controller_records_each_window_with_the_producers_wait(photo_tree):
+def test_the_controller_records_each_window_with_its_waits(photo_tree):
+    """A window's record says which end held its batches up: the workers (the producer waited for them), training
+    (the producer waited for room in the queue), or the producer's device side (training waited for it)."""
     ds = EncodedFolderDataset(build_index(photo_tree), Geometry("center", 32, 32), cpu_share=0.4)
     c = SplitController(ds, step=0.1, lag=2, window=4)
     for t in range(6):
+        c.gpu_time(0.25 if t >= 2 else 9.0)  # before the window's start: not counted in it
         c.tick(float(t))
-        if t >= 2:
-            c.producer_waited(0.5)  # after the window's start: 3 x 0.5 s of a 4-s window
-    assert list(c.history) == [(pytest.approx(0.4), 1.0, pytest.approx(0.375))] and c.moves == 1
+        if t >= 2:  # after the window's start: 3 x 0.5 s, 3 x 0.2 s and 3 x 0.1 s of a 4-s window
+            c.producer_waited(0.5)
+            c.producer_blocked(0.2)
+            c.training_waited(0.1)
+    assert list(c.history) == [(pytest.approx(0.4), 1.0, pytest.approx(0.375), pytest.approx(0.15),
+                                pytest.approx(0.075), pytest.approx(0.25))] and c.moves == 1
+    assert c.history[0].device_s == pytest.approx(0.25)
 
 
 @pytest.mark.gpu

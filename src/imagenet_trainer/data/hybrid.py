@@ -21,6 +21,7 @@ times the bytes of the finished crops.
 from __future__ import annotations
 
 import collections
+import typing
 import math
 import multiprocessing
 from dataclasses import dataclass
@@ -202,6 +203,19 @@ class GpuCropDecoder:
         crop_resize_into(out, images, boxes, positions, flips, scale, bias)
 
 
+class Window(typing.NamedTuple):
+    """One timed window of the hybrid loader's split: its CPU share, its rate (batches/s), the shares of its
+    time the producer thread waited for the workers and for room in the queue and training waited for a
+    batch, and the producer's mean device-side seconds per batch."""
+
+    share: float
+    rate: float
+    producer_waited: float
+    producer_blocked: float = 0.0
+    training_waited: float = 0.0
+    device_s: float = 0.0
+
+
 class SplitController:
     """Moves the hybrid loader's CPU share to where training runs fastest (perturb and observe).
 
@@ -229,7 +243,8 @@ class SplitController:
     difference was wrong about a third of the time, and the share wandered: alexnet ended at 0.15-0.35 for
     14,340-15,851 img/s, where a fixed 0.3 gave 17,808 (session 11).
 
-    ``history`` keeps the latest timed windows as (share, batches/s, the producer's share of it spent waiting).
+    ``history`` keeps the latest timed windows (``Window``): where a window's batches went slower than its
+    two sides' work, its shares of waiting say which end held it up.
     """
 
     START = 0.3  # best or near it for resnet18 and alexnet on one H100 with 16 cores (session 6 sweep)
@@ -243,32 +258,50 @@ class SplitController:
         self.last_rate = None  # batches/s measured after the previous move
         self.gpu = 0.0  # smoothed seconds of the producer thread's device side per batch
         self.moves = 0
-        self.history: collections.deque[tuple[float, float, float]] = collections.deque(maxlen=1000)
+        self.history: collections.deque[Window] = collections.deque(maxlen=1000)
         self._count = 0
         self._t0 = None
-        self._waited = 0.0
+        self._waits = [0.0, 0.0, 0.0]  # this window's seconds: producer waited, producer blocked, training waited
+        self._device = [0.0, 0]  # this window's device-side seconds and batches
 
     def gpu_time(self, seconds: float) -> None:
         """The producer thread's time for the device side of one batch."""
         self.gpu = 0.8 * self.gpu + 0.2 * seconds
+        self._device[0] += seconds
+        self._device[1] += 1
 
     def producer_waited(self, seconds: float) -> None:
         """The producer thread waited ``seconds`` for the workers' next batch."""
-        self._waited += seconds
+        self._waits[0] += seconds
+
+    def producer_blocked(self, seconds: float) -> None:
+        """The producer thread waited ``seconds`` for room in the queue: training took batches slower than
+        they were made."""
+        self._waits[1] += seconds
+
+    def training_waited(self, seconds: float) -> None:
+        """Training waited ``seconds`` for its next batch."""
+        self._waits[2] += seconds
 
     def tick(self, now: float) -> None:
         """The consumer took a batch at time ``now`` (``time.perf_counter`` seconds)."""
         self._count += 1
         if self._count == self.lag:
-            self._t0, self._waited = now, 0.0  # the batches split the new way start here
+            self._start(now)  # the batches split the new way start here
         elif self._count == self.lag + self.window:
             span = now - self._t0
             rate = self.window / span
-            self.history.append((self.share.value, rate, min(1.0, self._waited / span)))
+            waited, blocked, training = (min(1.0, w / span) for w in self._waits)
+            device = self._device[0] / self._device[1] if self._device[1] else 0.0
+            self.history.append(Window(self.share.value, rate, waited, blocked, training, device))
             if self.fixed:  # time the next window straight away
-                self._count, self._t0, self._waited = self.lag, now, 0.0
+                self._count = self.lag
+                self._start(now)
             else:
                 self._move(rate)
+
+    def _start(self, now: float) -> None:
+        self._t0, self._waits, self._device = now, [0.0, 0.0, 0.0], [0.0, 0]
 
     def _move(self, rate: float) -> None:
         if self.last_rate is not None and rate < self.last_rate:

@@ -353,14 +353,16 @@ class DeviceLoader(WrappedLoader):
                         in_use.append((event, held))
                     while in_use and (len(in_use) > HELD_BATCHES or in_use[0][0].query()):
                         in_use.popleft()[0].synchronize()
-                    if self.controller is not None:
-                        self.controller.gpu_time(time.perf_counter() - t0)
+                    t1 = time.perf_counter()
                     while not stop.is_set():
                         try:
                             q.put((out, event), timeout=0.1)
                             break
                         except queue.Full:
                             continue
+                    if self.controller is not None:
+                        self.controller.gpu_time(t1 - t0)
+                        self.controller.producer_blocked(time.perf_counter() - t1)
                     if stop.is_set():
                         return
                 q.put(None)
@@ -385,6 +387,7 @@ class DeviceLoader(WrappedLoader):
                 out.labels.record_stream(main)
                 out.wait = wait
                 if self.controller is not None:
+                    self.controller.training_waited(wait)
                     self.controller.tick(time.perf_counter())
                 yield out
         finally:
