@@ -21,9 +21,9 @@ times the bytes of the finished crops.
 from __future__ import annotations
 
 import collections
-import typing
 import math
 import multiprocessing
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,9 +211,9 @@ class Window(typing.NamedTuple):
     share: float
     rate: float
     producer_waited: float
-    producer_blocked: float = 0.0
-    training_waited: float = 0.0
-    device_s: float = 0.0
+    producer_blocked: float
+    training_waited: float
+    device_s: float
 
 
 class SplitController:
