@@ -35,6 +35,8 @@ without them DDP copies the gradients between themselves and its all-reduce buck
 the profiler's warm-up and are left out); ``benchmarks/trace_gaps.py`` sums where each GPU's time went. After
 ``trainer`` a second ``fed`` phase (``fed_again``) tells the phases' order apart from their work.
 
+``--ddp-option KEY=VALUE`` (repeatable) passes a further keyword to DDP, e.g. ``bucket_cap_mb=128`` (session 21).
+
 ``--grads bf16`` sums the gradients in bf16 (DDP's ``bf16_compress_hook``, as ``train --ddp-grads``). Under
 DDP it also times one all-reduce of all the gradients' elements alone, in fp32 and in bf16 (``allreduce_ms``),
 which tells how fast the GPUs reach each other.
@@ -43,6 +45,7 @@ which tells how fast the GPUs reach each other.
 from __future__ import annotations
 
 import argparse
+import ast
 import itertools
 import json
 import os
@@ -69,6 +72,8 @@ def main() -> None:
                    help="DDP(gradient_as_bucket_view=True): gradients live in the all-reduce buckets, no copies in and out")
     p.add_argument("--no-broadcast-buffers", action="store_true",
                    help="DDP(broadcast_buffers=False): no broadcast of rank 0's batch-norm buffers before every forward")
+    p.add_argument("--ddp-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword for DDP (repeatable; the value a Python literal), e.g. bucket_cap_mb=128")
     p.add_argument("--whole-graph", action="store_true",
                    help="compile DDP's model as one graph (torch._dynamo.config.optimize_ddp = False): gradients are "
                         "all-reduced after the backward instead of bucket by bucket during it")
@@ -91,10 +96,12 @@ def main() -> None:
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     model = create_model(a.arch, 1000).to(device, memory_format=torch.channels_last)
     net = model
+    ddp_extra = {k: ast.literal_eval(v) for k, _, v in (o.partition("=") for o in a.ddp_option)}
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank] if cuda else None,
                                                         gradient_as_bucket_view=a.bucket_view,
-                                                        broadcast_buffers=not a.no_broadcast_buffers)
+                                                        broadcast_buffers=not a.no_broadcast_buffers,
+                                                        **ddp_extra)
     if world > 1 and a.grads == "bf16":
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
@@ -173,7 +180,7 @@ def main() -> None:
                 _profile(run, os.path.join(a.profile, f"{name}_rank{rank}.json.gz"), cuda, sync)
     allreduce = _allreduce_ms(sum(p.numel() for p in model.parameters()), device, sync) if world > 1 else None
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
-                      "grads": a.grads, "whole_graph": a.whole_graph, "bucket_view": a.bucket_view,
+                      "grads": a.grads, "whole_graph": a.whole_graph, "ddp_options": ddp_extra, "bucket_view": a.bucket_view,
                       "broadcast_buffers": not a.no_broadcast_buffers, "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
                       "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()},
                       "allreduce_ms": allreduce}), flush=True)
