@@ -74,6 +74,33 @@ def uneven_tree(tiny_tree):
     return tiny_tree
 
 
+class _StubEvent:
+    """A CUDA event's part that the prefetching thread uses, for running that thread on the CPU."""
+
+    def record(self, stream=None):
+        pass
+
+    def query(self) -> bool:
+        return True
+
+    def synchronize(self):
+        pass
+
+
+@pytest.fixture
+def cuda_stubs(monkeypatch):
+    """CUDA's streams, events and ``record_stream`` as no-ops, so that ``DeviceLoader._iter_cuda``'s threads run
+    on the CPU."""
+    import contextlib
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: object())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "Event", _StubEvent)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: SimpleNamespace(wait_event=lambda e: None))
+    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, stream: None)
+
+
 def _rank_then_leave(rank: int, fn, *args) -> None:
     fn(rank, *args)
     sys.stdout.flush()

@@ -286,3 +286,54 @@ def test_longer_windows_keep_a_noisy_split_near_its_best(photo_tree):
 
     assert SplitController.__init__.__defaults__[2] == 80  # the default window
     assert spread(80) < 0.8 * spread(20)  # 0.07 against 0.10 of the share, on average
+
+
+def _cpu_hybrid_loader(photo_tree, decoder_cls=GpuCropDecoder, share=0.5) -> DeviceLoader:
+    """A hybrid loader whose 'GPU' is the CPU: half of each batch's files go to ``decoder_cls``'s decode."""
+    index = build_index(photo_tree)
+    cpu = torch.device("cpu")
+    ds = EncodedFolderDataset(index, Geometry("rrc", 32, 32), cpu_share=share)
+    loader = make_dataloader(ds, EpochBatchSampler(index.labels, 2), 2, False, collate_fn=collate_mixed)
+    return DeviceLoader(loader, cpu, (0.5,) * 3, (0.25,) * 3, decoder_cls(cpu, 32))
+
+
+def test_the_cuda_producer_decodes_ahead_in_a_thread_of_its_own(photo_tree, cuda_stubs):
+    """The CUDA path's threads, run on the CPU with CUDA's streams and events stubbed: each batch's files are
+    decoded in the decoding thread (while the producer finishes the batch before), and the batches are those
+    of ``_to_device`` called in turn, in order."""
+    import threading
+
+    threads = []
+
+    class Recording(GpuCropDecoder):
+        def decode(self, encoded):
+            threads.append(threading.current_thread().name)
+            return super().decode(encoded)
+
+    device_loader = _cpu_hybrid_loader(photo_tree, Recording)
+    threaded = [(b.indices.tolist(), b.images) for b in device_loader._iter_cuda()]
+    decoded_ahead = len(threads)
+    inline = [(b.indices.tolist(), device_loader._to_device(b).images) for b in device_loader.loader]
+    assert len(threaded) == len(inline) == 4 and decoded_ahead == 4
+    assert set(threads[:decoded_ahead]) == {"device-decode"}
+    for (i, x), (j, y) in zip(threaded, inline):
+        assert i == j and torch.equal(x, y)
+
+
+def test_a_decode_error_in_the_decoding_thread_reaches_the_training_loop(photo_tree, cuda_stubs):
+    class Broken(GpuCropDecoder):
+        def decode(self, encoded):
+            raise RuntimeError("nvJPEG failed")
+
+    with pytest.raises(RuntimeError, match="nvJPEG failed"):
+        list(_cpu_hybrid_loader(photo_tree, Broken)._iter_cuda())
+
+
+def test_leaving_the_batches_part_way_stops_both_threads(photo_tree, cuda_stubs):
+    import threading
+
+    batches = _cpu_hybrid_loader(photo_tree)._iter_cuda()
+    next(batches)
+    batches.close()
+    alive = {t.name for t in threading.enumerate()}
+    assert not alive & {"device-decode", "device-prefetch"}

@@ -314,38 +314,20 @@ def test_an_epoch_left_part_way_or_out_of_turn_starts_the_iterator_again(index):
     assert _indices(cont, [7]) == [ref[3]]  # a jump (a resumed run): from epoch 7's start
 
 
-class _StubEvent:
-    """A CUDA event's part that the prefetching thread uses, for running that thread on the CPU."""
-
-    def record(self, stream=None):
-        pass
-
-    def query(self) -> bool:
-        return True
-
-    def synchronize(self):
-        pass
-
-
 @pytest.mark.parametrize("slow", ["training", "producer"])
-def test_the_cuda_producer_tells_the_controller_which_end_waited(index, monkeypatch, slow):
+def test_the_cuda_producer_tells_the_controller_which_end_waited(index, monkeypatch, cuda_stubs, slow):
     """The CUDA path's prefetching thread, run on the CPU with CUDA's streams and events stubbed. A slow training
     step shows in the controller's windows as the producer blocked on the full queue; a slow device side, as
     training waiting for its batches."""
-    import contextlib
     from types import SimpleNamespace
 
     from imagenet_trainer.data.hybrid import SplitController
 
-    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: object())
-    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
-    monkeypatch.setattr(torch.cuda, "Event", _StubEvent)
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: SimpleNamespace(wait_event=lambda e: None))
-    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, stream: None)
     loader = _cpu_loader(index, False)
     if slow == "producer":  # the device side of each batch takes 50 ms
         to_device = loader._to_device
-        monkeypatch.setattr(loader, "_to_device", lambda batch, hold=None: time.sleep(0.05) or to_device(batch, hold))
+        monkeypatch.setattr(loader, "_to_device",
+                            lambda batch, hold=None, decoded=None: time.sleep(0.05) or to_device(batch, hold, decoded))
     loader.prefetch = 1
     loader.controller = SplitController(SimpleNamespace(cpu_share=SimpleNamespace(value=0.3)), lag=1, window=3,
                                         fixed=True)
