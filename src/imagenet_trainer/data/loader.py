@@ -272,6 +272,17 @@ class WrappedLoader:
         self._next_epoch = sampler.epoch + 1
 
 
+def _put_unless(q: queue.Queue, stop: threading.Event, halt: threading.Event | None, item) -> bool:
+    """Put ``item`` on ``q`` once there is room, unless ``stop`` (or ``halt``) is set first; whether it went on."""
+    while not (stop.is_set() or (halt is not None and halt.is_set())):
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class DeviceLoader(WrappedLoader):
     """Iterate ``DeviceBatch`` on ``device``; on CUDA a thread prepares batches ahead on a side stream.
 
@@ -343,15 +354,7 @@ class DeviceLoader(WrappedLoader):
             return
         ahead: queue.Queue = queue.Queue(maxsize=1)
         halt = threading.Event()
-
-        def put(item) -> bool:
-            while not (stop.is_set() or halt.is_set()):
-                try:
-                    ahead.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
+        put = functools.partial(_put_unless, ahead, stop, halt)
 
         def decode():
             try:
@@ -412,12 +415,7 @@ class DeviceLoader(WrappedLoader):
                     while in_use and (len(in_use) > HELD_BATCHES or in_use[0][0].query()):
                         in_use.popleft()[0].synchronize()
                     t1 = time.perf_counter()
-                    while not stop.is_set():
-                        try:
-                            q.put((out, event), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
+                    _put_unless(q, stop, None, (out, event))
                     if self.controller is not None:
                         self.controller.gpu_time(decode_s + t1 - t0)
                         self.controller.producer_blocked(time.perf_counter() - t1)
