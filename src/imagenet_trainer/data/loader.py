@@ -283,6 +283,17 @@ def _put_unless(q: queue.Queue, stop: threading.Event, halt: threading.Event | N
     return False
 
 
+def _queued(q: queue.Queue):
+    """The items a thread puts on ``q``, up to its ``None``; an exception it puts there is raised here."""
+    while True:
+        item = q.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 class DeviceLoader(WrappedLoader):
     """Iterate ``DeviceBatch`` on ``device``; on CUDA a thread prepares batches ahead on a side stream.
 
@@ -363,7 +374,7 @@ class DeviceLoader(WrappedLoader):
                 for batch, waited_from in self._items():
                     t0 = time.perf_counter()
                     decoded = None
-                    if getattr(batch, "lengths", None):  # a MixedBatch with files for the GPU
+                    if not isinstance(batch, Batch) and batch.lengths:  # files for the GPU, as _to_device tells
                         with torch.cuda.stream(stream):
                             decoded = self.gpu_decoder.decode(batch.encoded)
                     if not put((batch, t0 - waited_from, decoded, time.perf_counter() - t0)):
@@ -375,13 +386,7 @@ class DeviceLoader(WrappedLoader):
         thread = threading.Thread(target=decode, name="device-decode", daemon=True)
         thread.start()
         try:
-            while True:
-                item = ahead.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            yield from _queued(ahead)
         finally:
             halt.set()
             thread.join(timeout=5)
@@ -428,15 +433,14 @@ class DeviceLoader(WrappedLoader):
         thread = threading.Thread(target=produce, name="device-prefetch", daemon=True)
         thread.start()
         main = torch.cuda.current_stream(self.device)
+        items = _queued(q)
         try:
             while True:
                 t0 = time.perf_counter()
-                item = q.get()
+                item = next(items, None)
                 wait = time.perf_counter() - t0
                 if item is None:
                     return
-                if isinstance(item, BaseException):
-                    raise item
                 out, event = item
                 main.wait_event(event)
                 out.images.record_stream(main)
