@@ -37,6 +37,11 @@ the profiler's warm-up and are left out); ``benchmarks/trace_gaps.py`` sums wher
 
 ``--ddp-option KEY=VALUE`` (repeatable) passes a further keyword to DDP, e.g. ``bucket_cap_mb=128`` (session 21).
 
+``--comm-hook noop|sync`` splits what DDP costs (session 22): ``noop`` leaves each bucket's gradients as they are
+(DDP's own work in the step, no communication and no wait between the ranks); ``sync`` all-reduces one element per
+bucket instead of the bucket (the ranks wait for each other bucket by bucket, with almost no bytes and tiny NCCL
+kernels beside the backward). The loss is then not trained on the sum, which does not change the timing.
+
 ``--grads bf16`` sums the gradients in bf16 (DDP's ``bf16_compress_hook``, as ``train --ddp-grads``). Under
 DDP it also times one all-reduce of all the gradients' elements alone, in fp32 and in bf16 (``allreduce_ms``),
 which tells how fast the GPUs reach each other.
@@ -74,6 +79,8 @@ def main() -> None:
                    help="DDP(broadcast_buffers=False): no broadcast of rank 0's batch-norm buffers before every forward")
     p.add_argument("--ddp-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword for DDP (repeatable; the value a Python literal), e.g. bucket_cap_mb=128")
+    p.add_argument("--comm-hook", choices=("allreduce", "noop", "sync"), default="allreduce",
+                   help="DDP: what a bucket's hook does (noop: nothing; sync: an all-reduce of one element)")
     p.add_argument("--whole-graph", action="store_true",
                    help="compile DDP's model as one graph (torch._dynamo.config.optimize_ddp = False): gradients are "
                         "all-reduced after the backward instead of bucket by bucket during it")
@@ -106,6 +113,8 @@ def main() -> None:
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
         net.register_comm_hook(None, default_hooks.bf16_compress_hook)
+    if world > 1 and a.comm_hook != "allreduce":
+        net.register_comm_hook(None, _noop_hook if a.comm_hook == "noop" else _sync_hook)
     if a.compile:
         if a.whole_graph:
             import torch._dynamo as dynamo
@@ -180,7 +189,7 @@ def main() -> None:
                 _profile(run, os.path.join(a.profile, f"{name}_rank{rank}.json.gz"), cuda, sync)
     allreduce = _allreduce_ms(sum(p.numel() for p in model.parameters()), device, sync) if world > 1 else None
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
-                      "grads": a.grads, "whole_graph": a.whole_graph, "ddp_options": ddp_extra, "bucket_view": a.bucket_view,
+                      "grads": a.grads, "comm_hook": a.comm_hook, "whole_graph": a.whole_graph, "ddp_options": ddp_extra, "bucket_view": a.bucket_view,
                       "broadcast_buffers": not a.no_broadcast_buffers, "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
                       "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()},
                       "allreduce_ms": allreduce}), flush=True)
@@ -190,6 +199,21 @@ def main() -> None:
         os._exit(0)  # exiting (session 13: each run ended at its time limit); nothing is left to write
     if world > 1:
         dist.destroy_process_group()
+
+
+def _noop_hook(state, bucket):
+    """A DDP comm hook that sends nothing: the bucket's gradients come back as they are, at once."""
+    fut = torch.futures.Future()
+    fut.set_result(bucket.buffer())
+    return fut
+
+
+def _sync_hook(state, bucket):
+    """A DDP comm hook that all-reduces one element of the bucket, not the bucket: the ranks still meet at every
+    bucket, but move almost no bytes."""
+    buffer = bucket.buffer()
+    work = dist.all_reduce(buffer[:1], async_op=True)
+    return work.get_future().then(lambda _: buffer)
 
 
 def _profile(run, path: str, cuda: bool, sync, steps: int = 12, warmup: int = 2) -> None:

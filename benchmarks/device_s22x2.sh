@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Session 22's 2-GPU calls (nvidia-h100-x2, carry [.whl]), one warm machine: `bash benchmarks/device_s22x2.sh a`,
+# then, on 2x H100 only (on H200 the pair waits for its workers), `... b`.
+# a: what DDP costs on random batches, split (benchmarks/ddp_ceiling.py --comm-hook, compiled resnet50, 100 steps):
+#    one GPU alone; the twin (two one-GPU processes at once, no DDP); the shipped DDP options with each bucket's hook
+#    doing nothing (noop: DDP's own work, the ranks never meet), all-reducing one element (sync: the ranks meet at
+#    every bucket, almost no bytes), and all-reducing the bucket (as shipped); the last three alternated, twice.
+#    Sessions 9-21: the shipped ceiling is 93.7-96.3% of one GPU; the all-reduce alone takes 0.4 ms (session 12), one
+#    bucket gains 0.5% (session 21), DDP over a group of one process costs 0.2 ms a step (session 18).
+#    Prediction: twin >= 99%, noop about 99%, sync about 97%, shipped 95.5-96.3%: the ranks' meeting and the bytes
+#    beside the backward each about half of what is lost.
+# b: train's pair (compiled resnet50, 13k tree, --loader cpu, sessions 17-21's set-up): one GPU, then the shipped
+#    pair against the pair with one DDP bucket (bucket_cap_mb=128), alternated, on H100 (session 21 had only H200s,
+#    where its pairs waited for their workers). Prediction: one bucket +0.5-1%, not 1.9x.
+set -u
+source benchmarks/device_x2_lib.sh
+t0=$(date +%s)
+unset PYTHONDONTWRITEBYTECODE; export PYTHONPYCACHEPREFIX=/tmp/pyc XDG_CACHE_HOME=/tmp/xdg
+nvidia-smi -L | tee -a $S; nproc | tee -a $S
+SHIP="--bucket-view --no-broadcast-buffers --ddp-option static_graph=True"
+if [ "${1:-a}" = a ]; then
+  ( make_tree > /dev/null 2>&1 ) &  # for call b, written while the first (cold) compile runs
+  tree=$!
+  s=$(date +%s); CUDA_VISIBLE_DEVICES=0 timeout 120 python3 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 > /tmp/one.log 2>&1
+  echo "== one (cold compile, the tree written beside) rc=$? $(( $(date +%s) - s )) s" | tee -a $S; grep -o '"rank".*' /tmp/one.log | cut -c1-330 | tee -a $S
+  wait $tree
+  s=$(date +%s); CUDA_VISIBLE_DEVICES=0 timeout 90 python3 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 > /tmp/one2.log 2>&1
+  echo "== one again rc=$? $(( $(date +%s) - s )) s" | tee -a $S; grep -o '"rank".*' /tmp/one2.log | cut -c1-330 | tee -a $S
+  s=$(date +%s)
+  for g in 0 1; do CUDA_VISIBLE_DEVICES=$g timeout 90 python3 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 > /tmp/twin$g.log 2>&1 & done
+  wait
+  echo "== twin (GPU 0 and GPU 1 alone, at once) $(( $(date +%s) - s )) s" | tee -a $S
+  for g in 0 1; do grep -o '"rank".*' /tmp/twin$g.log | cut -c1-330 | sed "s/^/gpu $g: /" | tee -a $S; done
+  for r in 1 2; do
+    LIMIT=100 ddp_ceiling2 noop$r $SHIP --comm-hook noop > /dev/null
+    LIMIT=100 ddp_ceiling2 sync$r $SHIP --comm-hook sync > /dev/null
+    LIMIT=100 ddp_ceiling2 ship$r $SHIP > /dev/null
+  done
+else
+  compiled_runs
+  x2_resnet50; val100; smi_query
+  LIMIT=85 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
+  one c1 95
+  pair n1
+  pair bk1 --ddp-option bucket_cap_mb=128
+  pair bk2 --ddp-option bucket_cap_mb=128
+  pair n2
+fi
+echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
+echo; cat $S
