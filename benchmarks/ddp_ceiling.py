@@ -40,7 +40,13 @@ the profiler's warm-up and are left out); ``benchmarks/trace_gaps.py`` sums wher
 ``--comm-hook noop|sync`` splits what DDP costs (session 22): ``noop`` leaves each bucket's gradients as they are
 (DDP's own work in the step, no communication and no wait between the ranks); ``sync`` all-reduces one element per
 bucket instead of the bucket (the ranks wait for each other bucket by bucket, with almost no bytes and tiny NCCL
-kernels beside the backward). The loss is then not trained on the sum, which does not change the timing.
+kernels beside the backward). The ranks' weights then drift apart, which does not change the timing; each rank
+trains on a batch of its own, and the JSON's ``weights_in_sync`` says whether the gradients were summed.
+
+``--python-reducer`` (with ``--compile``; session 22) compiles DDP as one graph with its all-reduces in it:
+``torch._dynamo.config.optimize_ddp = "python_reducer"`` and the backward under compiled autograd, so inductor sees
+the whole backward with the gradients' all-reduces and buckets and places them itself, where DDPOptimizer splits
+the model into one graph per bucket.
 
 ``--grads bf16`` sums the gradients in bf16 (DDP's ``bf16_compress_hook``, as ``train --ddp-grads``). Under
 DDP it also times one all-reduce of all the gradients' elements alone, in fp32 and in bf16 (``allreduce_ms``),
@@ -81,6 +87,8 @@ def main() -> None:
                    help="a keyword for DDP (repeatable; the value a Python literal), e.g. bucket_cap_mb=128")
     p.add_argument("--comm-hook", choices=("allreduce", "noop", "sync"), default="allreduce",
                    help="DDP: what a bucket's hook does (noop: nothing; sync: an all-reduce of one element)")
+    p.add_argument("--python-reducer", action="store_true",
+                   help="with --compile: DDP's all-reduces traced into one compiled backward (compiled autograd)")
     p.add_argument("--whole-graph", action="store_true",
                    help="compile DDP's model as one graph (torch._dynamo.config.optimize_ddp = False): gradients are "
                         "all-reduced after the backward instead of bucket by bucket during it")
@@ -104,6 +112,10 @@ def main() -> None:
     model = create_model(a.arch, 1000).to(device, memory_format=torch.channels_last)
     net = model
     ddp_extra = {k: ast.literal_eval(v) for k, _, v in (o.partition("=") for o in a.ddp_option)}
+    if a.python_reducer:  # before DDP is built: it reads the mode then
+        import torch._dynamo as dynamo
+
+        dynamo.config.optimize_ddp = "python_reducer"
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank] if cuda else None,
                                                         gradient_as_bucket_view=a.bucket_view,
@@ -122,6 +134,9 @@ def main() -> None:
             dynamo.config.optimize_ddp = False
         net = torch.compile(net)
     train_step = make_step(net, device, torch.bfloat16)
+    if a.python_reducer:
+        train_step = _under_compiled_autograd(train_step)
+    torch.manual_seed(1000 + rank)  # each rank its own batch: only summed gradients keep the ranks' weights equal
     x = torch.randn(a.batch, 3, a.size, a.size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (a.batch,), device=device)
 
@@ -187,18 +202,42 @@ def main() -> None:
 
             for name, run in (("fed", fed_steps), ("trainer", trainer)):
                 _profile(run, os.path.join(a.profile, f"{name}_rank{rank}.json.gz"), cuda, sync)
+    in_sync = _weights_in_sync(model) if world > 1 else None
     allreduce = _allreduce_ms(sum(p.numel() for p in model.parameters()), device, sync) if world > 1 else None
     print(json.dumps({"arch": a.arch, "compile": a.compile, "processes": world, "rank": rank, "batch_per_gpu": a.batch,
-                      "grads": a.grads, "comm_hook": a.comm_hook, "whole_graph": a.whole_graph, "ddp_options": ddp_extra, "bucket_view": a.bucket_view,
+                      "grads": a.grads, "comm_hook": a.comm_hook, "python_reducer": a.python_reducer, "whole_graph": a.whole_graph, "ddp_options": ddp_extra, "bucket_view": a.bucket_view,
                       "broadcast_buffers": not a.no_broadcast_buffers, "warmup_s": round(warm, 1), "loader": a.loader if a.data else None,
                       "images_per_s_per_gpu": {k: round(v) for k, v in rates.items()},
-                      "allreduce_ms": allreduce}), flush=True)
+                      "weights_in_sync": in_sync, "allreduce_ms": allreduce}), flush=True)
     if world > 1:
         dist.barrier()
     if a.data:  # the loader's threads and workers, still feeding the endless batches, kept the process from
         os._exit(0)  # exiting (session 13: each run ended at its time limit); nothing is left to write
     if world > 1:
         dist.destroy_process_group()
+
+
+def _weights_in_sync(model) -> bool:
+    """Whether every rank holds the same weights (the gradients were summed): the largest and the smallest of the
+    ranks' weight sums agree."""
+    total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum()
+    hi, lo = total.clone(), total.clone()
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    return bool(torch.isclose(hi, lo, rtol=1e-9, atol=0).item())
+
+
+def _under_compiled_autograd(step):
+    """``step`` with its backward traced and compiled by compiled autograd (torch 2.11 and later name it ``_enable``)."""
+    from torch._dynamo import compiled_autograd
+
+    enable = getattr(compiled_autograd, "_enable", None) or compiled_autograd.enable
+
+    def run(x, y):
+        with enable(torch.compile):
+            step(x, y)
+
+    return run
 
 
 def _noop_hook(state, bucket):

@@ -12,6 +12,13 @@
 # b: train's pair (compiled resnet50, 13k tree, --loader cpu, sessions 17-21's set-up): one GPU, then the shipped
 #    pair against the pair with one DDP bucket (bucket_cap_mb=128), alternated, on H100 (session 21 had only H200s,
 #    where its pairs waited for their workers). Prediction: one bucket +0.5-1%, not 1.9x.
+# c (after a, on 2x H200: noop 97.3-97.6% of one GPU, sync 96.4-96.6%, shipped 95.0-95.4%, twin 99.8%, so DDP's own
+#    work with the ranks apart costs more than half): is that work the split into one compiled graph per bucket
+#    (DDPOptimizer)? Alternated twice: noop with one graph (--whole-graph); the shipped options with one graph (the
+#    all-reduce after the backward, 0.4 ms), the same with bf16 gradients (0.2 ms), with DDP's all-reduces traced
+#    into one compiled backward (--python-reducer: compiled autograd), and as shipped.
+#    Prediction: noop with one graph 99.5% (the split is the cost); one graph 97%, with bf16 gradients 97.5%;
+#    the python reducer 97-98% if it runs; shipped 95-95.5%.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -35,6 +42,16 @@ if [ "${1:-a}" = a ]; then
     LIMIT=100 ddp_ceiling2 noop$r $SHIP --comm-hook noop > /dev/null
     LIMIT=100 ddp_ceiling2 sync$r $SHIP --comm-hook sync > /dev/null
     LIMIT=100 ddp_ceiling2 ship$r $SHIP > /dev/null
+  done
+elif [ "$1" = c ]; then
+  s=$(date +%s); CUDA_VISIBLE_DEVICES=0 timeout 120 python3 benchmarks/ddp_ceiling.py --arch resnet50 --compile --steps 100 > /tmp/one.log 2>&1
+  echo "== one rc=$? $(( $(date +%s) - s )) s" | tee -a $S; grep -o '"rank".*' /tmp/one.log | cut -c1-330 | tee -a $S
+  for r in 1 2; do
+    LIMIT=110 ddp_ceiling2 noopwhole$r $SHIP --comm-hook noop --whole-graph > /dev/null
+    LIMIT=110 ddp_ceiling2 whole$r $SHIP --whole-graph > /dev/null
+    LIMIT=110 ddp_ceiling2 wholebf16$r $SHIP --whole-graph --grads bf16 > /dev/null
+    LIMIT=150 ddp_ceiling2 pyreducer$r $SHIP --python-reducer > /dev/null
+    LIMIT=110 ddp_ceiling2 ship$r $SHIP > /dev/null
   done
 else
   compiled_runs
