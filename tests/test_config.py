@@ -58,6 +58,14 @@ def test_library_callers_get_the_same_check():
         TrainConfig(label_smoothing=1.5).check()
 
 
+def test_the_ddp_graph_is_split_or_whole_and_needs_the_compile_backend():
+    TrainConfig(backend="compile", ddp_graph="whole").check()
+    with pytest.raises(UsageError, match="--ddp-graph whole: chooses how torch.compile cuts a DDP model: add --backend"):
+        TrainConfig(ddp_graph="whole").check()
+    with pytest.raises(UsageError, match="--ddp-graph halves: unknown; choose split or whole"):
+        TrainConfig(backend="compile", ddp_graph="halves").check()
+
+
 def test_a_compile_mode_needs_the_compile_backend():
     TrainConfig(backend="compile", compile_mode="reduce-overhead").check()
     with pytest.raises(UsageError, match="--compile-mode reduce-overhead: is a mode of torch.compile: add --backend"):

@@ -72,6 +72,7 @@ class TrainConfig:
     # (``tune_cudnn``: on for crops of at most 64 px, off for larger ones)
     sync_bn: bool = False  # synchronized batch norm across GPUs (DDP)
     ddp_grads: str = "fp32"  # precision in which DDP sums the processes' gradients: fp32 | bf16
+    ddp_graph: str = "split"  # compiled DDP: split (a graph per gradient bucket) | whole (one graph)
     dist_timeout: float = 10.0  # minutes a collective may wait for a missing rank before the job fails
     # --- run folder, logging, checkpoints ---
     output: Optional[str] = None  # run folder; None = runs/<arch>-<date-time>
@@ -138,6 +139,9 @@ class TrainConfig:
              f"unknown; choose one of {', '.join(COMPILE_MODES)}")
         need(self.compile_mode == "default" or self.backend == "compile", "compile-mode", self.compile_mode,
              "is a mode of torch.compile: add --backend compile")
+        need(self.ddp_graph in ("split", "whole"), "ddp-graph", self.ddp_graph, "unknown; choose split or whole")
+        need(self.ddp_graph == "split" or self.backend == "compile", "ddp-graph", self.ddp_graph,
+             "chooses how torch.compile cuts a DDP model: add --backend compile")
         need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
 

@@ -29,6 +29,19 @@ def test_two_gpus_match_one_and_count_val_exactly(uneven_tree, tmp_path):
     assert safe_load(tmp_path / "two" / "model_01.pt")["metrics"]["val"]["count"] == 7
 
 
+@pytest.mark.parametrize("how", ["split", "whole"])
+def test_two_compiled_gpus_match_one(tiny_tree, tmp_path, how):
+    """Compiled DDP, cut per gradient bucket or as one graph (``--ddp-graph``): the summed gradients give the
+    weights of one compiled GPU on the global batch."""
+    args = [*GPU_ARGS, "--backend", "compile", "--ddp-graph", how]
+    one = _cli("train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *args[:-2])
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = _cli("train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *args)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert f"DDP graph {how}" in two.stderr, two.stderr[-2000:]
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=1e-3)
+
+
 def _start(tree, tmp_path, epochs: str, **kw) -> subprocess.Popen:
     """A long ``--ngpu 2`` run, returned once its first epoch is saved (both ranks are then in their loop)."""
     run = tmp_path / "r"

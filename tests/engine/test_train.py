@@ -335,6 +335,24 @@ def test_the_compile_mode_reaches_torch_compile(tmp_path, monkeypatch, mode, pas
     assert seen == [passed]
 
 
+@pytest.mark.parametrize("how,world,cut", [("whole", 2, False), ("split", 2, True), ("whole", 1, "python_reducer")])
+def test_the_ddp_graph_is_set_before_torch_compile_under_ddp(tmp_path, monkeypatch, how, world, cut):
+    """``--ddp-graph``: torch.compile finds dynamo's DDP setting as asked (whole: no cut per bucket) when it
+    compiles a DDP model; one process leaves the setting alone."""
+    import torch._dynamo
+
+    from imagenet_trainer.engine.distributed import DistContext
+    from imagenet_trainer.engine.run import _wrap
+
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", lambda model, **kw: model)
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda net, mode=None: seen.append(torch._dynamo.config.optimize_ddp) or net)
+    cfg = _cfg(tmp_path, tmp_path / "run", backend="compile", ddp_graph=how)
+    with torch._dynamo.config.patch(optimize_ddp="python_reducer"):  # a value neither choice sets; restored after
+        _wrap(torch.nn.Linear(2, 2), cfg, torch.device("cpu"), DistContext(0, world, 0))
+    assert seen == [cut]
+
+
 def test_a_cuda_graph_step_marks_each_step_begin(tiny_tree, tmp_path, monkeypatch):
     """With CUDA graphs each training step starts a new generation, so the last step's outputs may be replayed
     over; the loop tells torch so before every forward (here on the CPU, where the call is only counted)."""
