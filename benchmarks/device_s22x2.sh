@@ -9,9 +9,12 @@
 #    bucket gains 0.5% (session 21), DDP over a group of one process costs 0.2 ms a step (session 18).
 #    Prediction: twin >= 99%, noop about 99%, sync about 97%, shipped 95.5-96.3%: the ranks' meeting and the bytes
 #    beside the backward each about half of what is lost.
-# b: train's pair (compiled resnet50, 13k tree, --loader cpu, sessions 17-21's set-up): one GPU, then the shipped
-#    pair against the pair with one DDP bucket (bucket_cap_mb=128), alternated, on H100 (session 21 had only H200s,
-#    where its pairs waited for their workers). Prediction: one bucket +0.5-1%, not 1.9x.
+# b (not run in session 22: no H100 pair came, and the device time ran out): train's pair (compiled resnet50, 13k
+#    tree, --loader cpu, sessions 17-21's set-up) on 2x H100: one GPU, then the shipped pair (split) against
+#    `--ddp-graph whole` (session 22's call c: on 2x H200 DDP's ceiling 97.9-98.1% whole against 93.5-97.0% split),
+#    alternated. Prediction: whole +1-3% over the shipped pair, 1.88-1.92x; if the pair gains less than the ceiling
+#    did, what holds it is beyond DDP (session 12: one graph lost 5% in train while the ceiling gained 0.6%, then
+#    with the buffer broadcast and no bucket views).
 # c (after a, on 2x H200: noop 97.3-97.6% of one GPU, sync 96.4-96.6%, shipped 95.0-95.4%, twin 99.8%, so DDP's own
 #    work with the ranks apart costs more than half): is that work the split into one compiled graph per bucket
 #    (DDPOptimizer)? Alternated twice: noop with one graph (--whole-graph); the shipped options with one graph (the
@@ -57,10 +60,11 @@ else
   compiled_runs
   x2_resnet50; val100; smi_query
   LIMIT=85 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
+  LIMIT=85 run fillw 512 python3 -m imagenet_trainer $TT/fillw $C --batch-size 512 --ngpu 2 --epoch-size 10 --ddp-graph whole > /dev/null; leftovers
   one c1 95
   pair n1
-  pair bk1 --ddp-option bucket_cap_mb=128
-  pair bk2 --ddp-option bucket_cap_mb=128
+  C="$C --ddp-graph whole" pair wh1
+  C="$C --ddp-graph whole" pair wh2
   pair n2
 fi
 echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
