@@ -337,3 +337,28 @@ def test_leaving_the_batches_part_way_stops_both_threads(photo_tree, cuda_stubs)
     batches.close()
     alive = {t.name for t in threading.enumerate()}
     assert not alive & {"device-decode", "device-prefetch"}
+
+
+def test_leaving_while_the_next_batch_is_still_decoding_stops_both_threads(photo_tree, cuda_stubs):
+    """Training leaves while the producer waits for a batch the decoding thread is still decoding: once that
+    decode ends (it then finds the run stopping and puts nothing), the producer must not wait for it forever."""
+    import threading
+    import time
+
+    calls = []
+
+    class SlowAfterTheFirst(GpuCropDecoder):
+        def decode(self, encoded):
+            calls.append(1)
+            if len(calls) > 1:
+                time.sleep(1.0)
+            return super().decode(encoded)
+
+    batches = _cpu_hybrid_loader(photo_tree, SlowAfterTheFirst)._iter_cuda()
+    next(batches)
+    start = time.perf_counter()
+    batches.close()
+    took = time.perf_counter() - start
+    alive = {t.name for t in threading.enumerate()}
+    assert not alive & {"device-decode", "device-prefetch"}
+    assert took < 4.0, took

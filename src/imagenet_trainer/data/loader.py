@@ -283,10 +283,16 @@ def _put_unless(q: queue.Queue, stop: threading.Event, halt: threading.Event | N
     return False
 
 
-def _queued(q: queue.Queue):
-    """The items a thread puts on ``q``, up to its ``None``; an exception it puts there is raised here."""
+def _queued(q: queue.Queue, stop: threading.Event | None = None):
+    """The items a thread puts on ``q``, up to its ``None``; an exception it puts there is raised here. With
+    ``stop``, also up to ``stop`` being set: a thread that finds the run stopping ends without its ``None``."""
     while True:
-        item = q.get()
+        try:
+            item = q.get(timeout=0.1) if stop is not None else q.get()
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
         if item is None:
             return
         if isinstance(item, BaseException):
@@ -386,7 +392,7 @@ class DeviceLoader(WrappedLoader):
         thread = threading.Thread(target=decode, name="device-decode", daemon=True)
         thread.start()
         try:
-            yield from _queued(ahead)
+            yield from _queued(ahead, stop)
         finally:
             halt.set()
             thread.join(timeout=5)
