@@ -28,7 +28,8 @@ from imagenet_trainer.data.build import build_data, load_indexes, median_image_s
 from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
-from imagenet_trainer.engine.distributed import DistContext, broadcast_buffers, cleanup, ddp_options, init_from_env
+from imagenet_trainer.engine.distributed import (DistContext, broadcast_buffers, cleanup, ddp_options, init_from_env,
+                                                 set_ddp_graph)
 from imagenet_trainer.engine.metrics import fmt_time, process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
@@ -475,21 +476,6 @@ def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistCo
         net = torch.compile(net, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
     return model, net
 
-
-def set_ddp_graph(how: str) -> None:
-    """``--ddp-graph``: how torch.compile cuts a DDP model, set before it compiles one.
-
-    ``split`` (torch's default, DDPOptimizer): one graph per gradient bucket, so that each bucket's all-reduce
-    starts while the backward of the graphs before it runs. The cuts cost the compiler its fusions across them:
-    on 2x H200 (session 22, compiled ResNet-50 on random batches, ``benchmarks/ddp_ceiling.py``) DDP with its
-    all-reduces replaced by nothing still trained 97.3-97.6% of one GPU's images/s split, and 99.5-99.6% whole.
-    ``whole``: one graph, the gradients summed after the backward (one all-reduce of 0.4 ms on NVLink, not
-    overlapped): 97.9-98.1% of one GPU against 93.5-97.0% split, alternated. Over a network the all-reduce takes
-    far longer, and the overlap of ``split`` is what hides it.
-    """
-    import torch._dynamo
-
-    torch._dynamo.config.optimize_ddp = how == "split"
 
 
 def _epoch_files(model, ema, optimizer, scaler, cfg: TrainConfig, data, epoch: int, metrics: dict, step: int,
