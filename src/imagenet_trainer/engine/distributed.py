@@ -99,6 +99,7 @@ def set_ddp_graph(how: str) -> None:
 
     torch._dynamo.config.optimize_ddp = how == "split"
 
+
 def broadcast_buffers(modules, ctx: DistContext) -> None:
     """Rank 0's buffers (batch-norm statistics) of each module, in place on every rank."""
     if not ctx.enabled:
