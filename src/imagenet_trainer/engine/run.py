@@ -477,7 +477,6 @@ def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, dist: DistCo
     return model, net
 
 
-
 def _epoch_files(model, ema, optimizer, scaler, cfg: TrainConfig, data, epoch: int, metrics: dict, step: int,
                  best: dict, device: torch.device) -> tuple[dict, dict]:
     """(model file, full checkpoint) of this epoch, as CPU copies the writer thread can save while training goes on."""
