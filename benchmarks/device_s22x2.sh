@@ -22,6 +22,14 @@
 #    into one compiled backward (--python-reducer: compiled autograd), and as shipped.
 #    Prediction: noop with one graph 99.5% (the split is the cost); one graph 97%, with bf16 gradients 97.5%;
 #    the python reducer 97-98% if it runs; shipped 95-95.5%.
+# d (not run yet; after b, on 2x H100): the pair's host out of its steps. Sessions 17-20: a pair's runs are steady or
+#    jittery, the host behind in 1-5% of the steps, and a late rank holds up both. With one graph (b), the forward
+#    and the backward are one compiled graph each, which CUDA graphs can replay (`--compile-mode reduce-overhead`;
+#    cut per bucket, batch norm's buffers are inputs the graphs skip: pytorch#139207). One GPU as shipped and with
+#    the graphs, then the pair whole with the graphs, twice. Prediction: one GPU within 1% either way (ResNet-50 at
+#    256 is not launch-bound); the pair with the graphs steady in both runs (host behind in under 1% of its steps),
+#    1.90-1.95x against one GPU as shipped. It may not run at all (DDP's bucket views and CUDA graphs' memory pool
+#    have not met in this project); a failure is the answer then.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -56,6 +64,16 @@ elif [ "$1" = c ]; then
     LIMIT=150 ddp_ceiling2 pyreducer$r $SHIP --python-reducer > /dev/null
     LIMIT=110 ddp_ceiling2 ship$r $SHIP > /dev/null
   done
+elif [ "$1" = d ]; then
+  compiled_runs
+  x2_resnet50; val100; smi_query
+  RO="--compile-mode reduce-overhead"
+  LIMIT=120 run fillro 512 python3 -m imagenet_trainer $TT/fillro $C $RO --ddp-graph whole --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
+  grep -iE "error|skipping cudagraphs" /tmp/fillro.log | head -5 | tee -a $S
+  one c1 95
+  C="$C $RO" one c1ro 120
+  C="$C $RO --ddp-graph whole" pair wro1
+  C="$C $RO --ddp-graph whole" pair wro2
 else
   compiled_runs
   x2_resnet50; val100; smi_query
