@@ -222,6 +222,18 @@ def test_four_and_eight_ranks_match_one(uneven_tree, tmp_path, ranks):
     assert safe_load(tmp_path / "many" / "model_01.pt")["metrics"]["val"]["count"] == 7
 
 
+@pytest.mark.slow
+def test_two_compiled_processes_as_one_graph_match_one(tiny_tree, tmp_path, capfd):
+    """``--backend compile --ddp-graph whole``: DDP's model compiled as one graph (its gradients summed after the
+    backward, not bucket by bucket inside it) gives one compiled process's weights on the global batch."""
+    args = [*ARGS, "--backend", "compile"]
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *args]) == 0
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2",
+                 "--ddp-graph", "whole", *args]) == 0
+    assert "DDP graph whole" in capfd.readouterr().err
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=1e-4)
+
+
 def test_ddp_grads_picks_the_all_reduce_dtype():
     cfg = _cfg(Path("."), Path("."))
     assert ddp_grads_dtype(cfg) == torch.float32
