@@ -74,16 +74,25 @@ elif [ "$1" = d ]; then
   C="$C $RO" one c1ro 120
   C="$C $RO --ddp-graph whole" pair wro1
   C="$C $RO --ddp-graph whole" pair wro2
-else
+elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
+  s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
+  echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
+else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole); a warm machine skips the tree, fills and c1
   compiled_runs
-  x2_resnet50; val100; smi_query
-  LIMIT=85 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
-  LIMIT=85 run fillw 512 python3 -m imagenet_trainer $TT/fillw $C --batch-size 512 --ngpu 2 --epoch-size 10 --ddp-graph whole > /dev/null; leftovers
-  one c1 95
-  pair n1
-  C="$C --ddp-graph whole" pair wh1
-  C="$C --ddp-graph whole" pair wh2
-  pair n2
+  if [ ! -d /tmp/runs/fillw ]; then
+    x2_resnet50; val100; smi_query
+    LIMIT=100 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
+    LIMIT=100 run fillw 512 python3 -m imagenet_trainer $TT/fillw $C --batch-size 512 --ngpu 2 --epoch-size 10 --ddp-graph whole > /dev/null; leftovers
+    one c1 95
+  else
+    smi_query
+  fi
+  for p in ${PAIRS:-n1 wh1 wh2 n2}; do
+    case $p in
+      n*) pair $p ;;
+      wh*) C="$C --ddp-graph whole" pair $p ;;
+    esac
+  done
 fi
 echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
 echo; cat $S
