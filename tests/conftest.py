@@ -94,7 +94,7 @@ def cuda_stubs(monkeypatch):
     import contextlib
     from types import SimpleNamespace
 
-    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: object())
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: SimpleNamespace(wait_event=lambda e: None))
     monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "Event", _StubEvent)
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: SimpleNamespace(wait_event=lambda e: None))

@@ -233,6 +233,46 @@ def test_the_cuda_producer_gives_the_batches_of_the_inline_path(photo_tree):
 
 
 @pytest.mark.gpu
+def test_the_batches_stay_right_while_training_keeps_the_gpu_busy(tmp_path):
+    """Training keeps the GPU busy, so the producer's kernels wait their turn while nvJPEG decodes the next
+    batch, on a stream of torchvision's and the hardware decoder. The batches must still be those of
+    ``_to_device`` called in turn with nothing else running, and their labels those of their files. (Session
+    23: nvJPEG was given memory that kernels still queued were to read; this failed 2 of 2 times on one H100,
+    with wrong images in 1-3 batches.)"""
+    tree = write_class_tree(tmp_path / "train", 4, 40, lambda i: (180 + 11 * i, 300 - 3 * i))
+    index = build_index(tree)
+    cuda = torch.device("cuda")
+    sampler = EpochBatchSampler(index.labels, 16, seed=5)
+    ds = EncodedFolderDataset(index, Geometry("rrc", 64, 64), cpu_share=0.5)
+    loader = make_dataloader(ds, sampler, 2, True, collate_fn=collate_mixed)
+    device_loader = DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(cuda, 64))
+    a = torch.randn(4096, 4096, device=cuda)
+    c = torch.empty_like(a)
+    threaded = []
+    for epoch in (1, 2, 3):
+        sampler.set_epoch(epoch)
+        for b in device_loader:
+            for _ in range(8):  # about 20 ms of work queued ahead of the producer's next kernels
+                torch.mm(a, a, out=c)
+            threaded.append((b.indices.tolist(), b.labels.clone(), b.images.clone()))
+    inline = []
+    for epoch in (1, 2, 3):
+        sampler.set_epoch(epoch)
+        for batch in loader:
+            b = device_loader._to_device(batch)
+            torch.cuda.synchronize()
+            inline.append((b.indices.tolist(), b.images))
+    assert len(threaded) == len(inline) == 30
+    wrong = []
+    for k, ((i, labels, x), (j, y)) in enumerate(zip(threaded, inline)):
+        assert i == j
+        assert labels.tolist() == [int(index.labels[n]) for n in i]
+        if not torch.equal(x, y):
+            wrong.append((k, int((x != y).flatten(1).any(1).sum())))
+    assert not wrong, f"(batch, images that differ): {wrong}"
+
+
+@pytest.mark.gpu
 def test_the_cuda_producer_carries_on_across_epochs(photo_tree):
     """Over a continuous sampler the producer thread of each epoch takes its epoch's batches from one iterator
     that runs on; every epoch gets the batches it gets when each starts afresh."""

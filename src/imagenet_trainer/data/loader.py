@@ -355,8 +355,8 @@ class DeviceLoader(WrappedLoader):
         else:
             yield from self._iter_cuda()
 
-    def _decode_ahead(self, stream, stop: threading.Event):
-        """``_items()`` as ``(batch, waited, decoded, decode_s)``, ``waited`` the seconds spent waiting for the
+    def _decode_ahead(self, stop: threading.Event):
+        """``_items()`` as ``(batch, waited, decoded, ready, decode_s)``, ``waited`` the seconds spent waiting for the
         workers' batch. For a GPU decoder, a thread of its own runs nvJPEG on each batch's files (``decoded``, in
         ``decode_s`` seconds) while the producer thread finishes the batch before it: torchvision's decode call
         returns only when its images are done (it waits for its own stream), and the producer's crops, copies and
@@ -364,14 +364,22 @@ class DeviceLoader(WrappedLoader):
         for batches whose device side took 12.7-19.8 ms each; in this thread, AlexNet from JPEG trained 3.4%
         faster (16,907 against 16,348 img/s, three alternated rounds, 1-6% each; session 21), less than the
         work it overlaps because nvJPEG's call itself then takes longer. Without a GPU decoder, the items as
-        they come."""
+        they come.
+
+        nvJPEG's images are allocated on a stream of their own (``decoded_on``), whose memory holds nothing else,
+        and ``ready`` is the event after which ``stream`` may read them. nvJPEG writes them from a stream of
+        torchvision's, ordered after nothing of ours: allocated on ``stream``, they could be given memory that
+        ``stream``'s kernels, queued and not yet run, still read (the previous batch's crop table, boxes or
+        copies), and overwrite it under them. With the GPU kept busy, as training keeps it, that put wrong
+        images in 1-3 of 30 small batches on one H100 (session 23; the GPU-marked test of this)."""
         if self.gpu_decoder is None:
             for batch, waited_from in self._items():
-                yield batch, time.perf_counter() - waited_from, None, 0.0
+                yield batch, time.perf_counter() - waited_from, None, None, 0.0
             return
         ahead: queue.Queue = queue.Queue(maxsize=1)
         halt = threading.Event()
         put = functools.partial(_put_unless, ahead, stop, halt)
+        decoded_on = torch.cuda.Stream(self.device)
 
         def decode():
             try:
@@ -379,11 +387,13 @@ class DeviceLoader(WrappedLoader):
                     torch.cuda.set_device(self.device.index)
                 for batch, waited_from in self._items():
                     t0 = time.perf_counter()
-                    decoded = None
+                    decoded = ready = None
                     if not isinstance(batch, Batch) and batch.lengths:  # files for the GPU, as _to_device tells
-                        with torch.cuda.stream(stream):
-                            decoded = self.gpu_decoder.decode(batch.encoded)
-                    if not put((batch, t0 - waited_from, decoded, time.perf_counter() - t0)):
+                        with torch.cuda.stream(decoded_on):
+                            decoded = self.gpu_decoder.decode(batch.encoded)  # decoded_on waits for nvJPEG
+                            ready = torch.cuda.Event()
+                            ready.record(decoded_on)
+                    if not put((batch, t0 - waited_from, decoded, ready, time.perf_counter() - t0)):
                         return
                 put(None)
             except BaseException as e:  # hand the error on
@@ -411,12 +421,14 @@ class DeviceLoader(WrappedLoader):
             try:
                 if self.device.index is not None:
                     torch.cuda.set_device(self.device.index)
-                for batch, waited, decoded, decode_s in self._decode_ahead(stream, stop):
+                for batch, waited, decoded, ready, decode_s in self._decode_ahead(stop):
                     t0 = time.perf_counter()
                     if self.controller is not None:
                         self.controller.producer_waited(waited)
                     held: list = []
                     with torch.cuda.stream(stream):
+                        if ready is not None:
+                            stream.wait_event(ready)
                         out = self._to_device(batch, held, decoded)
                         event = torch.cuda.Event()
                         event.record(stream)
