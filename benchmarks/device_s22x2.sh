@@ -77,8 +77,11 @@ elif [ "$1" = d ]; then
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
   echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
-else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole); a warm machine skips the tree, fills and c1
+else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole); a warm machine skips the tree, fills and c1;
+  # EXTRA: train options added to every run (session 23: EXTRA="--loader auto", the shipped loader, which picks
+  # hybrid for each rank of a pair on 2x H200, where --loader cpu left the pair waiting for its workers)
   compiled_runs
+  C="$C ${EXTRA:-}"
   if [ ! -d /tmp/runs/fillw ]; then
     x2_resnet50; val100; smi_query
     LIMIT=100 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
