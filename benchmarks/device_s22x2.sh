@@ -30,6 +30,13 @@
 #    256 is not launch-bound); the pair with the graphs steady in both runs (host behind in under 1% of its steps),
 #    1.90-1.95x against one GPU as shipped. It may not run at all (DDP's bucket views and CUDA graphs' memory pool
 #    have not met in this project); a failure is the answer then.
+# Session 24's plan (session 23 ran b, d and t on 2x H200 only; there `--loader auto` picked hybrid for the pair's
+#    ranks, and with one graph the pair made 1.95x): one warm 2x H100 (or H200) machine,
+#    `EXTRA="--loader auto" PAIRS="n1 wh1 n2" ... b`, then `EXTRA="--loader auto" PAIRS="wh2 hx1 hx2" ... b`, then `t`.
+#    Prediction on H100: one GPU as shipped about 5,550 img/s (auto keeps the CPU loader for one GPU); the shipped pair
+#    (auto, split) 1.82-1.86x, as with --loader cpu (the H100 pair did not wait for its workers, session 11); whole
+#    1.88-1.93x (each step 96-97% of one GPU's, as on H200); hx1 and hx2 (the hybrid loader at a fixed split, after
+#    the race fix) the same losses at step 10 and at the end.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -77,7 +84,7 @@ elif [ "$1" = d ]; then
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
   echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
-else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole); a warm machine skips the tree, fills and c1;
+else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole, hx*: whole, hybrid at a fixed 0.75); a warm machine skips the tree, fills and c1;
   # EXTRA: train options added to every run (session 23: EXTRA="--loader auto", the shipped loader, which picks
   # hybrid for each rank of a pair on 2x H200, where --loader cpu left the pair waiting for its workers)
   compiled_runs
@@ -94,7 +101,9 @@ else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole); a warm mac
     case $p in
       n*) pair $p ;;
       wh*) C="$C --ddp-graph whole" pair $p ;;
+      hx*) C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # a fixed split: two runs, same losses
     esac
+    grep -h "^train 1 \[ 10/\|^epoch" /tmp/$p.log | cut -c1-60 | tee -a $S
   done
 fi
 echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S
