@@ -56,9 +56,9 @@ def timed_first_item(items):
     seen = []
 
     @functools.wraps(items)
-    def wrapper(self):
+    def wrapper(self, *args, **kwargs):
         a0 = process_age()
-        for k, item in enumerate(items(self)):
+        for k, item in enumerate(items(self, *args, **kwargs)):
             if k == 0 and not seen:
                 seen.append(1)
                 _say("first item from workers", a0, process_age())

@@ -230,6 +230,8 @@ def test_the_cuda_producer_gives_the_batches_of_the_inline_path(photo_tree):
     inline = [device_loader._to_device(b).images.cpu() for b in loader]
     assert len(threaded) == len(inline) == 4
     assert all(torch.equal(a, b) for a, b in zip(threaded, inline))
+    first = device_loader.first_batch
+    assert first.warm is not None and first.warm > 0  # nvJPEG and the crop kernel, warmed beside the workers
 
 
 @pytest.mark.gpu
@@ -402,3 +404,34 @@ def test_leaving_while_the_next_batch_is_still_decoding_stops_both_threads(photo
     alive = {t.name for t in threading.enumerate()}
     assert not alive & {"device-decode", "device-prefetch"}
     assert took < 4.0, took
+
+
+def test_the_gpu_decoder_warms_up_beside_the_workers_first_batch_once(photo_tree, cuda_stubs):
+    """nvJPEG's and the crop kernel's start (``GpuCropDecoder.warm``) runs in a thread of its own once the workers
+    are forked, the first batch's decode waits for it, a second pass over the loader does not warm again, and the
+    first batch's breakdown is kept for the training loop's first-batch line."""
+    import threading
+    import time
+
+    events = []
+
+    class Warming(GpuCropDecoder):
+        def warm(self, scale, bias):
+            events.append(("warm", threading.current_thread().name))
+            time.sleep(0.3)
+            events.append(("warmed", None))
+
+        def decode(self, encoded):
+            events.append(("decode", None))
+            return super().decode(encoded)
+
+    device_loader = _cpu_hybrid_loader(photo_tree, Warming)
+    assert len(list(device_loader._iter_cuda())) == 4
+    assert events[:3] == [("warm", "device-warm"), ("warmed", None), ("decode", None)]
+    first = device_loader.first_batch
+    assert first.warm >= 0.3 and first.workers > 0 and first.device > 0
+    assert "warmed beside them" in str(first)
+    assert len(list(device_loader._iter_cuda())) == 4
+    assert [e for e, _ in events].count("warm") == 1
+    assert device_loader.first_batch is first
+

@@ -341,3 +341,13 @@ def test_the_cuda_producer_tells_the_controller_which_end_waited(index, monkeypa
             assert w.producer_blocked > 0.5 and w.training_waited < 0.2
         else:
             assert w.training_waited > 0.5 and w.producer_blocked < 0.2 and w.device_s >= 0.05
+
+
+def test_the_cuda_producer_keeps_the_first_batchs_wait_for_the_training_loops_line(index, cuda_stubs):
+    loader = _cpu_loader(index, False)
+    batches = loader._iter_cuda()
+    next(batches)
+    first = loader.first_batch
+    assert first.workers > 0 and first.device > 0 and first.warm is None
+    assert str(first).startswith("the workers' first batch after ") and "warmed" not in str(first)
+    batches.close()

@@ -149,6 +149,21 @@ class DeviceBatch:
     indices: torch.Tensor | None = None  # (B,) positions in the index
 
 
+@dataclass
+class FirstBatch:
+    """Where a CUDA loader's first batch spent its time: seconds from the start of its iteration (the workers'
+    fork included) to the workers' first batch, then on its device side (nvJPEG, crops, copies); and the
+    seconds that nvJPEG's and the crop kernel's warm-up took beside the workers (None: no GPU decoder)."""
+
+    workers: float
+    device: float = 0.0
+    warm: float | None = None
+
+    def __str__(self) -> str:
+        warm = "" if self.warm is None else f", nvJPEG and the crop kernel warmed beside them in {self.warm:.1f} s"
+        return f"the workers' first batch after {self.workers:.1f} s, its device side {self.device:.1f} s{warm}"
+
+
 @contextlib.contextmanager
 def _one_thread():
     """Run memory-bound batch arithmetic on this thread alone. Threads add little to it, and a woken
@@ -252,8 +267,9 @@ class WrappedLoader:
     def batch_sampler(self):
         return self.loader.batch_sampler
 
-    def _items(self):
-        """The DataLoader's items, each with the ``perf_counter`` time at which this thread began to wait for it."""
+    def _items(self, started=None):
+        """The DataLoader's items, each with the ``perf_counter`` time at which this thread began to wait for it.
+        ``started``: called once the DataLoader's iterator exists (its workers forked and sent their first work)."""
         sampler = self.loader.batch_sampler
         if not getattr(sampler, "continuous", False):
             it, count = iter(self.loader), None
@@ -261,6 +277,8 @@ class WrappedLoader:
             if self._running is None or self._next_epoch != sampler.epoch:
                 self._running = iter(self.loader)
             it, count, self._next_epoch = self._running, len(self), None
+        if started is not None:
+            started()
         taken = 0
         while count is None or taken < count:
             t0 = time.perf_counter()
@@ -314,6 +332,8 @@ class DeviceLoader(WrappedLoader):
         self.gpu_decoder = gpu_decoder
         self.controller = controller
         self.prefetch = prefetch
+        self.first_batch: FirstBatch | None = None  # set once the first CUDA batch is ready
+        self._warmed = gpu_decoder is None
 
     def _to_device(self, batch, hold: list | None = None, decoded: list | None = None) -> DeviceBatch:
         """The batch on the device. A ``MixedBatch``'s files are decoded on the GPU, unless ``decoded`` holds
@@ -372,21 +392,39 @@ class DeviceLoader(WrappedLoader):
         ``stream``'s kernels, queued and not yet run, still read (the previous batch's crop table, boxes or
         copies), and overwrite it under them. With the GPU kept busy, as training keeps it, that put wrong
         images in 1-3 of 30 small batches on one H100 (session 23; the GPU-marked test of this)."""
+        begun = time.perf_counter()
         if self.gpu_decoder is None:
             for batch, waited_from in self._items():
-                yield batch, time.perf_counter() - waited_from, None, None, 0.0
+                t0 = time.perf_counter()
+                if self.first_batch is None:
+                    self.first_batch = FirstBatch(t0 - begun)
+                yield batch, t0 - waited_from, None, None, 0.0
             return
         ahead: queue.Queue = queue.Queue(maxsize=1)
         halt = threading.Event()
         put = functools.partial(_put_unless, ahead, stop, halt)
         decoded_on = torch.cuda.Stream(self.device)
+        warming: list = []  # the warm-up's thread and, once it has run, its seconds
+
+        def warm_up():  # the workers forked: the warm-up runs beside their first batch
+            if not self._warmed:
+                self._warmed = True
+                warming.append(threading.Thread(target=self._warm, args=(decoded_on, warming),
+                                                name="device-warm", daemon=True))
+                warming[0].start()
 
         def decode():
             try:
                 if self.device.index is not None:
                     torch.cuda.set_device(self.device.index)
-                for batch, waited_from in self._items():
+                for batch, waited_from in self._items(warm_up):
                     t0 = time.perf_counter()
+                    if warming:  # the first batch: its GPU work after the warm-up's
+                        warming[0].join()
+                        self.first_batch = FirstBatch(t0 - begun, warm=warming[1] if len(warming) > 1 else None)
+                        warming.clear()
+                    elif self.first_batch is None:
+                        self.first_batch = FirstBatch(t0 - begun)
                     decoded = ready = None
                     if not isinstance(batch, Batch) and batch.lengths:  # files for the GPU, as _to_device tells
                         with torch.cuda.stream(decoded_on):
@@ -406,6 +444,20 @@ class DeviceLoader(WrappedLoader):
         finally:
             halt.set()
             thread.join(timeout=5)
+
+    def _warm(self, stream, took: list) -> None:
+        """``gpu_decoder.warm`` on ``stream`` (``_decode_ahead``'s own: its memory holds only what nvJPEG and this
+        wrote, and the warm-up waits for its work to end); its seconds appended to ``took``. The first batch's
+        decode and crop calls would otherwise pay for nvJPEG's and the kernel's start after the workers' batch."""
+        t0 = time.perf_counter()
+        try:
+            if self.device.index is not None:
+                torch.cuda.set_device(self.device.index)
+            with torch.cuda.stream(stream):
+                self.gpu_decoder.warm(self.normalize.scale, self.normalize.bias)
+        except Exception:  # the first batch's own calls meet the same failure, where it is handled and reported
+            pass
+        took.append(time.perf_counter() - t0)
 
     def _iter_cuda(self):
         """A producer thread fills a small queue; each item carries the event its consumer waits on."""
@@ -438,6 +490,8 @@ class DeviceLoader(WrappedLoader):
                     while in_use and (len(in_use) > HELD_BATCHES or in_use[0][0].query()):
                         in_use.popleft()[0].synchronize()
                     t1 = time.perf_counter()
+                    if self.first_batch is not None and not self.first_batch.device:
+                        self.first_batch.device = decode_s + t1 - t0
                     _put_unless(q, stop, None, (out, event))
                     if self.controller is not None:
                         self.controller.gpu_time(decode_s + t1 - t0)

@@ -70,8 +70,9 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
     for i, batch in enumerate(loader, 1):
         if time_first_step and i == 1 and ctx.dist.is_main:
             age = process_age()
-            print(f"first training batch {age:.1f} s after launch" if age is not None else "first training batch",
-                  file=sys.stderr, flush=True)
+            first = getattr(loader, "first_batch", None)  # a CUDA loader's (data.loader.FirstBatch)
+            print((f"first training batch {age:.1f} s after launch" if age is not None else "first training batch")
+                  + (f" ({first})" if first is not None else ""), file=sys.stderr, flush=True)
         for bad in batch.bad:
             ctx.on_bad_image(bad.path, bad.reason)
         n = batch.labels.shape[0]
