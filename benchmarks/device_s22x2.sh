@@ -37,6 +37,11 @@
 #    (auto, split) 1.82-1.86x, as with --loader cpu (the H100 pair did not wait for its workers, session 11); whole
 #    1.88-1.93x (each step 96-97% of one GPU's, as on H200); hx1 and hx2 (the hybrid loader at a fixed split, after
 #    the race fix) the same losses at step 10 and at the end.
+# Session 24: the hybrid loader now warms nvJPEG and its crop kernel in a thread of its own while the workers fork
+#    and decode the first batch, and the first-batch line says where that batch's time went. `hb*` runs `hx` with
+#    the code in .base (the commit before, carried) to compare the first batch. Prediction: hx's first batch 0.7-1.5 s
+#    sooner than hb's (session 23: hybrid pairs 10.2-11.9 s, CPU-loader pairs 7.3-9.9 s), the warm-up 0.5-1.5 s beside
+#    workers that take about 1 s, and the first batch's device side under 0.3 s.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -102,8 +107,10 @@ else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole, hx*: whole,
       n*) pair $p ;;
       wh*) C="$C --ddp-graph whole" pair $p ;;
       hx*) C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # a fixed split: two runs, same losses
+      hb*) PYTHONPATH=$PWD/.base/src:/tmp/site C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # hx, the code in .base (carry it)
     esac
     grep -h "^train 1 \[ 10/\|^epoch" /tmp/$p.log | cut -c1-60 | tee -a $S
+    grep -h "^first training" /tmp/$p.log | tee -a $S
   done
 fi
 echo "elapsed $(( $(date +%s) - t0 )) s" | tee -a $S

@@ -2,7 +2,7 @@
 # the GPU tests meanwhile: gpu_tests_beside_tree13k) or the issue's 130k tree with them (tree130k), run NAME GLOBAL_BATCH COMMAND... (a training run
 # and its steady rate; half: over the epoch's second half), bench A/B helpers (b, brief, loader_alone), 2-GPU set-up
 # and pairs (x2_resnet50, x2_pairs, val100), ddp_ceiling2 (benchmarks/ddp_ceiling.py on 2 GPUs), and (session 18)
-# smi_query, watch_run NAME (GPU clocks and power beside a run) and smi_summary NAME.
+# smi_query, watch_run NAME (GPU clocks and power beside a run; into SMI_DIR, default $OUT) and smi_summary NAME.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=$PWD/src:/tmp/site IMAGENET_TRAINER_CACHE=/tmp/itcache PYTHONUNBUFFERED=1
 S=$OUT/summary.txt
@@ -141,13 +141,13 @@ smi_query() {  # Q: the nvidia-smi fields watch_run logs (session 18)
   echo "nvidia-smi query: $Q" | tee -a $S
 }
 watch_run() {  # name: GPU clocks every second (background; its pid printed), and the threads 40 s in
-  nvidia-smi --query-gpu=$Q --format=csv,noheader -l 1 > $OUT/smi_$1.csv 2>&1 &
+  nvidia-smi --query-gpu=$Q --format=csv,noheader -l 1 > ${SMI_DIR:-$OUT}/smi_$1.csv 2>&1 &
   local smi=$!
-  ( sleep 40; ps -eLo pid,tid,psr,pcpu,ni,comm --sort=-pcpu | head -60 > $OUT/threads_$1.txt ) > /dev/null 2>&1 &
+  ( sleep 40; ps -eLo pid,tid,psr,pcpu,ni,comm --sort=-pcpu | head -60 > ${SMI_DIR:-$OUT}/threads_$1.txt ) > /dev/null 2>&1 &
   echo $smi
 }
 smi_summary() {  # name: per GPU, the median SM clock and power over the rows with utilization >= 90%
-  python3 - $OUT/smi_$1.csv <<'EOF' | tee -a $S
+  python3 - ${SMI_DIR:-$OUT}/smi_$1.csv <<'EOF' | tee -a $S
 import statistics, sys
 rows = [r.split(", ") for r in open(sys.argv[1]).read().splitlines() if r.count(",") >= 5]
 for gpu in sorted({r[0] for r in rows}):
