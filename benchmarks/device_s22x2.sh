@@ -42,6 +42,10 @@
 #    the code in .base (the commit before, carried) to compare the first batch. Prediction: hx's first batch 0.7-1.5 s
 #    sooner than hb's (session 23: hybrid pairs 10.2-11.9 s, CPU-loader pairs 7.3-9.9 s), the warm-up 0.5-1.5 s beside
 #    workers that take about 1 s, and the first batch's device side under 0.3 s.
+#    Result (call 2, 2x H200): the warm-up took 1.3-2.0 s beside workers that took 0.6-0.7 s, and the first batch's
+#    device side still took 1.1-1.6 s; hx1 9.5 s against hb1 8.3 s. Replaced: the workers now decode the first batch
+#    whole, so nvJPEG's first call falls on a later batch. `f` compares that with .base, three alternated rounds.
+#    Prediction: the first batch's device side 0.2 s (as the CPU loader's), the pair's first batch 1-1.5 s sooner.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -86,6 +90,17 @@ elif [ "$1" = d ]; then
   C="$C $RO" one c1ro 120
   C="$C $RO --ddp-graph whole" pair wro1
   C="$C $RO --ddp-graph whole" pair wro2
+elif [ "$1" = f ]; then  # session 24: the first batch, this code against .base's (carry it), hybrid pairs alternated;
+  # short runs (the first batch comes before the first step's compile, so the compile cache does not matter to it)
+  compiled_runs; x2_resnet50; val100
+  for r in 1 2 3; do
+    for v in new base; do
+      P=$PWD/src; [ $v = base ] && P=$PWD/.base/src
+      PYTHONPATH=$P:/tmp/site LIMIT=120 run f$v$r 512 python3 -m imagenet_trainer $TT/f$v$r $C --loader hybrid \
+        --cpu-share 0.75 --ddp-graph whole --batch-size 512 --ngpu 2 --epoch-size 20 > /dev/null
+    done
+  done
+  grep -h "^first training" /tmp/f*.log | tee -a $S
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
   echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S

@@ -225,13 +225,11 @@ def test_the_cuda_producer_gives_the_batches_of_the_inline_path(photo_tree):
     cuda = torch.device("cuda")
     ds = EncodedFolderDataset(index, Geometry("rrc", 32, 32), cpu_share=0.5)
     loader = make_dataloader(ds, EpochBatchSampler(index.labels, 2), 2, True, collate_fn=collate_mixed)
-    device_loader = DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(cuda, 32))
+    device_loader = DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(cuda, 32), cpu_first=False)
     threaded = [b.images.cpu() for b in device_loader]
     inline = [device_loader._to_device(b).images.cpu() for b in loader]
     assert len(threaded) == len(inline) == 4
     assert all(torch.equal(a, b) for a, b in zip(threaded, inline))
-    first = device_loader.first_batch
-    assert first.warm is not None and first.warm > 0  # nvJPEG and the crop kernel, warmed beside the workers
 
 
 @pytest.mark.gpu
@@ -247,7 +245,7 @@ def test_the_batches_stay_right_while_training_keeps_the_gpu_busy(tmp_path):
     sampler = EpochBatchSampler(index.labels, 16, seed=5)
     ds = EncodedFolderDataset(index, Geometry("rrc", 64, 64), cpu_share=0.5)
     loader = make_dataloader(ds, sampler, 2, True, collate_fn=collate_mixed)
-    device_loader = DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(cuda, 64))
+    device_loader = DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(cuda, 64), cpu_first=False)
     a = torch.randn(4096, 4096, device=cuda)
     c = torch.empty_like(a)
     threaded = []
@@ -330,13 +328,13 @@ def test_longer_windows_keep_a_noisy_split_near_its_best(photo_tree):
     assert spread(80) < 0.8 * spread(20)  # 0.07 against 0.10 of the share, on average
 
 
-def _cpu_hybrid_loader(photo_tree, decoder_cls=GpuCropDecoder, share=0.5) -> DeviceLoader:
+def _cpu_hybrid_loader(photo_tree, decoder_cls=GpuCropDecoder, share=0.5, cpu_first=False) -> DeviceLoader:
     """A hybrid loader whose 'GPU' is the CPU: half of each batch's files go to ``decoder_cls``'s decode."""
     index = build_index(photo_tree)
     cpu = torch.device("cpu")
     ds = EncodedFolderDataset(index, Geometry("rrc", 32, 32), cpu_share=share)
     loader = make_dataloader(ds, EpochBatchSampler(index.labels, 2), 2, False, collate_fn=collate_mixed)
-    return DeviceLoader(loader, cpu, (0.5,) * 3, (0.25,) * 3, decoder_cls(cpu, 32))
+    return DeviceLoader(loader, cpu, (0.5,) * 3, (0.25,) * 3, decoder_cls(cpu, 32), cpu_first=cpu_first)
 
 
 def test_the_cuda_producer_decodes_ahead_in_a_thread_of_its_own(photo_tree, cuda_stubs):
@@ -406,32 +404,21 @@ def test_leaving_while_the_next_batch_is_still_decoding_stops_both_threads(photo
     assert took < 4.0, took
 
 
-def test_the_gpu_decoder_warms_up_beside_the_workers_first_batch_once(photo_tree, cuda_stubs):
-    """nvJPEG's and the crop kernel's start (``GpuCropDecoder.warm``) runs in a thread of its own once the workers
-    are forked, the first batch's decode waits for it, a second pass over the loader does not warm again, and the
-    first batch's breakdown is kept for the training loop's first-batch line."""
-    import threading
-    import time
 
-    events = []
-
-    class Warming(GpuCropDecoder):
-        def warm(self, scale, bias):
-            events.append(("warm", threading.current_thread().name))
-            time.sleep(0.3)
-            events.append(("warmed", None))
-
-        def decode(self, encoded):
-            events.append(("decode", None))
-            return super().decode(encoded)
-
-    device_loader = _cpu_hybrid_loader(photo_tree, Warming)
+def test_the_loaders_first_batch_is_decoded_by_the_workers_alone(photo_tree, cuda_stubs):
+    """nvJPEG's first call and its start-up stay out of the first training batch: the workers decode that batch
+    whole, the split goes back to where it was once it arrives, and a second pass over the loader keeps it."""
+    device_loader = _cpu_hybrid_loader(photo_tree, cpu_first=True)
+    batches = []
+    device_loader.loader = make_dataloader(device_loader.loader.dataset, device_loader.loader.batch_sampler, 0,
+                                           False, collate_fn=lambda s: batches.append(collate_mixed(s)) or batches[-1])
+    share = device_loader.loader.dataset.cpu_share
     assert len(list(device_loader._iter_cuda())) == 4
-    assert events[:3] == [("warm", "device-warm"), ("warmed", None), ("decode", None)]
+    assert batches[0].lengths == [] and len(batches[0].decoded_pos) + len(batches[0].region_pos) == 2
+    assert sum(len(b.lengths) for b in batches[1:]) > 0 and share.value == 0.5
     first = device_loader.first_batch
-    assert first.warm >= 0.3 and first.workers > 0 and first.device > 0
-    assert "warmed beside them" in str(first)
+    assert first.workers > 0 and first.device > 0 and str(first).startswith("the workers' first batch after ")
+    batches.clear()
     assert len(list(device_loader._iter_cuda())) == 4
-    assert [e for e, _ in events].count("warm") == 1
-    assert device_loader.first_batch is first
-
+    assert device_loader.first_batch is first and share.value == 0.5
+    assert sum(len(b.lengths) for b in batches) > 0

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import simplejpeg
 import torch
-from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+from torchvision.io import ImageReadMode, decode_jpeg
 
 from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, parse_item
 from imagenet_trainer.data.decode import DecodeError, decode_crops, decode_region, needs_exif_rotation
@@ -201,20 +201,6 @@ class GpuCropDecoder:
                   positions: torch.Tensor, flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
         """``gpu_crop.crop_resize_into`` (see there for the arguments)."""
         crop_resize_into(out, images, boxes, positions, flips, scale, bias)
-
-    def warm(self, scale: torch.Tensor, bias: torch.Tensor) -> None:
-        """Decode one tiny JPEG and crop it into a batch of one, then wait for both: nvJPEG's first call creates
-        its handle and loads its kernels, and the crop kernel's first launch builds it or loads it from Triton's
-        cache (the same specialization as training's: only ``size`` is an integer argument). Run on the current
-        stream, in a thread of its own while the workers decode the first batch; nothing to warm off CUDA."""
-        if self.device.type != "cuda":
-            return
-        jpeg = encode_jpeg(torch.full((3, 16, 16), 128, dtype=torch.uint8))
-        images = decode_jpeg([jpeg], mode=ImageReadMode.RGB, device=self.device)
-        out = torch.empty(1, self.size, self.size, 3, device=self.device)
-        crop_resize_into(out, images, torch.tensor([[0.0, 0.0, 16.0, 16.0]]), torch.zeros(1, dtype=torch.int64),
-                         torch.zeros(1, dtype=torch.bool), scale, bias)
-        torch.cuda.current_stream(self.device).synchronize()
 
 
 class Window(typing.NamedTuple):

@@ -152,16 +152,13 @@ class DeviceBatch:
 @dataclass
 class FirstBatch:
     """Where a CUDA loader's first batch spent its time: seconds from the start of its iteration (the workers'
-    fork included) to the workers' first batch, then on its device side (nvJPEG, crops, copies); and the
-    seconds that nvJPEG's and the crop kernel's warm-up took beside the workers (None: no GPU decoder)."""
+    fork included) to the workers' first batch, then on its device side (decoding, crops, copies)."""
 
     workers: float
     device: float = 0.0
-    warm: float | None = None
 
     def __str__(self) -> str:
-        warm = "" if self.warm is None else f", nvJPEG and the crop kernel warmed beside them in {self.warm:.1f} s"
-        return f"the workers' first batch after {self.workers:.1f} s, its device side {self.device:.1f} s{warm}"
+        return f"the workers' first batch after {self.workers:.1f} s, its device side {self.device:.1f} s"
 
 
 @contextlib.contextmanager
@@ -267,9 +264,8 @@ class WrappedLoader:
     def batch_sampler(self):
         return self.loader.batch_sampler
 
-    def _items(self, started=None):
-        """The DataLoader's items, each with the ``perf_counter`` time at which this thread began to wait for it.
-        ``started``: called once the DataLoader's iterator exists (its workers forked and sent their first work)."""
+    def _items(self):
+        """The DataLoader's items, each with the ``perf_counter`` time at which this thread began to wait for it."""
         sampler = self.loader.batch_sampler
         if not getattr(sampler, "continuous", False):
             it, count = iter(self.loader), None
@@ -277,8 +273,6 @@ class WrappedLoader:
             if self._running is None or self._next_epoch != sampler.epoch:
                 self._running = iter(self.loader)
             it, count, self._next_epoch = self._running, len(self), None
-        if started is not None:
-            started()
         taken = 0
         while count is None or taken < count:
             t0 = time.perf_counter()
@@ -321,11 +315,12 @@ def _queued(q: queue.Queue, stop: threading.Event | None = None):
 class DeviceLoader(WrappedLoader):
     """Iterate ``DeviceBatch`` on ``device``; on CUDA a thread prepares batches ahead on a side stream.
 
-    gpu_decoder: a ``GpuCropDecoder`` for loaders whose workers hand back ``MixedBatch`` items.
+    gpu_decoder: a ``GpuCropDecoder`` for loaders whose workers hand back ``MixedBatch`` items. cpu_first: their
+    first batch is decoded by the workers alone (False: split as any other, for tests that compare batches).
     """
 
     def __init__(self, loader: torch.utils.data.DataLoader, device: torch.device, mean, std,
-                 gpu_decoder=None, controller=None, prefetch: int = DEVICE_PREFETCH):
+                 gpu_decoder=None, controller=None, prefetch: int = DEVICE_PREFETCH, cpu_first: bool = True):
         self.loader = loader
         self.device = device
         self.normalize = Normalizer(mean, std, device)
@@ -333,7 +328,7 @@ class DeviceLoader(WrappedLoader):
         self.controller = controller
         self.prefetch = prefetch
         self.first_batch: FirstBatch | None = None  # set once the first CUDA batch is ready
-        self._warmed = gpu_decoder is None
+        self.cpu_first = cpu_first  # the workers decode the first batch whole (see ``_decode_ahead``)
 
     def _to_device(self, batch, hold: list | None = None, decoded: list | None = None) -> DeviceBatch:
         """The batch on the device. A ``MixedBatch``'s files are decoded on the GPU, unless ``decoded`` holds
@@ -391,7 +386,12 @@ class DeviceLoader(WrappedLoader):
         torchvision's, ordered after nothing of ours: allocated on ``stream``, they could be given memory that
         ``stream``'s kernels, queued and not yet run, still read (the previous batch's crop table, boxes or
         copies), and overwrite it under them. With the GPU kept busy, as training keeps it, that put wrong
-        images in 1-3 of 30 small batches on one H100 (session 23; the GPU-marked test of this)."""
+        images in 1-3 of 30 small batches on one H100 (session 23; the GPU-marked test of this).
+
+        The loader's very first batch is decoded by the workers alone (a hybrid dataset's ``cpu_share`` held at
+        1 until it arrives): nvJPEG's first call in a process, with its start-up, took 1.1-1.6 s of that batch's
+        device side on 2x H200 even after a warm-up call on one small image (session 24), against 0.2 s without
+        files for the GPU. The first call then falls on a later batch, while training compiles its first step."""
         begun = time.perf_counter()
         if self.gpu_decoder is None:
             for batch, waited_from in self._items():
@@ -404,26 +404,21 @@ class DeviceLoader(WrappedLoader):
         halt = threading.Event()
         put = functools.partial(_put_unless, ahead, stop, halt)
         decoded_on = torch.cuda.Stream(self.device)
-        warming: list = []  # the warm-up's thread and, once it has run, its seconds
-
-        def warm_up():  # the workers forked: the warm-up runs beside their first batch
-            if not self._warmed:
-                self._warmed = True
-                warming.append(threading.Thread(target=self._warm, args=(decoded_on, warming),
-                                                name="device-warm", daemon=True))
-                warming[0].start()
+        share = getattr(self.loader.dataset, "cpu_share", None)
+        kept = []  # the CPU share to go back to, while the first batch is decoded on the CPU alone
+        if self.cpu_first and self.first_batch is None and share is not None:
+            kept.append(share.value)
+            share.value = 1.0
 
         def decode():
             try:
                 if self.device.index is not None:
                     torch.cuda.set_device(self.device.index)
-                for batch, waited_from in self._items(warm_up):
+                for batch, waited_from in self._items():
                     t0 = time.perf_counter()
-                    if warming:  # the first batch: its GPU work after the warm-up's
-                        warming[0].join()
-                        self.first_batch = FirstBatch(t0 - begun, warm=warming[1] if len(warming) > 1 else None)
-                        warming.clear()
-                    elif self.first_batch is None:
+                    if kept:
+                        share.value = kept.pop()
+                    if self.first_batch is None:
                         self.first_batch = FirstBatch(t0 - begun)
                     decoded = ready = None
                     if not isinstance(batch, Batch) and batch.lengths:  # files for the GPU, as _to_device tells
@@ -436,6 +431,9 @@ class DeviceLoader(WrappedLoader):
                 put(None)
             except BaseException as e:  # hand the error on
                 put(e)
+            finally:
+                if kept:
+                    share.value = kept.pop()
 
         thread = threading.Thread(target=decode, name="device-decode", daemon=True)
         thread.start()
@@ -444,20 +442,6 @@ class DeviceLoader(WrappedLoader):
         finally:
             halt.set()
             thread.join(timeout=5)
-
-    def _warm(self, stream, took: list) -> None:
-        """``gpu_decoder.warm`` on ``stream`` (``_decode_ahead``'s own: its memory holds only what nvJPEG and this
-        wrote, and the warm-up waits for its work to end); its seconds appended to ``took``. The first batch's
-        decode and crop calls would otherwise pay for nvJPEG's and the kernel's start after the workers' batch."""
-        t0 = time.perf_counter()
-        try:
-            if self.device.index is not None:
-                torch.cuda.set_device(self.device.index)
-            with torch.cuda.stream(stream):
-                self.gpu_decoder.warm(self.normalize.scale, self.normalize.bias)
-        except Exception:  # the first batch's own calls meet the same failure, where it is handled and reported
-            pass
-        took.append(time.perf_counter() - t0)
 
     def _iter_cuda(self):
         """A producer thread fills a small queue; each item carries the event its consumer waits on."""
