@@ -46,6 +46,11 @@
 #    device side still took 1.1-1.6 s; hx1 9.5 s against hb1 8.3 s. Replaced: the workers now decode the first batch
 #    whole, so nvJPEG's first call falls on a later batch. `f` compares that with .base, three alternated rounds.
 #    Prediction: the first batch's device side 0.2 s (as the CPU loader's), the pair's first batch 1-1.5 s sooner.
+#    Result (call 3, 2x H200): first batch 8.2 and 8.9 s against 9.4-9.8 s (device side 0.7 s), but the start-up only
+#    moved: the steps from 10 to 20 ran at 4,247-6,248 img/s against 13,093-13,410. Now a thread also decodes the
+#    first batch's GPU share of files while the first step compiles (`STEPS=40 ... f`: the progress line's img/s at
+#    step 40 counts from the first batch's end). Prediction: first batch as in call 3 (8-9 s), img/s at step 40
+#    within 5% of .base's.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -97,10 +102,10 @@ elif [ "$1" = f ]; then  # session 24: the first batch, this code against .base'
     for v in new base; do
       P=$PWD/src; [ $v = base ] && P=$PWD/.base/src
       PYTHONPATH=$P:/tmp/site LIMIT=120 run f$v$r 512 python3 -m imagenet_trainer $TT/f$v$r $C --loader hybrid \
-        --cpu-share 0.75 --ddp-graph whole --batch-size 512 --ngpu 2 --epoch-size 20 > /dev/null
+        --cpu-share 0.75 --ddp-graph whole --batch-size 512 --ngpu 2 --epoch-size ${STEPS:-20} > /dev/null
     done
   done
-  grep -h "^first training" /tmp/f*.log | tee -a $S
+  for f in /tmp/f{new,base}[123].log; do echo "$f: $(grep -h "^first training" $f) | $(grep -h "^train 1 \[ *${STEPS:-20}/" $f | grep -o '[0-9,]* img/s')" | tee -a $S; done
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
   echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S

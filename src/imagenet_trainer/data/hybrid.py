@@ -202,6 +202,19 @@ class GpuCropDecoder:
         """``gpu_crop.crop_resize_into`` (see there for the arguments)."""
         crop_resize_into(out, images, boxes, positions, flips, scale, bias)
 
+    def warm(self, paths: list[str]) -> None:
+        """Decode the files at ``paths`` that the workers would send to the GPU, as one call, and wait for it:
+        nvJPEG's first call in a process starts it up and sizes its buffers for a batch of that many files."""
+        encoded = []
+        for path in paths:
+            with open(path, "rb") as f:
+                data = f.read()
+            if _gpu_header(data) is not None:
+                encoded.append(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        self.decode(encoded)
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()
+
 
 class Window(typing.NamedTuple):
     """One timed window of the hybrid loader's split: its CPU share, its rate (batches/s), the shares of its

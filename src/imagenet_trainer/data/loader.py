@@ -388,10 +388,12 @@ class DeviceLoader(WrappedLoader):
         copies), and overwrite it under them. With the GPU kept busy, as training keeps it, that put wrong
         images in 1-3 of 30 small batches on one H100 (session 23; the GPU-marked test of this).
 
-        The loader's very first batch is decoded by the workers alone (a hybrid dataset's ``cpu_share`` held at
-        1 until it arrives): nvJPEG's first call in a process, with its start-up, took 1.1-1.6 s of that batch's
-        device side on 2x H200 even after a warm-up call on one small image (session 24), against 0.2 s without
-        files for the GPU. The first call then falls on a later batch, while training compiles its first step."""
+        nvJPEG's first call in a process starts it up: 1.1-2.5 s on 2x H200 (session 24), after a warm-up call on
+        one small image too. So the loader's very first batch is decoded by the workers alone (a hybrid dataset's
+        ``cpu_share`` held at 1 until it arrives; its device side then took 0.7 s), and a thread of its own
+        (``_warm_up``) decodes as many of that batch's files as a batch gives the GPU, while training compiles its
+        first step on that batch; the first call on the GPU's share of a batch waits for it. Without the warm-up
+        the start-up only moved to a later batch: the steps from 10 to 20 ran at half speed."""
         begun = time.perf_counter()
         if self.gpu_decoder is None:
             for batch, waited_from in self._items():
@@ -409,6 +411,7 @@ class DeviceLoader(WrappedLoader):
         if self.cpu_first and self.first_batch is None and share is not None:
             kept.append(share.value)
             share.value = 1.0
+        warming: list[threading.Thread] = []
 
         def decode():
             try:
@@ -418,10 +421,14 @@ class DeviceLoader(WrappedLoader):
                     t0 = time.perf_counter()
                     if kept:
                         share.value = kept.pop()
+                        if not isinstance(batch, Batch):
+                            warming.append(self._warm_up(batch, 1.0 - share.value, decoded_on))
                     if self.first_batch is None:
                         self.first_batch = FirstBatch(t0 - begun)
                     decoded = ready = None
                     if not isinstance(batch, Batch) and batch.lengths:  # files for the GPU, as _to_device tells
+                        if warming:
+                            warming.pop().join()
                         with torch.cuda.stream(decoded_on):
                             decoded = self.gpu_decoder.decode(batch.encoded)  # decoded_on waits for nvJPEG
                             ready = torch.cuda.Event()
@@ -442,6 +449,26 @@ class DeviceLoader(WrappedLoader):
         finally:
             halt.set()
             thread.join(timeout=5)
+
+    def _warm_up(self, batch, gpu_share: float, stream) -> threading.Thread:
+        """A started thread that runs ``gpu_decoder.warm`` on ``stream`` (``_decode_ahead``'s: its memory holds only
+        nvJPEG's images) with the first ``gpu_share`` of ``batch``'s files (at least one), the files a batch gives
+        the GPU. A failure is left to the first real call, which reports it where errors are handled."""
+        n = max(1, round(gpu_share * len(batch.indices)))
+        paths = [self.loader.dataset.index.path(int(i)) for i in batch.indices[:n]]
+
+        def warm():
+            try:
+                if self.device.index is not None:
+                    torch.cuda.set_device(self.device.index)
+                with torch.cuda.stream(stream):
+                    self.gpu_decoder.warm(paths)
+            except Exception:
+                pass
+
+        thread = threading.Thread(target=warm, name="device-warm", daemon=True)
+        thread.start()
+        return thread
 
     def _iter_cuda(self):
         """A producer thread fills a small queue; each item carries the event its consumer waits on."""
