@@ -233,14 +233,17 @@ def test_the_cuda_producer_gives_the_batches_of_the_inline_path(photo_tree):
 
 
 @pytest.mark.gpu
-def test_the_first_batch_comes_from_the_workers_and_nvjpeg_warms_beside(photo_tree):
+def test_the_first_batch_comes_from_the_workers_alone_on_cuda(photo_tree):
     index = build_index(photo_tree)
     cuda = torch.device("cuda")
     ds = EncodedFolderDataset(index, Geometry("rrc", 32, 32), cpu_share=0.5)
     loader = make_dataloader(ds, EpochBatchSampler(index.labels, 2), 2, True, collate_fn=collate_mixed)
     device_loader = DeviceLoader(loader, cuda, (0.5,) * 3, (0.25,) * 3, GpuCropDecoder(cuda, 32))
+    to_device = device_loader._to_device
+    files = []
+    device_loader._to_device = lambda batch, *a: files.append(len(batch.lengths)) or to_device(batch, *a)
     batches = list(device_loader)
-    assert len(batches) == 4 and ds.cpu_share.value == 0.5
+    assert len(batches) == 4 and files[0] == 0 and sum(files) > 0
     for b in batches:
         assert b.labels.tolist() == [int(index.labels[i]) for i in b.indices] and b.images.is_cuda
     assert device_loader.first_batch.device > 0
@@ -421,31 +424,29 @@ def test_leaving_while_the_next_batch_is_still_decoding_stops_both_threads(photo
 
 def test_the_loaders_first_batch_is_decoded_by_the_workers_alone(photo_tree, cuda_stubs):
     """nvJPEG's first call and its start-up stay out of the first training batch: the workers decode that batch
-    whole, the split goes back to where it was once it arrives, and a second pass over the loader keeps it. A
-    thread of its own decodes half of that batch's files (the GPU's share) before the first batch with files for
-    the GPU is decoded, once."""
+    whole (its items, chosen before they start), the others are split as before, and so two loaders give the same
+    batches."""
     import threading
 
     calls = []
 
     class Recording(GpuCropDecoder):
         def decode(self, encoded):
-            calls.append((threading.current_thread().name, len(encoded)))
+            calls.append(threading.current_thread().name)
             return super().decode(encoded)
 
-    device_loader = _cpu_hybrid_loader(photo_tree, Recording, cpu_first=True)
-    batches = []
-    device_loader.loader = make_dataloader(device_loader.loader.dataset, device_loader.loader.batch_sampler, 0,
-                                           False, collate_fn=lambda s: batches.append(collate_mixed(s)) or batches[-1])
-    share = device_loader.loader.dataset.cpu_share
-    assert len(list(device_loader._iter_cuda())) == 4
+    def run():
+        device_loader = _cpu_hybrid_loader(photo_tree, Recording, cpu_first=True)  # 2 worker processes
+        batches = []
+        to_device = device_loader._to_device
+        device_loader._to_device = lambda batch, *a: batches.append(batch) or to_device(batch, *a)
+        images = [b.images for b in device_loader._iter_cuda()]
+        return device_loader, batches, images
+
+    device_loader, batches, images = run()
+    assert len(batches) == len(images) == 4
     assert batches[0].lengths == [] and len(batches[0].decoded_pos) + len(batches[0].region_pos) == 2
-    assert sum(len(b.lengths) for b in batches[1:]) > 0 and share.value == 0.5
-    assert calls[0] == ("device-warm", 1) and {name for name, _ in calls[1:]} == {"device-decode"}
+    assert sum(len(b.lengths) for b in batches[1:]) > 0 and set(calls) == {"device-decode"}
     first = device_loader.first_batch
     assert first.workers > 0 and first.device > 0 and str(first).startswith("the workers' first batch after ")
-    batches.clear()
-    assert len(list(device_loader._iter_cuda())) == 4
-    assert device_loader.first_batch is first and share.value == 0.5
-    assert [name for name, _ in calls].count("device-warm") == 1
-    assert sum(len(b.lengths) for b in batches) > 0
+    assert all(torch.equal(a, b) for a, b in zip(images, run()[2]))

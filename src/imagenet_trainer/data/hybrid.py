@@ -109,6 +109,7 @@ class EncodedFolderDataset(ImageFolderDataset):
             raise ValueError("GPU decoding takes one crop per image")
         # Shared with the worker processes, so the loader can move the CPU/GPU split while it runs.
         self.cpu_share = multiprocessing.Value("d", cpu_share, lock=False)
+        self.cpu_items: frozenset = frozenset()  # items decoded here whatever the share (the loader's first batch)
 
     def __getitem__(self, item):
         i, sample_seed, size = parse_item(item)
@@ -118,7 +119,8 @@ class EncodedFolderDataset(ImageFolderDataset):
             with open(self.index.path(i), "rb") as f:
                 data = f.read()
             rng = np.random.default_rng(sample_seed) if self.geometry.random else None
-            on_cpu = (sample_seed * 0x9E3779B97F4A7C15 % 2**64) / 2**64 < self.cpu_share.value
+            on_cpu = (item in self.cpu_items
+                      or (sample_seed * 0x9E3779B97F4A7C15 % 2**64) / 2**64 < self.cpu_share.value)
             if on_cpu:
                 region = decode_region(data, geometry, rng, self.scaled_decode)
                 if region is not None:
@@ -201,19 +203,6 @@ class GpuCropDecoder:
                   positions: torch.Tensor, flips: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> None:
         """``gpu_crop.crop_resize_into`` (see there for the arguments)."""
         crop_resize_into(out, images, boxes, positions, flips, scale, bias)
-
-    def warm(self, paths: list[str]) -> None:
-        """Decode the files at ``paths`` that the workers would send to the GPU, as one call, and wait for it:
-        nvJPEG's first call in a process starts it up and sizes its buffers for a batch of that many files."""
-        encoded = []
-        for path in paths:
-            with open(path, "rb") as f:
-                data = f.read()
-            if _gpu_header(data) is not None:
-                encoded.append(torch.frombuffer(bytearray(data), dtype=torch.uint8))
-        self.decode(encoded)
-        if self.device.type == "cuda":
-            torch.cuda.current_stream(self.device).synchronize()
 
 
 class Window(typing.NamedTuple):

@@ -388,12 +388,12 @@ class DeviceLoader(WrappedLoader):
         copies), and overwrite it under them. With the GPU kept busy, as training keeps it, that put wrong
         images in 1-3 of 30 small batches on one H100 (session 23; the GPU-marked test of this).
 
-        nvJPEG's first call in a process starts it up: 1.1-2.5 s on 2x H200 (session 24), after a warm-up call on
-        one small image too. So the loader's very first batch is decoded by the workers alone (a hybrid dataset's
-        ``cpu_share`` held at 1 until it arrives; its device side then took 0.7 s), and a thread of its own
-        (``_warm_up``) decodes as many of that batch's files as a batch gives the GPU, while training compiles its
-        first step on that batch; the first call on the GPU's share of a batch waits for it. Without the warm-up
-        the start-up only moved to a later batch: the steps from 10 to 20 ran at half speed."""
+        nvJPEG's first call in a process starts it up, which took 1.1-2.5 s on 2x H200 (session 24), after a
+        warm-up call on one small image too. So the workers decode the loader's very first batch whole (its items
+        go in the dataset's ``cpu_items`` before the workers fork; its device side then took 0.7 s), and nvJPEG
+        starts on the second batch while training compiles its first step. Holding the split's share at 1 until
+        the first batch arrived instead gave whichever samples the workers reached meanwhile to the CPU: runs at a
+        fixed split no longer trained alike, and the start-up fell on a later batch (steps 10-20 at half speed)."""
         begun = time.perf_counter()
         if self.gpu_decoder is None:
             for batch, waited_from in self._items():
@@ -406,12 +406,8 @@ class DeviceLoader(WrappedLoader):
         halt = threading.Event()
         put = functools.partial(_put_unless, ahead, stop, halt)
         decoded_on = torch.cuda.Stream(self.device)
-        share = getattr(self.loader.dataset, "cpu_share", None)
-        kept = []  # the CPU share to go back to, while the first batch is decoded on the CPU alone
-        if self.cpu_first and self.first_batch is None and share is not None:
-            kept.append(share.value)
-            share.value = 1.0
-        warming: list[threading.Thread] = []
+        if self.cpu_first and self.first_batch is None and hasattr(self.loader.dataset, "cpu_items"):
+            self.loader.dataset.cpu_items = frozenset(next(iter(self.loader.batch_sampler), []))
 
         def decode():
             try:
@@ -419,16 +415,10 @@ class DeviceLoader(WrappedLoader):
                     torch.cuda.set_device(self.device.index)
                 for batch, waited_from in self._items():
                     t0 = time.perf_counter()
-                    if kept:
-                        share.value = kept.pop()
-                        if not isinstance(batch, Batch):
-                            warming.append(self._warm_up(batch, 1.0 - share.value, decoded_on))
                     if self.first_batch is None:
                         self.first_batch = FirstBatch(t0 - begun)
                     decoded = ready = None
                     if not isinstance(batch, Batch) and batch.lengths:  # files for the GPU, as _to_device tells
-                        if warming:
-                            warming.pop().join()
                         with torch.cuda.stream(decoded_on):
                             decoded = self.gpu_decoder.decode(batch.encoded)  # decoded_on waits for nvJPEG
                             ready = torch.cuda.Event()
@@ -438,9 +428,6 @@ class DeviceLoader(WrappedLoader):
                 put(None)
             except BaseException as e:  # hand the error on
                 put(e)
-            finally:
-                if kept:
-                    share.value = kept.pop()
 
         thread = threading.Thread(target=decode, name="device-decode", daemon=True)
         thread.start()
@@ -449,26 +436,6 @@ class DeviceLoader(WrappedLoader):
         finally:
             halt.set()
             thread.join(timeout=5)
-
-    def _warm_up(self, batch, gpu_share: float, stream) -> threading.Thread:
-        """A started thread that runs ``gpu_decoder.warm`` on ``stream`` (``_decode_ahead``'s: its memory holds only
-        nvJPEG's images) with the first ``gpu_share`` of ``batch``'s files (at least one), the files a batch gives
-        the GPU. A failure is left to the first real call, which reports it where errors are handled."""
-        n = max(1, round(gpu_share * len(batch.indices)))
-        paths = [self.loader.dataset.index.path(int(i)) for i in batch.indices[:n]]
-
-        def warm():
-            try:
-                if self.device.index is not None:
-                    torch.cuda.set_device(self.device.index)
-                with torch.cuda.stream(stream):
-                    self.gpu_decoder.warm(paths)
-            except Exception:
-                pass
-
-        thread = threading.Thread(target=warm, name="device-warm", daemon=True)
-        thread.start()
-        return thread
 
     def _iter_cuda(self):
         """A producer thread fills a small queue; each item carries the event its consumer waits on."""
