@@ -57,6 +57,9 @@
 #    Replaced by the first batch's items decoded on the CPU (chosen before the fork) and no warm-up thread.
 #    `ROUNDS="1 2" STEPS=40 ... f` (a compile-filling run first). Prediction: first batch 8-8.5 s against 8.5-9.5 s,
 #    img/s at step 40 within 3% of .base's, and the new runs' losses equal to each other.
+#    Result (call 7, another 2x H200): first batch 9.6 / 9.8 s (workers 1.5-1.6 s, device side 0.6-0.7 s) against
+#    10.1 / 8.3 s: not sooner in two rounds (prediction not met); img/s at step 40 12,198 / 12,329 against 12,163 /
+#    11,598; losses 10.5944 twice (runs alike again). Next: three alternated rounds on one machine.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
