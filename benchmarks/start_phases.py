@@ -56,9 +56,9 @@ def timed_first_item(items):
     seen = []
 
     @functools.wraps(items)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self):
         a0 = process_age()
-        for k, item in enumerate(items(self, *args, **kwargs)):
+        for k, item in enumerate(items(self)):
             if k == 0 and not seen:
                 seen.append(1)
                 _say("first item from workers", a0, process_age())

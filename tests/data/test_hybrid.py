@@ -421,7 +421,6 @@ def test_leaving_while_the_next_batch_is_still_decoding_stops_both_threads(photo
     assert took < 4.0, took
 
 
-
 def test_the_loaders_first_batch_is_decoded_by_the_workers_alone(photo_tree, cuda_stubs):
     """nvJPEG's first call and its start-up stay out of the first training batch: the workers decode that batch
     whole (its items, chosen before they start), the others are split as before, and so two loaders give the same
