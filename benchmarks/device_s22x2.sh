@@ -60,6 +60,11 @@
 #    Result (call 7, another 2x H200): first batch 9.6 / 9.8 s (workers 1.5-1.6 s, device side 0.6-0.7 s) against
 #    10.1 / 8.3 s: not sooner in two rounds (prediction not met); img/s at step 40 12,198 / 12,329 against 12,163 /
 #    11,598; losses 10.5944 twice (runs alike again). Next: three alternated rounds on one machine.
+# Session 25's plan (all 7 of session 24's calls came up on 2x H200): on one warm 2x H100 (carry .whl and .base, the
+#    code before 187039c, i.e. 754073a's src): `EXTRA="--loader auto" PAIRS="n1 wh1" ... b`, then
+#    `EXTRA="--loader hybrid" PAIRS="n3 wh3" ... b`, then `t` (the whole GPU set has not run on 187039c), then
+#    `ROUNDS="1 2 3" STEPS=40 ... f`. Prediction on H100: one GPU about 5,550 img/s; auto's pair 1.82-1.86x (whichever
+#    loader its probe picks); the hybrid loader whole 1.88-1.93x, cut 1.82-1.86x; first batch (f) no later than .base's.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
