@@ -12,6 +12,7 @@ SMALL_IMAGE_SIDE = 64  # images (median shorter side) and crops of at most this 
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+DDP_GRAPHS = ("split", "whole")  # --ddp-graph (engine.distributed.set_ddp_graph)
 
 
 @dataclass
@@ -139,7 +140,7 @@ class TrainConfig:
              f"unknown; choose one of {', '.join(COMPILE_MODES)}")
         need(self.compile_mode == "default" or self.backend == "compile", "compile-mode", self.compile_mode,
              "is a mode of torch.compile: add --backend compile")
-        need(self.ddp_graph in ("split", "whole"), "ddp-graph", self.ddp_graph, "unknown; choose split or whole")
+        need(self.ddp_graph in DDP_GRAPHS, "ddp-graph", self.ddp_graph, f"unknown; choose {' or '.join(DDP_GRAPHS)}")
         need(self.ddp_graph == "split" or self.backend == "compile", "ddp-graph", self.ddp_graph,
              "chooses how torch.compile cuts a DDP model: add --backend compile")
         need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
-from imagenet_trainer.config import COMPILE_MODES, TrainConfig
+from imagenet_trainer.config import COMPILE_MODES, DDP_GRAPHS, TrainConfig
 from imagenet_trainer.errors import UsageError
 
 
@@ -121,7 +121,7 @@ def add_parser(sub) -> None:
     g.add_argument("--ddp-grads", choices=("fp32", "bf16"), default=d.ddp_grads,
                    help="precision in which the processes sum their gradients; bf16 halves the bytes sent, for GPUs "
                         "joined by PCIe or a network (on NVLink it gains nothing)")
-    g.add_argument("--ddp-graph", choices=("split", "whole"), default=d.ddp_graph,
+    g.add_argument("--ddp-graph", choices=DDP_GRAPHS, default=d.ddp_graph,
                    help="with --backend compile and several processes: split compiles the model as one graph per "
                         "gradient bucket, so each bucket's sum overlaps the rest of the backward; whole compiles one "
                         "graph and sums all gradients after it (for GPUs joined by NVLink: on 2x H200, 98%% of one "
