@@ -65,6 +65,11 @@
 #    `EXTRA="--loader hybrid" PAIRS="n3 wh3" ... b`, then `t` (the whole GPU set has not run on 187039c), then
 #    `ROUNDS="1 2 3" STEPS=40 ... f`. Prediction on H100: one GPU about 5,550 img/s; auto's pair 1.82-1.86x (whichever
 #    loader its probe picks); the hybrid loader whole 1.88-1.93x, cut 1.82-1.86x; first batch (f) no later than .base's.
+# Session 25: the probe's model rate is now its median pass's (CUDA events), not the timed passes' mean. Call A:
+#    `EXTRA="--loader auto" PAIRS="n1 wh1 pw1" ... b; EXTRA="--loader hybrid" PAIRS="n3 wh3" ... b` (pw: a short
+#    pair whose probe runs in a warm launch). Prediction: the cold launch's probe (fill) measures the model at 90% or
+#    more of what pw's probe measures; if it still measures about 73%, the cold launch's passes are slow throughout
+#    the window, not stalled once.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -143,6 +148,8 @@ else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole, hx*: whole,
       n*) pair $p ;;
       wh*) C="$C --ddp-graph whole" pair $p ;;
       hx*) C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # a fixed split: two runs, same losses
+      pw*) LIMIT=100 run $p 512 python3 -m imagenet_trainer $TT/$p $C --cache-dir /tmp/itc_$p --batch-size 512 --ngpu 2 \
+        --epoch-size 10 > /dev/null; continue ;;  # a probe in a warm launch (a fresh cache folder; session 25)
       hb*) PYTHONPATH=$PWD/.base/src:/tmp/site C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # hx, the code in .base (carry it)
     esac
     grep -h "^train 1 \[ 10/\|^epoch" /tmp/$p.log | cut -c1-60 | tee -a $S

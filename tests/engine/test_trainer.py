@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from imagenet_trainer.engine.trainer import tta_probs
@@ -31,6 +33,23 @@ def test_shift_views_move_both_ways_with_repeated_edges():
             + (x[:, :, 4, 4] * 3).softmax(-1) / 4)
     assert torch.allclose(far, want)
     assert torch.allclose(got.sum(-1), torch.ones(2))
+
+
+def test_synthetic_step_rate_is_the_median_passs_so_one_stall_does_not_count():
+    from imagenet_trainer.engine.trainer import synthetic_step_rate
+
+    passes = []
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5))
+
+    def stall_once(*_):
+        passes.append(1)
+        time.sleep(1.0 if len(passes) == 4 else 0.01)  # the second of five timed passes stalls
+
+    model.register_forward_hook(stall_once)
+    rate = synthetic_step_rate(model, torch.nn.CrossEntropyLoss(), torch.device("cpu"), None, 4, 8, 5,
+                               warmup=2, steps=5, min_seconds=0.0)
+    assert len(passes) == 7
+    assert 4 / 0.05 < rate < 4 / 0.01  # about 4 images per 10 ms; all five passes' mean would give 4 / 0.21 s
 
 
 def test_synthetic_step_rate_leaves_the_model_as_it_was():
