@@ -70,6 +70,13 @@
 #    pair whose probe runs in a warm launch). Prediction: the cold launch's probe (fill) measures the model at 90% or
 #    more of what pw's probe measures; if it still measures about 73%, the cold launch's passes are slow throughout
 #    the window, not stalled once.
+#    Result (call A, 2x H200): the cold probe measured 4,507 img/s, and pw1's (warm launch) 2,887 in 20.1 s (so
+#    it picked the CPU loader) against 6,000 a rank in training. Cause found: each rank's probe stepped its DDP
+#    model until its own workers' timing ended, so the ranks ran different numbers of passes, and the one that
+#    stopped first paired its next collective with the other's all-reduce of gradients. Fixed: the ranks agree
+#    each pass (any_rank). Call C: `EXTRA="--loader auto" PAIRS="pw1 pw2 n1" ... b`. Prediction: every probe
+#    (cold fill, pw1, pw2) measures the model at 5,000 img/s or more a rank (H200; 4,500 or more on H100), within
+#    10% of each other, and picks hybrid (workers about 3,300 a rank).
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)

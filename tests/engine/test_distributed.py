@@ -297,3 +297,54 @@ def test_ranks_keep_their_own_batch_norm_statistics_until_validation(tmp_path):
     assert r1["after"] == r0["after"] == r0["before"]  # rank 0's, unchanged there
     assert r0["steps"] == r1["steps"] == 2
     assert r0["weight"] == pytest.approx(r1["weight"])
+
+
+class _Beside:
+    """A stand-in for the probe's worker timing: running for ``checks`` looks, then done."""
+
+    def __init__(self, checks: int):
+        self.left = checks
+
+    def start(self):
+        return self
+
+    def running(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
+def _probe_passes_as_rank(rank, world, init_file, out):
+    import datetime
+    import json
+
+    import torch.nn as nn
+
+    from imagenet_trainer.engine.distributed import ddp_options
+    from imagenet_trainer.engine.trainer import synthetic_step_rate
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=30))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5))
+    passes = []
+    model.register_forward_hook(lambda *a: passes.append(1))
+    net = nn.parallel.DistributedDataParallel(model, **ddp_options())
+    rate = synthetic_step_rate(net, nn.CrossEntropyLoss(), torch.device("cpu"), None, 2, 8, 5, warmup=2, steps=1,
+                               min_seconds=0.0, beside=_Beside(1 if rank == 0 else 5))
+    torch.distributed.barrier()  # the next collective: it pairs with the other rank's, not with a pass's all-reduce
+    (Path(out) / f"{rank}.json").write_text(json.dumps({"passes": len(passes), "rate": rate}))
+    torch.distributed.destroy_process_group()
+
+
+def test_the_probe_steps_every_rank_alike_while_any_ranks_workers_are_timed(tmp_path):
+    """Each rank's probe steps its DDP model beside its own workers' timing, which ends at a different moment on
+    each: every rank runs the same passes, until the last rank's timing ends (a rank that stopped first would
+    pair its next collective with another's all-reduce of gradients, and hang or mix the two)."""
+    import json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    spawn_ranks(_probe_passes_as_rank, (2, str(tmp_path / "init"), str(out)))
+    r0, r1 = (json.loads((out / f"{r}.json").read_text()) for r in range(2))
+    assert r0["passes"] == r1["passes"] == 2 + 6  # the warm-up, one timed pass, then five while rank 1's ran
+    assert r0["rate"] > 0 and r1["rate"] > 0

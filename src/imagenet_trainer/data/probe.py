@@ -37,6 +37,7 @@ from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, default_cache_dir
 from imagenet_trainer.data.loader import make_dataloader
+from imagenet_trainer.engine.distributed import all_ranks
 
 PROBE_BATCH = 32  # images per probe batch: small, so the pool's first round ends soon
 PROBE_ROUNDS = 2  # timed rounds of one batch per worker, after an untimed first round (the pool's start)
@@ -130,15 +131,6 @@ class CpuDecodeTiming:
         return self._result["rate"]
 
 
-def _all_ranks(flag: bool, device: torch.device) -> bool:
-    """Under torch.distributed, whether ``flag`` holds on every rank (so that all ranks act alike)."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return flag
-    t = torch.tensor([1 if flag else 0], device=device if device.type == "cuda" else "cpu")
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
-    return bool(t.item())
-
-
 def _cache_file(key: dict, cache_dir: Path | None) -> Path:
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     return (cache_dir or default_cache_dir()) / "loader" / f"{digest}.json"
@@ -176,14 +168,14 @@ def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate
     """
     path = _cache_file({"data": str(index.root.resolve()), "files": len(index)} | key, cache_dir) if key else None
     cached = _load(path) if path is not None else None
-    if _all_ranks(cached is not None, device):
+    if all_ranks(cached is not None, device):
         choice = cached
     else:
         t0 = time.perf_counter()
         timing = CpuDecodeTiming(index, geometry, workers)
         step_rate = model_rate(timing)  # the workers decode beside its timed steps, as in training
         rate = timing.wait()
-        kind = "cpu" if _all_ranks(rate >= step_rate, device) else "hybrid"
+        kind = "cpu" if all_ranks(rate >= step_rate, device) else "hybrid"
         choice = LoaderChoice(kind, rate, step_rate, time.perf_counter() - t0)
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         if path is not None and rank == 0:

@@ -56,6 +56,25 @@ def all_reduce_sum(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t
 
 
+def _reduce_flag(flag: bool, device: torch.device, op) -> bool:
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=op)
+    return bool(t.item())
+
+
+def all_ranks(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on every process of the group (``flag`` itself outside one), so that all act alike.
+    Every rank must call it at the same point (a collective)."""
+    return _reduce_flag(flag, device, dist.ReduceOp.MIN)
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on at least one process of the group (``flag`` itself outside one); a collective."""
+    return _reduce_flag(flag, device, dist.ReduceOp.MAX)
+
+
 def ddp_options(accum: int = 1) -> dict:
     """DDP's keywords: gradients as views into its all-reduce buckets, a static graph (unless ``accum`` > 1
     micro-batches make a step), and no broadcast of rank 0's buffers (batch-norm statistics) before every forward.

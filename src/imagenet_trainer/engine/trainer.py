@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from imagenet_trainer.engine.distributed import DistContext, all_reduce_sum
+from imagenet_trainer.engine.distributed import DistContext, all_reduce_sum, any_rank
 from imagenet_trainer.engine.metrics import Accumulator, HostCopies, ProgressLine, process_age, topk_correct
 from imagenet_trainer.engine.optim import Schedule
 
@@ -128,12 +128,14 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
 
     After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. ``beside``
     (``data.probe.CpuDecodeTiming``): started after the warm-up, and stepped beside while it runs, up to
-    ``max_seconds``. The rate is the median pass's (CUDA events on a GPU), so that a one-off stall in the
-    few timed passes does not count as the model's pace: in a pair's launch that compiled cold, the probe
-    measured 73% of what the pair then trained at (2x H200, session 24), and 95% in one that did not. No optimizer step runs; the model's buffers (batch-norm statistics) and the random number
-    generators are left as they were, and its gradients are left unset. The warm-up compiles a compiled model (and
-    tunes cuDNN where it times its algorithms), as the first training batch would: same shapes, so
-    training reuses both.
+    ``max_seconds``. Under torch.distributed every rank runs the same passes, as long as any rank's conditions
+    ask for more: a DDP model's backward all-reduces across the ranks, so a rank that stopped sooner would pair
+    its next collective with another rank's all-reduce of gradients. The rate is the median pass's (CUDA events
+    on a GPU), so that a one-off stall among the few timed passes is not taken for the model's pace.
+
+    No optimizer step runs; the model's buffers (batch-norm statistics) and the random number generators are
+    left as they were, and its gradients are left unset. The warm-up compiles a compiled model (and tunes cuDNN
+    where it times its algorithms), as the first training batch would: same shapes, so training reuses both.
     """
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     rng = torch.get_rng_state()
@@ -163,8 +165,8 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
             beside.start()
         marks = [_mark(device)]  # before each timed pass, and after the last
         t0, n, elapsed = time.perf_counter(), 0, 0.0
-        while n < steps or (elapsed < min_seconds and n < 50 * steps) or (
-                beside is not None and beside.running() and elapsed < max_seconds):
+        while n < steps or any_rank((elapsed < min_seconds and n < 50 * steps) or (
+                beside is not None and beside.running() and elapsed < max_seconds), device):
             step()
             marks.append(_mark(device))
             n += 1
