@@ -77,6 +77,12 @@
 #    each pass (any_rank). Call C: `EXTRA="--loader auto" PAIRS="pw1 pw2 n1" ... b`. Prediction: every probe
 #    (cold fill, pw1, pw2) measures the model at 5,000 img/s or more a rank (H200; 4,500 or more on H100), within
 #    10% of each other, and picks hybrid (workers about 3,300 a rank).
+#    Result (call C, 2x H200): the probes agree now (cold 4,461, pw1 4,281, pw2 4,715 img/s) but at 72-79% of the
+#    5,900 a rank the pair trains at (prediction not met), and pw1's workers (4,944) then looked fast enough for
+#    the CPU loader. Each pass waited for the all-reduce of the flag (the host synced every pass, so the GPU
+#    idled while DDP's host work launched the next). Now the ranks agree a pass late, from the device, and the
+#    host waits only for the pass before (AnyRankLate). Call D: `... p` (the NCCL test, then pc, pw1, pw2).
+#    Prediction: the pair's probes measure 5,300 img/s or more a rank (90% of training) and pick hybrid.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -134,6 +140,18 @@ elif [ "$1" = f ]; then  # session 24: the first batch, this code against .base'
     done
   done
   for f in /tmp/f{new,base}[123].log; do [ -f $f ] || continue; echo "$f: $(grep -h "^first training" $f) | $(grep -h "^train 1 \[ *${STEPS:-20}/" $f | grep -o '[0-9,]* img/s')" | tee -a $S; done
+elif [ "$1" = p ]; then  # session 25: the pair's probe once its passes agree a pass late (AnyRankLate): its NCCL
+  # test beside the tree, then three short --loader auto pairs each with a fresh cache folder (probing): pc in the
+  # launch that compiles cold, pw1 and pw2 in warm ones
+  ( make_tree > /dev/null 2>&1 ) &
+  tree=$!; s=$(date +%s)
+  timeout 90 python3 -m pytest -q -m gpu tests/engine/test_distributed_gpu.py -k probe -p no:cacheprovider > /tmp/pt.txt 2>&1
+  pt="probe's gpu test rc=$? in $(( $(date +%s) - s )) s: $(tail -1 /tmp/pt.txt)"
+  wait $tree; compiled_runs; x2_resnet50; val100; echo "$pt" | tee -a $S
+  for p in pc pw1 pw2; do
+    LIMIT=130 run $p 512 python3 -m imagenet_trainer $TT/$p $C --loader auto --cache-dir /tmp/itc_$p --batch-size 512 \
+      --ngpu 2 --epoch-size 10 > /dev/null
+  done
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
   echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S

@@ -313,7 +313,7 @@ class _Beside:
         return self.left >= 0
 
 
-def _probe_passes_as_rank(rank, world, init_file, out):
+def _probe_passes_as_rank(rank, world, init_file, out, backend="gloo"):
     import datetime
     import json
 
@@ -322,29 +322,38 @@ def _probe_passes_as_rank(rank, world, init_file, out):
     from imagenet_trainer.engine.distributed import ddp_options
     from imagenet_trainer.engine.trainer import synthetic_step_rate
 
-    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+    device = torch.device("cuda", rank) if backend == "nccl" else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group(backend, init_method=f"file://{init_file}", rank=rank, world_size=world,
                                          timeout=datetime.timedelta(seconds=30))
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5)).to(device)
     passes = []
     model.register_forward_hook(lambda *a: passes.append(1))
-    net = nn.parallel.DistributedDataParallel(model, **ddp_options())
-    rate = synthetic_step_rate(net, nn.CrossEntropyLoss(), torch.device("cpu"), None, 2, 8, 5, warmup=2, steps=1,
+    net = nn.parallel.DistributedDataParallel(model, device_ids=[rank] if device.type == "cuda" else None,
+                                              **ddp_options())
+    rate = synthetic_step_rate(net, nn.CrossEntropyLoss(), device, None, 2, 8, 5, warmup=2, steps=1,
                                min_seconds=0.0, beside=_Beside(1 if rank == 0 else 5))
     torch.distributed.barrier()  # the next collective: it pairs with the other rank's, not with a pass's all-reduce
     (Path(out) / f"{rank}.json").write_text(json.dumps({"passes": len(passes), "rate": rate}))
     torch.distributed.destroy_process_group()
 
 
-def test_the_probe_steps_every_rank_alike_while_any_ranks_workers_are_timed(tmp_path):
-    """Each rank's probe steps its DDP model beside its own workers' timing, which ends at a different moment on
-    each: every rank runs the same passes, until the last rank's timing ends (a rank that stopped first would
-    pair its next collective with another's all-reduce of gradients, and hang or mix the two)."""
+def probe_passes(tmp_path, backend: str) -> tuple[dict, dict]:
     import json
 
     out = tmp_path / "out"
     out.mkdir()
-    spawn_ranks(_probe_passes_as_rank, (2, str(tmp_path / "init"), str(out)))
-    r0, r1 = (json.loads((out / f"{r}.json").read_text()) for r in range(2))
-    assert r0["passes"] == r1["passes"] == 2 + 6  # the warm-up, one timed pass, then five while rank 1's ran
+    spawn_ranks(_probe_passes_as_rank, (2, str(tmp_path / "init"), str(out), backend))
+    return tuple(json.loads((out / f"{r}.json").read_text()) for r in range(2))
+
+
+def test_the_probe_steps_every_rank_alike_while_any_ranks_workers_are_timed(tmp_path):
+    """Each rank's probe steps its DDP model beside its own workers' timing, which ends at a different moment on
+    each: every rank runs the same passes, until the last rank's timing ends (a rank that stopped first would
+    pair its next collective with another's all-reduce of gradients, and hang or mix the two)."""
+    r0, r1 = probe_passes(tmp_path, "gloo")
+    # the warm-up, one timed pass, five while rank 1's timing ran, and one more (the ranks agree a pass late)
+    assert r0["passes"] == r1["passes"] == 2 + 1 + 5 + 1
     assert r0["rate"] > 0 and r1["rate"] > 0

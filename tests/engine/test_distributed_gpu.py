@@ -12,12 +12,19 @@ import time
 import pytest
 
 from imagenet_trainer.engine.checkpoint import safe_load
-from tests.engine.test_distributed import ARGS, _assert_same_weights, _cli, _rank_pids
+from tests.engine.test_distributed import ARGS, _assert_same_weights, _cli, _rank_pids, probe_passes
 
 pytestmark = [pytest.mark.gpu, pytest.mark.multigpu, pytest.mark.slow]
 
 # No autocast; cuDNN may still run the convolutions in TF32, hence the 1e-3 tolerance on the weights below.
 GPU_ARGS = [a if a != "cpu" else "cuda" for a in ARGS] + ["--precision", "fp32"]
+
+
+def test_the_probe_steps_both_gpus_alike_while_either_ranks_workers_are_timed(tmp_path):
+    """test_distributed.py's case over NCCL, where the ranks agree a pass late from the device (AnyRankLate)."""
+    r0, r1 = probe_passes(tmp_path, "nccl")
+    assert r0["passes"] == r1["passes"] == 2 + 1 + 5 + 1
+    assert r0["rate"] > 0 and r1["rate"] > 0
 
 
 def test_two_gpus_match_one_and_count_val_exactly(uneven_tree, tmp_path):

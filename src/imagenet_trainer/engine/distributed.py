@@ -56,23 +56,49 @@ def all_reduce_sum(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t
 
 
-def _reduce_flag(flag: bool, device: torch.device, op) -> bool:
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return flag
-    t = torch.tensor([1 if flag else 0], device=device if device.type == "cuda" else "cpu")
-    dist.all_reduce(t, op=op)
-    return bool(t.item())
+def _in_group() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def all_ranks(flag: bool, device: torch.device) -> bool:
     """Whether ``flag`` holds on every process of the group (``flag`` itself outside one), so that all act alike.
     Every rank must call it at the same point (a collective)."""
-    return _reduce_flag(flag, device, dist.ReduceOp.MIN)
+    if not _in_group():
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """Whether ``flag`` holds on at least one process of the group (``flag`` itself outside one); a collective."""
-    return _reduce_flag(flag, device, dist.ReduceOp.MAX)
+class AnyRankLate:
+    """Whether a flag held on any process of the group, one call late, and without the host waiting for the
+    device's queue: each call starts the all-reduce of its flag and returns the previous call's result
+    (``True`` at the first), which every rank gets alike. Outside a group, the flag itself.
+
+    For a loop that steps a DDP model for as long as any rank asks: a rank that stopped sooner would pair its
+    next collective with another's all-reduce of gradients, and an all-reduce read at once would leave the GPU
+    idle each pass while the host launches the next. Every rank must call it at the same points.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device if device.type == "cuda" else torch.device("cpu")
+        self._previous = None  # (host tensor, the event after its copy or None)
+
+    def __call__(self, flag: bool) -> bool:
+        if not _in_group():
+            return flag
+        t = torch.full((1,), int(flag), dtype=torch.int32, device=self.device)  # no copy from the host
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        copied = None
+        if self.device.type == "cuda":
+            t, copied = t.to("cpu", non_blocking=True), torch.cuda.Event()
+            copied.record()
+        previous, self._previous = self._previous, (t, copied)
+        if previous is None:
+            return True
+        if previous[1] is not None:
+            previous[1].synchronize()
+        return bool(previous[0].item())
 
 
 def ddp_options(accum: int = 1) -> dict:

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from imagenet_trainer.engine.distributed import DistContext, all_reduce_sum, any_rank
+from imagenet_trainer.engine.distributed import AnyRankLate, DistContext, all_reduce_sum
 from imagenet_trainer.engine.metrics import Accumulator, HostCopies, ProgressLine, process_age, topk_correct
 from imagenet_trainer.engine.optim import Schedule
 
@@ -128,10 +128,10 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
 
     After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. ``beside``
     (``data.probe.CpuDecodeTiming``): started after the warm-up, and stepped beside while it runs, up to
-    ``max_seconds``. Under torch.distributed every rank runs the same passes, as long as any rank's conditions
-    ask for more: a DDP model's backward all-reduces across the ranks, so a rank that stopped sooner would pair
-    its next collective with another rank's all-reduce of gradients. The rate is the median pass's (CUDA events
-    on a GPU), so that a one-off stall among the few timed passes is not taken for the model's pace.
+    ``max_seconds``. Under torch.distributed every rank runs the same passes, for as long as any rank's
+    conditions ask (``AnyRankLate``: a pass late, the GPU never left waiting for the host). The rate is the median
+    pass's (CUDA events on a GPU), so that a one-off stall among the few timed passes is not taken for the
+    model's pace.
 
     No optimizer step runs; the model's buffers (batch-norm statistics) and the random number generators are
     left as they were, and its gradients are left unset. The warm-up compiles a compiled model (and tunes cuDNN
@@ -163,16 +163,18 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
         sync()
         if beside is not None:
             beside.start()
+        more = AnyRankLate(device)
         marks = [_mark(device)]  # before each timed pass, and after the last
         t0, n, elapsed = time.perf_counter(), 0, 0.0
-        while n < steps or any_rank((elapsed < min_seconds and n < 50 * steps) or (
-                beside is not None and beside.running() and elapsed < max_seconds), device):
+        while n < steps or more((elapsed < min_seconds and n < 50 * steps) or (
+                beside is not None and beside.running() and elapsed < max_seconds)):
             step()
             marks.append(_mark(device))
             n += 1
-            if n >= steps:
-                sync()
+            if n >= steps:  # the host waits for the pass before, so the device always has this one queued
+                _wait(marks[-2])
                 elapsed = time.perf_counter() - t0
+        sync()
         return batch_size / _median_seconds(marks)
     finally:
         with torch.no_grad():
@@ -194,6 +196,11 @@ def _mark(device: torch.device):
     event = torch.cuda.Event(enable_timing=True)
     event.record()
     return event
+
+
+def _wait(mark) -> None:
+    if not isinstance(mark, float):
+        mark.synchronize()
 
 
 def _median_seconds(marks: list) -> float:
