@@ -22,6 +22,8 @@ for line in open(a.log):
     if m:
         i, n, rate = int(m.group(1)), int(m.group(2)), float(m.group(3).replace(",", ""))
         rows.append((i, n, (i - a.first) * a.batch / rate))  # (batch index, batches, seconds since then)
-first = next(r for r in rows if r[0] >= a.start * r[1])
-last = rows[-1]
+first = next((r for r in rows if r[0] >= a.start * r[1]), None)
+last = rows[-1] if rows else None
+if first is None or last[0] == first[0]:  # a short run (e.g. --epoch-size 10): one progress line after the skip
+    raise SystemExit(f"{a.log}: too few progress lines for a steady rate")
 print(f"{(last[0] - first[0]) * a.batch / (last[2] - first[2]):.0f} img/s steady (batches {first[0]}-{last[0]} of {last[1]})")
