@@ -83,6 +83,14 @@
 #    idled while DDP's host work launched the next). Now the ranks agree a pass late, from the device, and the
 #    host waits only for the pass before (AnyRankLate). Call D: `... p` (the NCCL test, then pc, pw1, pw2).
 #    Prediction: the pair's probes measure 5,300 img/s or more a rank (90% of training) and pick hybrid.
+#    Result (call D, 2x H200): pc 4,930, pw1 4,217, pw2 4,644 img/s (workers 5,112, 5,862, 4,486): the per-pass
+#    sync was not what kept the model's rate low (not met). The NCCL test passed.
+# Session 26's plan: on an H100 pair (the issue's card; 23 of 23 calls since session 21 came up H200), first the
+#    figure: `EXTRA="--loader auto" PAIRS="n1 wh1" ... b`, then `EXTRA="--loader hybrid" PAIRS="n3 wh3" ... b`, then
+#    `t`. Prediction (H100): one GPU about 5,550 img/s; auto's pair 1.82-1.86x cut; hybrid whole 1.88-1.93x. Then
+#    `... q` (on any pair): the probe alone against beside its workers, 32- against 128-image worker batches.
+#    Prediction: alone 90-95% of what a rank trains at; beside with 32 about 75% (as in session 25), with 128 85% or
+#    more (the rank's thread that receives the workers' batches holds the GIL a quarter as often).
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -151,6 +159,19 @@ elif [ "$1" = p ]; then  # session 25: the pair's probe once its passes agree a 
   for p in pc pw1 pw2; do
     LIMIT=130 run $p 512 python3 -m imagenet_trainer $TT/$p $C --loader auto --cache-dir /tmp/itc_$p --batch-size 512 \
       --ngpu 2 --epoch-size 10 > /dev/null
+  done
+elif [ "$1" = q ]; then  # session 26: what the pair's probe measures alone and beside its workers' timing
+  # (benchmarks/probe_pair.py), with the shipped 32-image worker batches and with 128; a fresh cache folder each,
+  # after one launch that fills the compile cache (its probe as shipped)
+  compiled_runs; x2_resnet50; val100
+  LIMIT=130 run qfill 512 python3 -m imagenet_trainer $TT/qfill $C --loader auto --cache-dir /tmp/itc_qfill \
+    --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null
+  for r in 1 2; do
+    for b in 32 128; do
+      LIMIT=90 run q$b$r 512 python3 benchmarks/probe_pair.py --batch $b -- $TT/q$b$r $C --loader auto \
+        --cache-dir /tmp/itc_q$b$r --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null
+      grep -h "^\[probe\]" /tmp/q$b$r.log | tee -a $S
+    done
   done
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
