@@ -91,6 +91,29 @@ def test_the_workers_are_timed_after_the_models_warm_up_and_beside_its_steps(tin
     assert len(passes) > 3 and not seen["running after"]  # stepped until the workers' timing ended
 
 
+def test_on_a_gpu_the_probes_workers_run_as_trainings_workers_do(tiny_tree, monkeypatch):
+    """At full priority on every core, the probe's workers took cores from the rank's threads that the model's
+    timing beside them needs (a pair on 2x H200 measured at 70-82% of its training rate). On a GPU run they
+    yield and keep to the workers' cores, as ``image_dataloader``'s do; a CPU run's keep every core."""
+    from imagenet_trainer.data import probe
+    from imagenet_trainer.data.loader import _lower_priority
+
+    index = build_index(tiny_tree / "train")
+    geometry = Geometry("rrc", 32, 36)
+    built = []
+
+    class Recorded(CpuDecodeTiming):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self._loader.worker_init_fn)
+
+    monkeypatch.setattr(probe, "CpuDecodeTiming", Recorded)
+    for device in (torch.device("cuda"), CPU):  # outside a process group the device is only a label here
+        choose_loader(index, geometry, 2, lambda timing: timing.wait() * 2, device, verbose=False)
+    assert built[0].func is _lower_priority and built[1] is None
+    assert Recorded(index, geometry, 2, batch=4, rounds=1, lower_priority=True).wait() > 0  # it still times
+
+
 def test_describe_gives_both_rates():
     line = LoaderChoice("cpu", 6123.4, 5600.0, 1.25).describe()
     assert "6,123 img/s" in line and "5,600 img/s" in line and "probe 1.2 s" in line

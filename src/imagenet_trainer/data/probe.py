@@ -6,7 +6,7 @@ one. So the probe measures two rates on this machine, at the same time (as train
 - how fast this process's model trains on batches already on the device (the caller's ``model_rate``:
   steps on random data, after a warm-up where a compiled model compiles as on its first batch);
 - how fast this process's workers decode training crops (``CpuDecodeTiming``: a throwaway pool of small
-  batches, about a second), started by the model's timing once its warm-up is over, because
+  batches, about a second, on the cores and at the priority of training's workers), started by the model's timing once its warm-up is over, because
   compilation keeps every core busy (2x H100 machine, session 9: 526 img/s measured beside it, for
   workers that decode 7,000), and the model keeps stepping until the workers' timing ends.
 If the workers keep up with the model, the CPU loader; otherwise the hybrid one. The choice is cached
@@ -95,14 +95,22 @@ class CpuDecodeTiming:
     ``start`` forks the pool's processes on the calling thread; the thread then times the pool's
     ``rounds + 1`` batches per worker, the clock running from the end of the first round (the pool's
     start and the first files' reads are not the steady rate) to the last batch.
+
+    ``lower_priority``: the workers run as a GPU run's training workers do (``loader.make_dataloader``): at a
+    lower priority, and off the cores set aside for the ranks' own threads when several ranks share the
+    machine. At full priority on every core, the probe's workers took cores from the ranks' threads that the
+    model's timing beside them needs, and from 2 cores more than training gives them: on 2x H200 a pair's
+    probe measured the model at 4,049-4,930 img/s per rank (sessions 25-26) against the 5,900 it trains at,
+    and at 6,300-6,600 with no workers beside (session 26); one cold probe then picked the CPU loader, and the
+    pair trained 8,883 img/s where the hybrid loader gave 10,458.
     """
 
     def __init__(self, index: FileIndex, geometry: Geometry, workers: int, batch: int = PROBE_BATCH,
-                 rounds: int = PROBE_ROUNDS, seed: int = 0):
+                 rounds: int = PROBE_ROUNDS, seed: int = 0, lower_priority: bool = False):
         self.procs = max(1, workers)
         self._loader = make_dataloader(ImageFolderDataset(index, geometry),
                                        _probe_batches(index, self.procs, batch, rounds, seed), workers,
-                                       pin_memory=False, persistent=False)
+                                       pin_memory=False, persistent=False, lower_priority=lower_priority)
         self._thread: threading.Thread | None = None
         self._result: dict = {}
 
@@ -172,7 +180,7 @@ def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate
         choice = cached
     else:
         t0 = time.perf_counter()
-        timing = CpuDecodeTiming(index, geometry, workers)
+        timing = CpuDecodeTiming(index, geometry, workers, lower_priority=device.type == "cuda")
         step_rate = model_rate(timing)  # the workers decode beside its timed steps, as in training
         rate = timing.wait()
         kind = "cpu" if all_ranks(rate >= step_rate, device) else "hybrid"
