@@ -58,11 +58,14 @@ def test_library_callers_get_the_same_check():
         TrainConfig(label_smoothing=1.5).check()
 
 
-def test_the_ddp_graph_is_split_or_whole_and_needs_the_compile_backend():
+def test_the_ddp_graph_is_auto_split_or_whole_and_whole_needs_the_compile_backend():
     TrainConfig(backend="compile", ddp_graph="whole").check()
+    TrainConfig(ddp_graph="split").check()
+    assert TrainConfig().ddp_graph == "auto"  # the default, which the eager backend ignores
+    TrainConfig().check()
     with pytest.raises(UsageError, match="--ddp-graph whole: chooses how torch.compile cuts a DDP model: add --backend"):
         TrainConfig(ddp_graph="whole").check()
-    with pytest.raises(UsageError, match="--ddp-graph halves: unknown; choose split or whole"):
+    with pytest.raises(UsageError, match="--ddp-graph halves: unknown; choose one of auto, split, whole"):
         TrainConfig(backend="compile", ddp_graph="halves").check()
 
 

@@ -12,7 +12,7 @@ SMALL_IMAGE_SIDE = 64  # images (median shorter side) and crops of at most this 
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-DDP_GRAPHS = ("split", "whole")  # --ddp-graph (engine.distributed.set_ddp_graph)
+DDP_GRAPHS = ("auto", "split", "whole")  # --ddp-graph (engine.distributed.choose_ddp_graph, set_ddp_graph)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class TrainConfig:
     # (``tune_cudnn``: on for crops of at most 64 px, off for larger ones)
     sync_bn: bool = False  # synchronized batch norm across GPUs (DDP)
     ddp_grads: str = "fp32"  # precision in which DDP sums the processes' gradients: fp32 | bf16
-    ddp_graph: str = "split"  # compiled DDP: split (a graph per gradient bucket) | whole (one graph)
+    ddp_graph: str = "auto"  # compiled DDP: split (a graph per bucket) | whole (one graph) | auto (by the link's speed)
     dist_timeout: float = 10.0  # minutes a collective may wait for a missing rank before the job fails
     # --- run folder, logging, checkpoints ---
     output: Optional[str] = None  # run folder; None = runs/<arch>-<date-time>
@@ -140,8 +140,8 @@ class TrainConfig:
              f"unknown; choose one of {', '.join(COMPILE_MODES)}")
         need(self.compile_mode == "default" or self.backend == "compile", "compile-mode", self.compile_mode,
              "is a mode of torch.compile: add --backend compile")
-        need(self.ddp_graph in DDP_GRAPHS, "ddp-graph", self.ddp_graph, f"unknown; choose {' or '.join(DDP_GRAPHS)}")
-        need(self.ddp_graph == "split" or self.backend == "compile", "ddp-graph", self.ddp_graph,
+        need(self.ddp_graph in DDP_GRAPHS, "ddp-graph", self.ddp_graph, f"unknown; choose one of {', '.join(DDP_GRAPHS)}")
+        need(self.ddp_graph != "whole" or self.backend == "compile", "ddp-graph", self.ddp_graph,
              "chooses how torch.compile cuts a DDP model: add --backend compile")
         need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")

@@ -223,14 +223,20 @@ def test_four_and_eight_ranks_match_one(uneven_tree, tmp_path, ranks):
 
 
 @pytest.mark.slow
-def test_two_compiled_processes_as_one_graph_match_one(tiny_tree, tmp_path, capfd):
+@pytest.mark.parametrize("how", ["whole", "auto"])
+def test_two_compiled_processes_as_one_graph_match_one(tiny_tree, tmp_path, capfd, how):
     """``--backend compile --ddp-graph whole``: DDP's model compiled as one graph (its gradients summed after the
-    backward, not bucket by bucket inside it) gives one compiled process's weights on the global batch."""
+    backward, not bucket by bucket inside it) gives one compiled process's weights on the global batch. ``auto``
+    (the default) times the processes' all-reduce first, says what it picked, and trains alike."""
     args = [*ARGS, "--backend", "compile"]
     assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *args]) == 0
     assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2",
-                 "--ddp-graph", "whole", *args]) == 0
-    assert "DDP graph whole" in capfd.readouterr().err
+                 "--ddp-graph", how, *args]) == 0
+    err = capfd.readouterr().err
+    if how == "auto":
+        how = re.search(r"DDP graph auto: the processes sum gradients at [0-9,]+ GB/s \((?:at least|under) "
+                        r"100\): (whole|split)", err).group(1)
+    assert f"DDP graph {how}" in err
     _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=1e-4)
 
 
@@ -357,3 +363,38 @@ def test_the_probe_steps_every_rank_alike_while_any_ranks_workers_are_timed(tmp_
     # the warm-up, one timed pass, five while rank 1's timing ran, and one more (the ranks agree a pass late)
     assert r0["passes"] == r1["passes"] == 2 + 1 + 5 + 1
     assert r0["rate"] > 0 and r1["rate"] > 0
+
+
+def _ddp_graph_as_rank(rank, world, init_file, out):
+    import datetime
+    import json
+
+    from imagenet_trainer.engine.distributed import DistContext, choose_ddp_graph
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=30))
+    ctx, cpu = DistContext(rank, world), torch.device("cpu")
+    picks = [choose_ddp_graph("auto", 1000, cpu, ctx, min_gbps=gbps) for gbps in (0.0, float("inf"))]
+    picks.append(choose_ddp_graph("split", 1000, cpu, ctx))  # as asked: no all-reduce, so no pairing to break
+    torch.distributed.barrier()
+    (Path(out) / f"{rank}.json").write_text(json.dumps(picks))
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_graph_auto_times_the_ranks_all_reduce_and_every_rank_picks_alike(tmp_path):
+    """``--ddp-graph auto``: one graph where the processes sum gradients at least as fast as asked, else a
+    graph per bucket; the rate is the slowest rank's, so no rank compiles its model differently."""
+    import json
+
+    from imagenet_trainer.engine.distributed import DistContext, choose_ddp_graph
+
+    out = tmp_path / "out"
+    out.mkdir()
+    spawn_ranks(_ddp_graph_as_rank, (2, str(tmp_path / "init"), str(out)))
+    r0, r1 = (json.loads((out / f"{r}.json").read_text()) for r in range(2))
+    assert r0 == r1  # the same choices, and the same rate in their reasons
+    (whole, why_whole), (split, why_split), asked = r0
+    assert (whole, split, asked) == ("whole", "split", ["split", ""])
+    gbps = float(re.search(r"at ([0-9.,]+) GB/s", why_whole).group(1).replace(",", ""))
+    assert gbps >= 0 and "at least 0): whole" in why_whole and "under inf): split" in why_split
+    assert choose_ddp_graph("auto", 1000, torch.device("cpu"), DistContext()) == ("split", "")  # one process

@@ -4,6 +4,7 @@ NCCL rather than in gloo. Skipped without two GPUs."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,15 +37,18 @@ def test_two_gpus_match_one_and_count_val_exactly(uneven_tree, tmp_path):
     assert safe_load(tmp_path / "two" / "model_01.pt")["metrics"]["val"]["count"] == 7
 
 
-@pytest.mark.parametrize("how", ["split", "whole"])
+@pytest.mark.parametrize("how", ["split", "whole", "auto"])
 def test_two_compiled_gpus_match_one(tiny_tree, tmp_path, how):
-    """Compiled DDP, cut per gradient bucket or as one graph (``--ddp-graph``): the summed gradients give the
-    weights of one compiled GPU on the global batch."""
+    """Compiled DDP, cut per gradient bucket or as one graph (``--ddp-graph``; auto: as the GPUs' link is fast
+    enough, and says so): the summed gradients give the weights of one compiled GPU on the global batch."""
     args = [*GPU_ARGS, "--backend", "compile", "--ddp-graph", how]
     one = _cli("train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *args[:-2])
     assert one.returncode == 0, one.stderr[-2000:]
     two = _cli("train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *args)
     assert two.returncode == 0, two.stderr[-2000:]
+    if how == "auto":
+        how = re.search(r"DDP graph auto: the processes sum gradients at [0-9,]+ GB/s \((?:at least|under) 100\): "
+                        r"(whole|split)", two.stderr).group(1)
     assert f"DDP graph {how}" in two.stderr, two.stderr[-2000:]
     _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=1e-3)
 

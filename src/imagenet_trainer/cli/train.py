@@ -125,7 +125,8 @@ def add_parser(sub) -> None:
                    help="with --backend compile and several processes: split compiles the model as one graph per "
                         "gradient bucket, so each bucket's sum overlaps the rest of the backward; whole compiles one "
                         "graph and sums all gradients after it (for GPUs joined by NVLink: on 2x H200, 98%% of one "
-                        "GPU's steps against 94-97%% split; not measured on H100 yet)")
+                        "GPU's steps against 94-97%% split); auto times one all-reduce at start and takes whole at "
+                        "100 GB/s or more (NVLink), else split (PCIe, a network)")
     g.add_argument("--master-port", type=int, default=None, help="--ngpu: port for the processes to meet on (default: a free one)")
     g.add_argument("--dist-timeout", type=float, default=d.dist_timeout,
                    help="minutes a collective waits for a missing rank before the job fails")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import inspect
 import os
+import statistics
+import time
 from dataclasses import dataclass
 
 import torch
@@ -129,6 +131,55 @@ def ddp_options(accum: int = 1) -> dict:
     return {"gradient_as_bucket_view": True, "static_graph": accum <= 1, **no_broadcast}
 
 
+WHOLE_GRAPH_GBPS = 100.0  # --ddp-graph auto: one graph where the group all-reduces at least this many GB/s
+
+
+def all_reduce_gbps(numel: int, device: torch.device, reps: int = 5) -> float:
+    """GB/s at which the group sums ``numel`` float32 elements: their bytes over the median of ``reps`` timed
+    all-reduces (after an untimed one, which sets up the connections), the slowest rank's on every rank."""
+    buf = torch.zeros(max(1, numel), dtype=torch.float32, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    dist.all_reduce(buf)
+    sync()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        dist.all_reduce(buf)
+        sync()
+        times.append(time.perf_counter() - t0)
+    slowest = torch.tensor([statistics.median(times)], dtype=torch.float64, device=device)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    return buf.numel() * 4 / max(slowest.item(), 1e-9) / 1e9
+
+
+def choose_ddp_graph(how: str, numel: int, device: torch.device, ctx: DistContext,
+                     min_gbps: float = WHOLE_GRAPH_GBPS) -> tuple[str, str]:
+    """``--ddp-graph`` resolved for a compiled DDP model of ``numel`` parameters, and why (empty when asked).
+
+    ``auto``: ``whole`` where the group sums the gradients at ``min_gbps`` or more (GPUs joined by
+    NVLink: 217-241 GB/s on 2x H100, session 26), else ``split``. One graph sums the gradients after the
+    backward, and where that is fast it gains the fusions that the split into a graph per bucket costs:
+    compiled ResNet-50 pairs from JPEG on 2x H200 trained 3-18% faster whole (sessions 23-26). Over PCIe or a
+    network the sum takes milliseconds to tenths of a second, and the overlap of ``split`` hides it. Up to
+    2**25 elements (128 MiB) are timed. Every rank gets the same answer (a collective: all must call it).
+    """
+    if how != "auto":
+        return how, ""
+    if not ctx.enabled:
+        return "split", ""
+    gbps = all_reduce_gbps(min(numel, 2**25), device)
+    graph = "whole" if gbps >= min_gbps else "split"
+    verdict = ("one compiled graph, the gradients summed after the backward" if graph == "whole" else
+               "a compiled graph per gradient bucket, each bucket's sum beside the rest of the backward")
+    return graph, (f"DDP graph auto: the processes sum gradients at {gbps:,.0f} GB/s "
+                   f"({'at least' if graph == 'whole' else 'under'} {min_gbps:g}): {graph}, {verdict} "
+                   "(--ddp-graph split|whole chooses)")
+
+
 def set_ddp_graph(how: str) -> None:
     """``--ddp-graph``: how torch.compile cuts a DDP model, set before it compiles one.
 
@@ -138,11 +189,11 @@ def set_ddp_graph(how: str) -> None:
     all-reduces replaced by nothing still trained 97.3-97.6% of one GPU's images/s split, and 99.5-99.6% whole.
     ``whole``: one graph, the gradients summed after the backward (one all-reduce of 0.4 ms on NVLink, not
     overlapped): 97.9-98.1% of one GPU against 93.5-97.0% split, alternated. Over a network the all-reduce takes
-    far longer, and the overlap of ``split`` is what hides it.
+    far longer, and the overlap of ``split`` is what hides it (``choose_ddp_graph`` picks for ``auto``).
     """
     import torch._dynamo
 
-    torch._dynamo.config.optimize_ddp = how == "split"
+    torch._dynamo.config.optimize_ddp = how != "whole"
 
 
 def broadcast_buffers(modules, ctx: DistContext) -> None:

@@ -28,8 +28,8 @@ from imagenet_trainer.data.build import build_data, load_indexes, median_image_s
 from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
-from imagenet_trainer.engine.distributed import (DistContext, broadcast_buffers, cleanup, ddp_options, init_from_env,
-                                                 set_ddp_graph)
+from imagenet_trainer.engine.distributed import (DistContext, broadcast_buffers, choose_ddp_graph, cleanup, ddp_options,
+                                                 init_from_env, set_ddp_graph)
 from imagenet_trainer.engine.metrics import fmt_time, process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
@@ -250,6 +250,11 @@ def train(cfg: TrainConfig) -> int:
     if state is not None:
         start_epoch, step, best = _restore(state, resume_path, model, ema, optimizer, scaler, device)
         run_dir = resume_path.parent
+    if cfg.backend == "compile" and dist.enabled:  # before DDP wraps the model; a collective, on every rank
+        graph, why = choose_ddp_graph(cfg.ddp_graph, sum(p.numel() for p in model.parameters()), device, dist)
+        cfg = cfg.replace(ddp_graph=graph)
+        if why and dist.is_main:
+            log(why)
     model, net = _wrap(model, cfg, device, dist)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     per_process = cfg.batch_size // dist.world_size // max(cfg.accum, 1)
