@@ -91,6 +91,27 @@
 #    `... q` (on any pair): the probe alone against beside its workers, 32- against 128-image worker batches.
 #    Prediction: alone 90-95% of what a rank trains at; beside with 32 about 75% (as in session 25), with 128 85% or
 #    more (the rank's thread that receives the workers' batches holds the GIL a quarter as often).
+# Session 26: call 1 (b with auto, then hybrid; 2x H200 again): the cold probe measured the model at 4,049 img/s a
+#    rank and the workers at 4,448, picked the CPU loader, and the pair trained 8,883 img/s (1.40x one GPU's 6,355);
+#    --loader hybrid split 10,458-10,581, whole 11,674-11,837 (1.84-1.86x). Call 2 (q): alone 6,284-6,595, beside
+#    5,256-5,464 in round 1 and 6,623-6,681 in round 2, with 32- and 128-image batches alike (the batch size is
+#    not it). Cause found: the probe's workers ran at full priority on every core, where training's are niced and
+#    kept off the ranks' cores; now they run as training's do. And --ddp-graph auto (the new default) takes one
+#    graph where the processes all-reduce at 100 GB/s or more. `... s`: the shipped defaults, a fresh cache
+#    folder, in a cold launch (sfill), then one GPU, the pair twice, a warm probe (spw) and probe_pair (sq).
+#    Prediction: auto picks whole (NVLink, about 250 GB/s); every probe measures the model at 90% or more of the
+#    pair's per-rank training rate and picks hybrid; the pair 1.84x or more of one GPU on H200 (1.88-1.93x on H100);
+#    sq's beside within 10% of its alone.
+#    Result (call 3, 2x H100 at last): auto 217-241 GB/s, whole in every launch; the probes 4,753 (cold), 5,020 and
+#    5,617 img/s a rank, 91-107% of training, hybrid in 3 of 3 (met); one GPU (auto: hybrid at 84%) 5,521 / 5,537,
+#    the pair 10,439-10,466: 1.886-1.896x, short of 1.9x by 0.2-0.7% (each rank's backward 2.2 ms longer than one
+#    GPU's, 0.45 ms of it the all-reduce). Call 4: all GPU tests, 28 passed.
+# Session 27's plan, on a 2x H100 (carry .whl): is the rest the pair's larger GPU share of the decoding (66% on the
+#    CPU against one GPU's 84%)? `EXTRA="--loader auto" PAIRS="n1 hs1 n2 hs2" ... b` (n: as shipped, which now
+#    means --ddp-graph auto; hs: the hybrid loader at a fixed --cpu-share SHARE, default 0.84, one GPU's), then
+#    `EXTRA="--loader cpu" PAIRS="n3" ... b` (the CPU loader, one graph). Prediction: hs within 1% of n if the
+#    controller already settles near what the workers can carry (then the gap is elsewhere), or +1-2% if not;
+#    the CPU loader's pair waits for its workers (H100: about 9,500-10,000).
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -173,6 +194,18 @@ elif [ "$1" = q ]; then  # session 26: what the pair's probe measures alone and 
       grep -h "^\[probe\]" /tmp/q$b$r.log | tee -a $S
     done
   done
+elif [ "$1" = s ]; then  # session 26: the shipped defaults (--loader auto, --ddp-graph auto), one cache folder
+  compiled_runs; x2_resnet50; val100; smi_query
+  C="$C --loader auto --cache-dir /tmp/itc_s"
+  LIMIT=110 run sfill 512 python3 -m imagenet_trainer $TT/sfill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null
+  grep -h "^DDP graph auto" /tmp/sfill.log | tee -a $S; leftovers
+  one s1 95
+  for p in sp1 sp2; do pair $p; grep -h "^DDP graph auto\|^first training" /tmp/$p.log | tee -a $S; done
+  LIMIT=90 run spw 512 python3 -m imagenet_trainer $TT/spw ${C/itc_s/itc_spw} --batch-size 512 --ngpu 2 \
+    --epoch-size 10 > /dev/null
+  LIMIT=90 run sq 512 python3 benchmarks/probe_pair.py -- $TT/sq ${C/itc_s/itc_sq} --batch-size 512 --ngpu 2 \
+    --epoch-size 10 > /dev/null
+  grep -h "^\[probe\]" /tmp/sq.log | tee -a $S
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
   echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
@@ -194,6 +227,7 @@ else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole, hx*: whole,
       n*) pair $p ;;
       wh*) C="$C --ddp-graph whole" pair $p ;;
       hx*) C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # a fixed split: two runs, same losses
+      hs*) C="$C --loader hybrid --cpu-share ${SHARE:-0.84}" pair $p ;;  # session 27: the hybrid loader at a fixed share
       pw*) LIMIT=100 run $p 512 python3 -m imagenet_trainer $TT/$p $C --cache-dir /tmp/itc_$p --batch-size 512 --ngpu 2 \
         --epoch-size 10 > /dev/null; continue ;;  # a probe in a warm launch (a fresh cache folder; session 25)
       hb*) PYTHONPATH=$PWD/.base/src:/tmp/site C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # hx, the code in .base (carry it)

@@ -6,6 +6,11 @@ the timed passes (the workers' timing: 14 processes per rank on the cores, and a
 that receives their batches, 32 images each, about 150 a second, holding the GIL while it unpickles them; training's
 batches are 256), and the short window itself (a few dozen passes right after the compile).
 
+Session 26 (2x H200): alone 6,284-6,595 img/s, beside 83-85% of that in one round and 100% in the next, with 32- and
+128-image batches alike: not the GIL. The cause was the probe's workers, at full priority on every core where
+training's are niced and kept off the ranks' cores (fixed in eaee97d); on 2x H100 after it, beside = alone (5,617 /
+5,619).
+
 This wraps the model timing that ``engine.run`` hands the probe: before the probe's own timing (with the workers'
 timing beside, as shipped), it times the same passes alone for ``--alone`` seconds, and each rank prints one line
 to stderr: ``[probe] {"rank": r, "alone": img/s, "beside": img/s, "batch": probe batch}``. ``--batch B`` makes the
