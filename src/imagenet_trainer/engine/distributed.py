@@ -163,9 +163,10 @@ def choose_ddp_graph(how: str, numel: int, device: torch.device, ctx: DistContex
     ``auto``: ``whole`` where the group sums the gradients at ``min_gbps`` or more (GPUs joined by
     NVLink: 217-241 GB/s on 2x H100, session 26), else ``split``. One graph sums the gradients after the
     backward, and where that is fast it gains the fusions that the split into a graph per bucket costs:
-    compiled ResNet-50 pairs from JPEG on 2x H200 trained 3-18% faster whole (sessions 23-26). Over PCIe or a
-    network the sum takes milliseconds to tenths of a second, and the overlap of ``split`` hides it. Up to
-    2**25 elements (128 MiB) are timed. Every rank gets the same answer (a collective: all must call it).
+    compiled ResNet-50 pairs from JPEG on 2x H200 with the hybrid loader trained 2.5-22% faster whole (sessions
+    24-26; with the CPU loader, mixed). Over PCIe or a network the sum takes milliseconds to tenths of a
+    second, and the overlap of ``split`` hides it. Up to 2**25 elements (128 MiB) are timed. Every rank gets
+    the same answer (a collective: all must call it).
     """
     if how != "auto":
         return how, ""
