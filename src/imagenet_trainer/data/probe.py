@@ -6,9 +6,10 @@ one. So the probe measures two rates on this machine, at the same time (as train
 - how fast this process's model trains on batches already on the device (the caller's ``model_rate``:
   steps on random data, after a warm-up where a compiled model compiles as on its first batch);
 - how fast this process's workers decode training crops (``CpuDecodeTiming``: a throwaway pool of small
-  batches, about a second, on the cores and at the priority of training's workers), started by the model's timing once its warm-up is over, because
-  compilation keeps every core busy (2x H100 machine, session 9: 526 img/s measured beside it, for
-  workers that decode 7,000), and the model keeps stepping until the workers' timing ends.
+  batches, about a second, on the cores and at the priority of training's workers), started by the model's
+  timing once its warm-up is over, because compilation keeps every core busy (2x H100 machine, session 9:
+  526 img/s measured beside it, for workers that decode 7,000), and the model keeps stepping until the
+  workers' timing ends.
 If the workers keep up with the model, the CPU loader; otherwise the hybrid one. The choice is cached
 per data, model, batch, GPU and process count, so later runs of the same set-up start without probing.
 
