@@ -112,6 +112,13 @@
 #    `EXTRA="--loader cpu" PAIRS="n3" ... b` (the CPU loader, one graph). Prediction: hs within 1% of n if the
 #    controller already settles near what the workers can carry (then the gap is elsewhere), or +1-2% if not;
 #    the CPU loader's pair waits for its workers (H100: about 9,500-10,000).
+# Session 27: step_events.py now prints each rank's split windows ([split]), so a run shows where its controller
+#    took the share; b skips fillw with NOFILLW (auto already takes one graph on NVLink) and runs one GPU twice with
+#    C2 (the second with its probe cached: the one-GPU first batch). Call 1 (2x H100 if it comes): `EXTRA="--loader
+#    auto" NOFILLW=1 C2=1 PAIR_LIMIT=75 PAIRS="n1 hs1 n2 hs2" ... b`. Prediction: n 1.88-1.90x with its controllers
+#    between shares 0.56 and 0.76; hs (0.84) 1.90-1.93x if the extra GPU decoding is the rest and 14 workers carry
+#    84% (about 4,400 img/s a rank; the warm probe measured 4,486), else lower with training waiting for batches;
+#    c2's first batch 7-9 s (c1's 12.0 s less the 4.7 s probe).
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -217,8 +224,9 @@ else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole, hx*: whole,
   if [ ! -d /tmp/runs/fillw ]; then
     x2_resnet50; val100; smi_query
     LIMIT=100 run fill 512 python3 -m imagenet_trainer $TT/fill $C --batch-size 512 --ngpu 2 --epoch-size 10 > /dev/null; leftovers
-    LIMIT=100 run fillw 512 python3 -m imagenet_trainer $TT/fillw $C --batch-size 512 --ngpu 2 --epoch-size 10 --ddp-graph whole > /dev/null; leftovers
+    [ -z "${NOFILLW:-}" ] && { LIMIT=100 run fillw 512 python3 -m imagenet_trainer $TT/fillw $C --batch-size 512 --ngpu 2 --epoch-size 10 --ddp-graph whole > /dev/null; leftovers; }
     one c1 95
+    [ -n "${C2:-}" ] && one c2 95  # session 27: one GPU again, its probe now cached (its first batch)
   else
     smi_query
   fi

@@ -129,8 +129,9 @@ leftovers() {  # processes of earlier runs still alive (then killed), and the lo
   echo "   left over: $n processes | load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $S
 }
 
-steps() {  # name: the [steps] lines (benchmarks/step_events.py) of /tmp/NAME.log
+steps() {  # name: the [steps] and [split] lines (benchmarks/step_events.py) of /tmp/NAME.log
   grep -h '^\[steps\]' /tmp/$1.log | cut -c1-600 | tee -a $S
+  grep -h '^\[split\]' /tmp/$1.log | cut -c1-1200 | tee -a $S
 }
 
 smi_query() {  # Q: the nvidia-smi fields watch_run logs (session 18)

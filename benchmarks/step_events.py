@@ -12,7 +12,8 @@ include the time a GPU waits for the other rank (the buffers' broadcast, the all
 Wraps ``engine.run.train_one_epoch``'s model, criterion and optimizer, then runs the CLI with the given arguments
 (``--ngpu N`` forks the ranks from this process, so they carry the wrappers). Steps from ``--from`` to ``--to``
 (shares of the epoch's batches) are timed; each rank prints one JSON line to stderr, ``[steps] {...}``: the
-median and the mean of each phase in ms, the host's mean period per step, and ``behind``.
+median and the mean of each phase in ms, the host's mean period per step, and ``behind``. With the hybrid loader
+each rank also prints ``[split] {...}`` at the epoch's end: its split controller's windows (share, rate, waits).
 
 Switches try changes on the run without editing the code: ``--fused-sgd`` (torch's fused SGD kernel; shipped
 since session 17, so the switch now changes nothing on a GPU), ``--foreach-sgd`` (the foreach kernels, as before),
@@ -168,6 +169,7 @@ def main() -> int:
         finally:
             pre.remove()
             post.remove()
+            _report_split(loader)
 
     run.train_one_epoch = train_one_epoch
     if a.fused_sgd or a.foreach_sgd:
@@ -213,6 +215,19 @@ def main() -> int:
     if a.rank_cores:
         _keep_ranks_on_spare_cores(a.rank_cores)
     return cli.main(args, fresh_process=True)
+
+
+def _report_split(loader) -> None:
+    """The hybrid loader's split over the epoch, one line per rank: ``[split] {...}``, each timed window's CPU
+    share, batches/s and the share of it training waited for a batch (session 27: where a pair's controllers take
+    the split, against one GPU's)."""
+    ctrl = getattr(loader, "controller", None)
+    if ctrl is None:
+        return
+    windows = [{"share": round(w.share, 2), "batches_s": round(w.rate, 2), "waited": round(w.training_waited, 3)}
+               for w in ctrl.history]
+    out = {"rank": int(os.environ.get("RANK", "0")), "share_now": round(ctrl.share.value, 2), "windows": windows}
+    print("[split] " + json.dumps(out), file=sys.stderr, flush=True)
 
 
 def _keep_ranks_on_spare_cores(how: str) -> None:
