@@ -119,6 +119,16 @@
 #    between shares 0.56 and 0.76; hs (0.84) 1.90-1.93x if the extra GPU decoding is the rest and 14 workers carry
 #    84% (about 4,400 img/s a rank; the warm probe measured 4,486), else lower with training waiting for batches;
 #    c2's first batch 7-9 s (c1's 12.0 s less the 4.7 s probe).
+#    Result (call 1, 2x H100): one GPU's probe picked the CPU loader (workers 6,701, model 5,690): c1 5,573 / 5,571,
+#    c2 5,587 / 5,584, step 45.7-45.9 ms; c2's first batch 6.6 s (met). The pair's cold probe picked hybrid at 100%
+#    (rank 0: workers 5,611, model 4,454), and its controllers stayed at 0.95-1.0: n1 10,587 / 10,621, n2 10,565 /
+#    10,609 (1.90x: 1.891-1.906 against c1 and c2), hs1 10,581 / 10,610, hs2 10,850 / 10,852 (1.94x). So the
+#    GPU's share of the decoding is not the rest (n decoded 0-5% on the GPU); the pair's step is 48.2-48.3 ms (hs2:
+#    47.2) against 45.8. Left on the pair's GPU and not on one GPU's: the resize of every region (hybrid, ~1 ms a
+#    batch of 256), where one GPU's CPU loader hands over finished crops. Call 2: `EXTRA="--loader cpu" NOFILLW=1
+#    C2=1 PAIR_LIMIT=75 SHARE=1.0 PAIRS="n3 hs3 n4" ... b` (fill and one GPU again on the warm compile cache).
+#    Prediction: if 14 workers a rank carry 5,300 img/s of finished crops, the CPU-loader pair 10,850-10,950
+#    (1.94-1.96x); if not, it waits for them (host period over the step) at 10,000-10,400; hs3 (hybrid at 1.0) as n1.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
