@@ -129,6 +129,13 @@
 #    C2=1 PAIR_LIMIT=75 SHARE=1.0 PAIRS="n3 hs3 n4" ... b` (fill and one GPU again on the warm compile cache).
 #    Prediction: if 14 workers a rank carry 5,300 img/s of finished crops, the CPU-loader pair 10,850-10,950
 #    (1.94-1.96x); if not, it waits for them (host period over the step) at 10,000-10,400; hs3 (hybrid at 1.0) as n1.
+#    Result (call 2, another 2x H100): c1 5,596 / 5,595, c2 5,581 / 5,582; n3 10,676 / 10,673, n4 10,673 / 10,674
+#    (CPU loader: 1.91x), hs3 10,678 / 10,676 (1.91x): the workers kept up, and the GPU's resize cost nothing
+#    measurable (prediction not met: the pair's step is 47.9 ms with either, against 45.8). Call 3 (the same
+#    machine, the shipped defaults, a fresh probe): `EXTRA="--loader auto" NOFILLW=1 C2=1 PAIR_LIMIT=75 PAIRS="n5 n6"`:
+#    c1 5,574 (probe: cpu), c2 5,582 (first batch 5.8 s); n5 10,617 / 10,616 (1.90x), n6 10,731 / 10,669
+#    (1.91-1.92x; hybrid from 94%, the controllers at 0.79-0.99). Call 4 (any 2x H100): the shipped defaults once
+#    more, one GPU between the pairs: `... PAIRS="n7 c3 n8"`. Prediction: 1.89-1.92x against the mean of c1-c3.
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
@@ -246,6 +253,7 @@ else  # b; PAIRS: the pairs to run, in order (n*: split, wh*: whole, hx*: whole,
       wh*) C="$C --ddp-graph whole" pair $p ;;
       hx*) C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # a fixed split: two runs, same losses
       hs*) C="$C --loader hybrid --cpu-share ${SHARE:-0.84}" pair $p ;;  # session 27: the hybrid loader at a fixed share
+      c*) one $p 95; continue ;;  # session 27: one GPU between the pairs
       pw*) LIMIT=100 run $p 512 python3 -m imagenet_trainer $TT/$p $C --cache-dir /tmp/itc_$p --batch-size 512 --ngpu 2 \
         --epoch-size 10 > /dev/null; continue ;;  # a probe in a warm launch (a fresh cache folder; session 25)
       hb*) PYTHONPATH=$PWD/.base/src:/tmp/site C="$C --ddp-graph whole --loader hybrid --cpu-share 0.75" pair $p ;;  # hx, the code in .base (carry it)
