@@ -136,6 +136,8 @@
 #    c1 5,574 (probe: cpu), c2 5,582 (first batch 5.8 s); n5 10,617 / 10,616 (1.90x), n6 10,731 / 10,669
 #    (1.91-1.92x; hybrid from 94%, the controllers at 0.79-0.99). Call 4 (any 2x H100): the shipped defaults once
 #    more, one GPU between the pairs: `... PAIRS="n7 c3 n8"`. Prediction: 1.89-1.92x against the mean of c1-c3.
+#    Result (call 4, machine B still warm): c1-c3 5,580-5,603; n7 10,690 / 10,705 (1.91x), n8 10,617 / 10,621
+#    (1.90x). Met. The shipped pairs of the session: 1.893-1.924x, 1.905x on average (six pairs, two machines).
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
