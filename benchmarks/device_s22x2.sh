@@ -232,6 +232,13 @@ elif [ "$1" = s ]; then  # session 26: the shipped defaults (--loader auto, --dd
   LIMIT=90 run sq 512 python3 benchmarks/probe_pair.py -- $TT/sq ${C/itc_s/itc_sq} --batch-size 512 --ngpu 2 \
     --epoch-size 10 > /dev/null
   grep -h "^\[probe\]" /tmp/sq.log | tee -a $S
+elif [ "$1" = x4 ]; then  # session 27, issue #5 (nvidia-h100-x4 now lent; 300 s of device time left): one GPU, then
+  # 4 GPUs, each a cold launch with the shipped defaults (--loader auto probes, --ddp-graph auto); rates over batches
+  # 180-600 leave the compile out
+  make_tree > /dev/null; val100; compiled_runs; C="$C --loader auto"
+  CUDA_VISIBLE_DEVICES=0 LIMIT=100 run g1 256 python3 -m imagenet_trainer $TT/g1 $C --batch-size 256 > /dev/null
+  LIMIT=140 run g4 1024 python3 -m imagenet_trainer $TT/g4 $C --batch-size 1024 --ngpu 4 > /dev/null
+  grep -h "^DDP graph auto" /tmp/g4.log | tee -a $S
 elif [ "$1" = t ]; then  # the GPU-marked tests, all of them (no -x)
   s=$(date +%s); timeout ${LIMIT:-300} python3 -m pytest -q -m gpu tests -p no:cacheprovider > $OUT/gpu_tests.txt 2>&1
   echo "gpu tests rc=$? in $(( $(date +%s) - s )) s: $(tail -1 $OUT/gpu_tests.txt)" | tee -a $S
