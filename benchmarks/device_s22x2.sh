@@ -138,6 +138,16 @@
 #    more, one GPU between the pairs: `... PAIRS="n7 c3 n8"`. Prediction: 1.89-1.92x against the mean of c1-c3.
 #    Result (call 4, machine B still warm): c1-c3 5,580-5,603; n7 10,690 / 10,705 (1.91x), n8 10,617 / 10,621
 #    (1.90x). Met. The shipped pairs of the session: 1.893-1.924x, 1.905x on average (six pairs, two machines).
+#    Call 5 (nvidia-h100-x4, lent for the first time; `... x4`): one GPU 5,567 img/s, 4 GPUs 19,294 over batches
+#    180-600 (3.47x) and 20,703 over the last 120 (3.70x), still rising; the ranks waited for data 6.4% of the first
+#    180 steps. Their cold probe measured the model at 4,287 img/s a rank (it trained at about 5,200) and started
+#    the workers at 100%; the controller moves 0.05 every 113 batches.
+# Session 28's plan (issue #5 on nvidia-h100-x4, if lent): `x4` again, but warm (a launch that fills the compile cache
+#    first), 1,200 steps, each run under step_events.py (the split windows: where the four controllers settle), then
+#    the 4 GPUs with `--loader hybrid --cpu-share 0.85`. Prediction: warm and longer, 3.75-3.85x; a fixed 0.85 as
+#    good as the controller's end. If the cold launch's low model rate (multi-rank cold probes: 4,287-4,753 against
+#    5,000-5,600 warm) sets a start share that later launches read from the cache, that is a defect to fix (re-probe
+#    once the compile cache is warm, or cache only a warm probe).
 set -u
 source benchmarks/device_x2_lib.sh
 t0=$(date +%s)
