@@ -35,6 +35,7 @@ class StepContext:
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # batch augmentation on the device (data.augment)
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
     cuda_graphs: bool = False  # the compiled model replays CUDA graphs: each training step starts a new generation
+    guard: object = None  # a divergence guard (engine.guard.LossGuard) that looks at the loss now and then
 
     def autocast(self):
         if self.autocast_dtype is None:
@@ -96,6 +97,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                 last["row"] = acc.add(loss, topk_correct(logits.detach(), batch.labels), n)
             if progress.sample_due(i):
                 shown.send(last["row"])
+            if ctx.guard is not None:
+                ctx.guard.watch(i, last["row"], epoch, step)
         if boundary:
             if ctx.scaler is not None:
                 ctx.scaler.step(optimizer)

@@ -1,0 +1,65 @@
+"""The divergence guard: a run whose training loss blows up stops with one line that says what to try,
+instead of training a dead net for hours."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from imagenet_trainer.engine.metrics import HostCopies
+from imagenet_trainer.errors import CheckError
+
+RISE = 2.0  # after the warmup, an epoch whose mean loss is above RISE x the loss at the start has diverged
+EVERY = 20  # batches between two looks at the loss (a copy to the host, without waiting for the GPU)
+
+
+class Diverged(CheckError):
+    """The training loss went non-finite or rose far above its start (exit code 1, one line)."""
+
+
+class LossGuard:
+    """Watches the training loss of one process.
+
+    ``watch`` looks at a batch's loss every ``EVERY`` batches, a few steps late (``HostCopies``: no wait for the
+    GPU), and stops the run when two looks in a row find it non-finite (one overflowing fp16 batch is skipped
+    by the gradient scaler and is no divergence). ``end_epoch`` stops a run whose epoch, ending after the
+    warmup, has a mean loss above ``RISE`` times the start: the first batch's loss, or ln(classes) when that
+    is higher (a fresh net's loss; a resumed net starts lower).
+    """
+
+    def __init__(self, num_classes: int, warmup_steps: float, peak_lr: float, every: int = EVERY):
+        self.reference = math.log(max(num_classes, 2))
+        self.warmup_steps = warmup_steps
+        self.peak_lr = peak_lr
+        self.every = every
+        self.copies = HostCopies()
+        self.start: float | None = None
+        self.bad_looks = 0
+
+    def watch(self, i: int, row: torch.Tensor, epoch: int, step: int) -> None:
+        """``row``: the batch's (count, loss x count, top-1, top-5) device tensor (``metrics.Accumulator.add``)."""
+        if i != 1 and i % self.every:
+            return
+        self.copies.send(row)
+        count, loss_sum, _, _ = self.copies.latest()
+        loss = loss_sum / max(count, 1.0)
+        if self.start is None:
+            self.start = loss if math.isfinite(loss) else self.reference
+            self.reference = max(self.reference, self.start)
+        self.bad_looks = 0 if math.isfinite(loss) else self.bad_looks + 1
+        if self.bad_looks >= 2:
+            raise Diverged(self._message(f"the training loss is {loss} at epoch {epoch}, step {step}"))
+
+    def end_epoch(self, epoch: int, loss: float, step: int) -> None:
+        """Check the epoch's mean training ``loss``; ``step``: optimizer steps done by its end."""
+        if not math.isfinite(loss):
+            raise Diverged(self._message(f"the training loss of epoch {epoch} is {loss}"))
+        if step > self.warmup_steps and loss > RISE * self.reference:
+            raise Diverged(self._message(f"the training loss of epoch {epoch} is {loss:.2f}, more than {RISE:g}x "
+                                         f"its start ({self.reference:.2f}) after the warmup"))
+
+    def _message(self, what: str) -> str:
+        return (f"training diverged: {what}. The LR (peak {self.peak_lr:.3g}) is likely too high for this model "
+                "and batch: try a lower --lr-per-256 (or --lr), a longer --warmup-min-steps, or --precision fp32 "
+                "(--no-guard trains on regardless)")
