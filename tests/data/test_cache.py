@@ -39,19 +39,24 @@ def test_cache_holds_the_decoded_images_and_skips_bad_ones(small_tree):
     assert sorted(half.indices.tolist()) == [i for i in range(len(index) // 2, len(index)) if i != bad]
 
 
-def test_vectorized_boxes_follow_the_loop_rule():
-    """Same area and aspect-ratio ranges as geometry.random_resized_box, inside the image, for any seed."""
+@pytest.mark.parametrize("width,height", [(32, 32), (48, 32), (30, 70)])
+def test_vectorized_boxes_follow_the_loop_rule(width, height):
+    """Same area and aspect-ratio ranges as geometry.random_resized_box, inside the image, for any seed and any
+    image shape (landscape, portrait, and one too narrow for most tries: the fallback)."""
     u = sample_uniforms(np.arange(4000, dtype=np.uint64), 22)
-    boxes = random_resized_boxes(u, 32, (0.35, 1.0), (3 / 4, 4 / 3))
+    full = torch.ones(4000, dtype=torch.float64)
+    boxes = random_resized_boxes(u, width * full, height * full, (0.35, 1.0), (3 / 4, 4 / 3))
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2:] <= 32).all()
-    area = w * h / 32 ** 2
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
+    area = w * h / (width * height)
     assert area.min() >= 0.3 and area.max() <= 1.0
     assert (w / h).min() >= 0.7 and (w / h).max() <= 1.42
     rng = np.random.default_rng(0)
-    loop = np.array([random_resized_box(32, 32, (0.35, 1.0), (3 / 4, 4 / 3), rng) for _ in range(4000)], dtype=float)
-    loop_area = (loop[:, 2] - loop[:, 0]) * (loop[:, 3] - loop[:, 1]) / 32 ** 2
-    assert abs(float(area.mean()) - loop_area.mean()) < 0.02  # the same distribution
+    loop = np.array([random_resized_box(width, height, (0.35, 1.0), (3 / 4, 4 / 3), rng) for _ in range(4000)],
+                    dtype=float)
+    loop_w, loop_h = loop[:, 2] - loop[:, 0], loop[:, 3] - loop[:, 1]
+    assert abs(float(area.mean()) - (loop_w * loop_h).mean() / (width * height)) < 0.02  # the same distribution
+    assert abs(float((boxes[:, 0] + w / 2).mean()) - (loop[:, 0] + loop_w / 2).mean()) < 0.03 * width
 
 
 def test_uniforms_depend_on_the_seed_alone():
@@ -127,7 +132,8 @@ def test_cached_pad_crops_have_black_borders_like_the_jpeg_path(small_tree):
     from imagenet_trainer.data.cache import padded_boxes
 
     u = sample_uniforms(np.arange(3000, dtype=np.uint64), 2)
-    boxes = padded_boxes(u, 32, 32, 4)
+    side = torch.full((3000,), 32.0, dtype=torch.float64)
+    boxes = padded_boxes(u, side, side, 32, 32, 4)
     assert set(boxes[:, 0].tolist()) == set(float(v) for v in range(-4, 5))
     assert (boxes[:, 2] - boxes[:, 0] == 32).all()
     index = build_index(small_tree)
@@ -150,7 +156,8 @@ def test_shifted_crops_are_roi_align_on_a_black_border():
 
     torch.manual_seed(0)
     images = torch.randint(0, 256, (6, 12, 12, 3), dtype=torch.uint8)
-    boxes = padded_boxes(sample_uniforms(np.arange(6, dtype=np.uint64), 2), 12, 12, 2) + 2
+    side = torch.full((6,), 12.0, dtype=torch.float64)
+    boxes = (padded_boxes(sample_uniforms(np.arange(6, dtype=np.uint64), 2), side, side, 12, 12, 2) + 2).float()
     rois = torch.cat([torch.arange(6.0).view(-1, 1), boxes], 1)
     got = shifted_crops(images, rois, 2, 12)
     x = torch.nn.functional.pad(images.permute(0, 3, 1, 2).float(), [2] * 4)

@@ -1,7 +1,7 @@
 """Decoded cache: a small dataset decoded once, kept as uint8 on the GPU or in RAM.
 
-``--cache gpu|ram`` decodes the training set once, each image as its central square at
-``--image-size`` px (CIFAR's 32 px images are kept whole), and the val set once, as its final
+``--cache gpu|ram`` decodes the training set once, each whole image squeezed to an
+``--image-size`` square (its original size kept beside it), and the val set once, as its final
 centre crops. Every epoch then takes its batches straight from memory: random-resized crops (one
 ``roi_align`` call per batch, the same box rule as the JPEG path) or padded crops (one gather),
 flips and normalization run on the training device for the whole batch, so nothing is decoded
@@ -76,6 +76,10 @@ def choose_cache(mode: str, need: int, device: torch.device) -> tuple[str, str]:
 class DecodedImages:
     """Every readable image of ``index`` decoded with ``geometry`` (one box each): uint8 (N, S, S, 3).
 
+    Training sets are kept with geometry ``full``: each whole image squeezed to an S x S square, with its
+    original size in ``sizes``, so that a crop box drawn in the original's coordinates (any part of a
+    non-square photo, as on the JPEG path) maps to the cache by a scale on each axis.
+
     ``rows[i]`` is image i's row, or -1 when it could not be read (those are in ``bad``); ``labels``
     and ``indices`` (the position in the index) follow the rows. With ``world_size`` > 1 only this
     rank's contiguous share of the index is decoded (its val shard, as ``ShardBatchSampler`` splits it).
@@ -105,11 +109,34 @@ class DecodedImages:
         self.images = self.images[:n]
         self.labels = torch.cat(labels).to(storage) if labels else torch.empty(0, dtype=torch.int64, device=storage)
         self.indices = torch.cat(indices) if indices else torch.empty(0, dtype=torch.int64)
+        # The originals' (width, height), float64 (n, 2), where the cache holds whole images squeezed to squares
+        self.sizes = original_sizes(index, self.indices.tolist()) if geometry.kind == "full" else None
         if pin:
             torch.cuda.synchronize(storage)
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+def original_sizes(index: FileIndex, positions: list[int], threads: int = 8) -> torch.Tensor:
+    """(n, 2) float64 (width, height) of the images at ``positions`` of ``index``, as decoded (EXIF rotation
+    applied), read from their headers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imagenet_trainer.data.decode import oriented_size
+
+    def size(i: int) -> tuple[int, int]:
+        with open(index.path(i), "rb") as f:
+            head = f.read(1 << 16)
+        try:
+            return oriented_size(head)
+        except Exception:  # a header past the first 64 KB (large EXIF blocks): read the whole file
+            with open(index.path(i), "rb") as f:
+                return oriented_size(f.read())
+
+    with ThreadPoolExecutor(threads) as pool:
+        sizes = list(pool.map(size, positions))
+    return torch.tensor(sizes, dtype=torch.float64).reshape(-1, 2)
 
 
 def sample_uniforms(seeds: np.ndarray, k: int) -> torch.Tensor:
@@ -127,45 +154,52 @@ def sample_uniforms(seeds: np.ndarray, k: int) -> torch.Tensor:
     return torch.from_numpy((z >> np.uint64(11)).astype(np.float64) / float(2 ** 53))
 
 
-def random_resized_boxes(u: torch.Tensor, side: int, scale: tuple[float, float], ratio: tuple[float, float],
-                         tries: int = 10) -> torch.Tensor:
-    """(n, 4) random-resized-crop boxes in a ``side`` x ``side`` image: ``geometry.random_resized_box``, vectorized.
+def random_resized_boxes(u: torch.Tensor, width: torch.Tensor, height: torch.Tensor, scale: tuple[float, float],
+                         ratio: tuple[float, float], tries: int = 10) -> torch.Tensor:
+    """(n, 4) random-resized-crop boxes in images of (n,) ``width`` x ``height`` (float64):
+    ``geometry.random_resized_box``, vectorized.
 
     ``u``: (n, 2 * tries + 2) uniforms.
     """
-    area = side * side
-    target = (scale[0] + (scale[1] - scale[0]) * u[:, :tries]) * area
+    area = width * height
+    target = (scale[0] + (scale[1] - scale[0]) * u[:, :tries]) * area[:, None]
     lo, hi = math.log(ratio[0]), math.log(ratio[1])
     aspect = (lo + (hi - lo) * u[:, tries:2 * tries]).exp()
     w = (target * aspect).sqrt().round()
     h = (target / aspect).sqrt().round()
-    ok = (w > 0) & (w <= side) & (h > 0) & (h <= side)
+    ok = (w > 0) & (w <= width[:, None]) & (h > 0) & (h <= height[:, None])
     first = ok.double().argmax(1, keepdim=True)  # the first try that fits, as the loop version takes
     found = ok.any(1)
-    # No try fits: the whole (square) image, whose aspect ratio 1 is inside any sensible range.
-    full = torch.tensor(float(side), dtype=torch.float64)
-    w = torch.where(found, w.gather(1, first).squeeze(1), full)
-    h = torch.where(found, h.gather(1, first).squeeze(1), full)
-    left = (u[:, 2 * tries] * (side - w + 1)).floor()
-    top = (u[:, 2 * tries + 1] * (side - h + 1)).floor()
-    return torch.stack([left, top, left + w, top + h], 1).float()
+    # No try fits: the central crop with the aspect ratio clamped into range, as the loop version's fallback.
+    in_ratio = width / height
+    fw = torch.where(in_ratio > ratio[1], (height * ratio[1]).round(), width)
+    fh = torch.where(in_ratio < ratio[0], (width / ratio[0]).round(), height)
+    w = torch.where(found, w.gather(1, first).squeeze(1), fw)
+    h = torch.where(found, h.gather(1, first).squeeze(1), fh)
+    left = torch.where(found, (u[:, 2 * tries] * (width - w + 1)).floor(), ((width - w) / 2).floor())
+    top = torch.where(found, (u[:, 2 * tries + 1] * (height - h + 1)).floor(), ((height - h) / 2).floor())
+    return torch.stack([left, top, left + w, top + h], 1)
 
 
-def seed_boxes(u: torch.Tensor, side: int, crop: int) -> torch.Tensor:
-    """(n, 4) boxes of the original's crop: a random ``crop`` square of the ``side`` x ``side`` resize."""
-    c = float(min(crop, side))
-    left = u[:, 0] * (side - c)
-    top = u[:, 1] * (side - c)
-    return torch.stack([left, top, left + c, top + c], 1).float()
+def seed_boxes(u: torch.Tensor, width: torch.Tensor, height: torch.Tensor, image_size: int, crop: int) -> torch.Tensor:
+    """(n, 4) boxes of ``geometry.seed_box``: a random ``crop`` square of the shorter-side-``image_size`` resize,
+    in the original's coordinates."""
+    side = torch.minimum(torch.minimum(crop * torch.minimum(width, height) / image_size, width), height)
+    left = u[:, 0] * (width - side)
+    top = u[:, 1] * (height - side)
+    return torch.stack([left, top, left + side, top + side], 1)
 
 
-def padded_boxes(u: torch.Tensor, side: int, crop: int, pad: int) -> torch.Tensor:
-    """(n, 4) boxes of ``geometry.padded_box`` in a ``side`` x ``side`` image: whole-pixel moves up to ``pad`` outside."""
-    c = float(min(crop, side))
-    span = side - c + 2 * pad + 1
-    left = (u[:, 0].double() * span).floor() - pad
-    top = (u[:, 1].double() * span).floor() - pad
-    return torch.stack([left, top, left + c, top + c], 1).float()
+def padded_boxes(u: torch.Tensor, width: torch.Tensor, height: torch.Tensor, image_size: int, crop: int,
+                 pad: int) -> torch.Tensor:
+    """(n, 4) boxes of ``geometry.padded_box``: whole-pixel moves of the shorter-side-``image_size`` resize that
+    reach up to ``pad`` pixels outside, in the original's coordinates."""
+    s = image_size / torch.minimum(width, height)
+    rw, rh = (width * s).round(), (height * s).round()
+    c = torch.minimum(torch.minimum(rw, rh), torch.full_like(rw, float(crop)))
+    left = (u[:, 0] * (rw - c + 2 * pad + 1)).floor() - pad
+    top = (u[:, 1] * (rh - c + 2 * pad + 1)).floor() - pad
+    return torch.stack([left, top, left + c, top + c], 1) / s[:, None]
 
 
 def shifted_crops(images: torch.Tensor, rois: torch.Tensor, pad: int, size: int) -> torch.Tensor:
@@ -175,8 +209,8 @@ def shifted_crops(images: torch.Tensor, rois: torch.Tensor, pad: int, size: int)
     n = len(images)
     padded = F.pad(images, (0, 0, pad, pad, pad, pad))
     steps = torch.arange(size, device=images.device)
-    rows = rois[:, 2].long().view(-1, 1) + steps  # (B, size)
-    cols = rois[:, 1].long().view(-1, 1) + steps
+    rows = rois[:, 2].round().long().view(-1, 1) + steps  # (B, size)
+    cols = rois[:, 1].round().long().view(-1, 1) + steps
     batch = torch.arange(n, device=images.device).view(-1, 1, 1)
     return padded[batch, rows.view(n, size, 1), cols.view(n, 1, size)]  # (B, size, size, 3)
 
@@ -198,6 +232,8 @@ class CachedTrainLoader:
         self.device = device
         self.normalize = Normalizer(mean, std, device)
         self.side = cache.images.shape[1]
+        sizes = cache.sizes
+        self.square = sizes is None or bool((sizes[:, 0] == sizes[:, 1]).all())
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -206,21 +242,30 @@ class CachedTrainLoader:
     def batch_sampler(self) -> EpochBatchSampler:
         return self.sampler
 
-    @property
-    def box_side(self) -> int:
-        """Side of a seed or pad crop square in the cache: crop_size at the current size of the image_size resize."""
-        return round(self.side * self.geometry.crop_size / self.geometry.image_size)
+    def _sizes(self, rows: np.ndarray) -> torch.Tensor:
+        """(n, 2) original (width, height) of the cache's ``rows``; a cache of squares: the side."""
+        if self.cache.sizes is not None:
+            return self.cache.sizes[torch.from_numpy(rows)]
+        return torch.full((len(rows), 2), float(self.side), dtype=torch.float64)
 
-    def _boxes(self, u: torch.Tensor) -> torch.Tensor:
+    def boxes(self, u: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        """(n, 4) float64 crop boxes in the originals' coordinates (as ``Geometry.boxes`` draws them on the JPEG
+        path), from (n, k) uniforms and the originals' (n, 2) sizes."""
         g = self.geometry
+        w, h = sizes[:, 0], sizes[:, 1]
         if g.kind == "seed":
-            return seed_boxes(u, self.side, self.box_side)
-        if g.kind == "pad":  # in the cache's coordinates, which roi_align sees moved by the black border
-            return padded_boxes(u, self.side, self.box_side, g.pad) + g.pad
-        return random_resized_boxes(u, self.side, g.scale, g.ratio)
+            return seed_boxes(u, w, h, g.image_size, g.crop_size)
+        if g.kind == "pad":
+            return padded_boxes(u, w, h, g.image_size, g.crop_size, g.pad)
+        return random_resized_boxes(u, w, h, g.scale, g.ratio)
+
+    def to_cache(self, boxes: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        """``boxes`` in the originals' coordinates -> in the cache's squares."""
+        return boxes * (self.side / sizes).repeat(1, 2)
 
     def _epoch_plan(self):
-        """Rows, crop boxes (as roi_align rows) and flips of the whole epoch, made on the CPU in one go.
+        """Rows, crop boxes in the cache (as roi_align rows), flips and the black margin crops reach into,
+        for the whole epoch, made on the CPU in one go.
 
         They reach the device in one copy per epoch: small per-batch copies from pageable memory would
         make the host wait for the GPU every batch.
@@ -231,41 +276,52 @@ class CachedTrainLoader:
         rows = self.cache.rows[positions]
         keep = rows >= 0
         counts = [int(keep[i * len(p):(i + 1) * len(p)].sum()) for i, (p, _) in enumerate(batches)]
+        rows = rows[keep]
         u = sample_uniforms(seeds[keep], 23)
         flips = u[:, 0] < 0.5
-        local = torch.cat([torch.arange(n, dtype=torch.float32) for n in counts]) if counts else torch.empty(0)
-        rois = torch.cat([local.view(-1, 1), self._boxes(u[:, 1:])], 1)
-        return torch.from_numpy(rows[keep]), rois, flips, np.cumsum([0] + counts)
+        boxes = self.to_cache(self.boxes(u[:, 1:], self._sizes(rows)), self._sizes(rows))
+        outside = float(torch.cat([-boxes[:, :2], boxes[:, 2:] - self.side], 1).max()) if len(boxes) else 0.0
+        margin = max(0, math.ceil(outside - 1e-6))
+        local = torch.cat([torch.arange(n, dtype=torch.float64) for n in counts]) if counts else torch.empty(0)
+        rois = torch.cat([local.view(-1, 1), boxes + margin], 1).float()
+        return torch.from_numpy(rows), rois, flips, np.cumsum([0] + counts), margin
 
     def __iter__(self):
         crop = self.sampler.crop_size or self.geometry.crop_size
-        rows, rois, flips, bounds = self._epoch_plan()
+        rows, rois, flips, bounds, margin = self._epoch_plan()
         images = self.cache.images
         on_device = images.device.type == self.device.type  # a GPU cache lives on the training GPU
         rows_dev = rows.to(self.device)
         rois_dev, flips_dev = rois.to(self.device), flips.to(self.device)
         labels = self.cache.labels.to(self.device)[rows_dev]
+        # Padded crops of squares kept at their resize: whole-pixel moves of the crop's size, a gather
+        whole = (self.geometry.kind == "pad" and self.square and self.side == self.geometry.image_size
+                 and crop == self.geometry.crop_size)
         for start, stop in zip(bounds[:-1], bounds[1:]):
             t0 = time.perf_counter()
             if on_device:
                 x = images[rows_dev[start:stop]]
             else:  # a RAM cache: gather on the CPU, copy from pinned memory
                 x = images[rows[start:stop]].pin_memory().to(self.device, non_blocking=True)
-            pad = self.geometry.pad
-            if pad and crop == self.box_side:
-                out = shifted_crops(x, rois_dev[start:stop], pad, crop)  # moves only: a gather, still uint8
-            else:
-                from torchvision.ops import roi_align  # here, not at import: it pulls in torch._dynamo
-
-                x = x.permute(0, 3, 1, 2).float()
-                if pad:  # black borders (roi_align would repeat the edge pixel outside)
-                    x = F.pad(x, [pad] * 4)
-                out = roi_align(x, rois_dev[start:stop], (crop, crop), spatial_scale=1.0, sampling_ratio=-1,
-                                aligned=True)
+            out = self.crops(x, rois_dev[start:stop], crop, margin, whole)
             batch = DeviceBatch(self.normalize(out, flips_dev[start:stop], bool(flips[start:stop].any())),
                                 labels[start:stop], [], indices=self.cache.indices[rows[start:stop]])
             batch.wait = time.perf_counter() - t0
             yield batch
+
+    @staticmethod
+    def crops(x: torch.Tensor, rois: torch.Tensor, crop: int, margin: int = 0, whole: bool = False) -> torch.Tensor:
+        """``crop`` x ``crop`` crops of uint8 (B, S, S, 3) ``x``, one roi_align row each (position, box in the
+        frame of ``x`` with ``margin`` black pixels around it); ``whole``: the boxes are whole-pixel and of the
+        crop's size, taken by a gather (uint8 (B, crop, crop, 3)), else resampled (float (B, 3, crop, crop))."""
+        if whole:
+            return shifted_crops(x, rois, margin, crop)
+        from torchvision.ops import roi_align  # here, not at import: it pulls in torch._dynamo
+
+        x = x.permute(0, 3, 1, 2).float()
+        if margin:  # black borders (roi_align would repeat the edge pixel outside)
+            x = F.pad(x, [margin] * 4)
+        return roi_align(x, rois, (crop, crop), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
 class CachedEvalLoader:

@@ -194,6 +194,18 @@ def decode_crops(data: bytes, geometry: Geometry, rng: np.random.Generator | Non
         raise DecodeError(f"undecodable ({type(e).__name__}: {e})") from None
 
 
+def oriented_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an encoded image as the decoders hand it back: after its EXIF rotation."""
+    w, h = image_size(data)
+    if needs_exif_rotation(data):
+        try:
+            if Image.open(io.BytesIO(data)).getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                return h, w
+        except Exception:
+            pass
+    return w, h
+
+
 def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) of an encoded image, read from its header."""
     if data[:2] == _JPEG_MAGIC:

@@ -25,7 +25,9 @@ class Geometry:
       crop (as ``seed``, but the square may stick out of the image by ``crop_size // 8`` pixels, which
       are black: torchvision's ``RandomCrop(padding=...)``), ``center`` the val
       transform (shorter side to ``image_size``, centre ``crop_size`` square), ``five`` the four
-      corners and the centre of the val resize (with flips this gives 10-crop testing).
+      corners and the centre of the val resize (with flips this gives 10-crop testing), ``full`` the whole
+      image squeezed to a ``crop_size`` square (the decoded cache keeps training images so, and crops them
+      later with boxes drawn in the original's coordinates).
     crop_size: output side in pixels.
     image_size: the shorter side before cropping, for ``seed``, ``center`` and ``five``.
     scale, ratio: random-resized-crop's area fraction and aspect-ratio ranges.
@@ -62,6 +64,8 @@ class Geometry:
             return [center_box(width, height, self.image_size, self.crop_size)], False
         if self.kind == "five":
             return five_boxes(width, height, self.image_size, self.crop_size), False
+        if self.kind == "full":
+            return [(0, 0, width, height)], False
         raise ValueError(f"unknown geometry kind {self.kind!r}")
 
 

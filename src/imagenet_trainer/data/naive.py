@@ -12,7 +12,7 @@ import time
 
 import torch
 import torchvision.transforms as T
-from PIL import Image
+from PIL import Image, ImageOps
 
 from imagenet_trainer.data.dataset import BadSample, parse_item
 from imagenet_trainer.data.geometry import Geometry
@@ -50,8 +50,8 @@ class NaiveDataset(torch.utils.data.Dataset):
         if size not in self._transforms:  # progressive resizing: one transform per crop size
             self._transforms[size] = naive_transform(self.geometry, self.mean, self.std, size)
         try:
-            with Image.open(self.index.path(i)) as im:
-                x = self._transforms[size](im.convert("RGB"))
+            with Image.open(self.index.path(i)) as im:  # upright, as the fast paths decode it
+                x = self._transforms[size](ImageOps.exif_transpose(im).convert("RGB"))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             return BadSample(self.index.path(i), str(e))
         return x, int(self.index.labels[i]), i
