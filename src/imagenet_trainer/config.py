@@ -9,6 +9,47 @@ from typing import Optional
 
 
 SMALL_IMAGE_SIDE = 64  # images (median shorter side) and crops of at most this side get the small-image settings
+DEFAULT_CROP = 224  # auto crop for images at least this large (ImageNet's median side is about 400 px)
+DEFAULT_BATCH = 256  # auto batch for large train sets
+MIN_AUTO_BATCH = 32  # auto never goes below this
+MIN_STEPS_PER_EPOCH = 100  # auto halves the batch until an epoch has this many steps (or MIN_AUTO_BATCH)
+
+
+def auto_batch_size(n_train: int, multiple: int = 1) -> int:
+    """The global batch for ``--batch-size`` auto: 256, halved while an epoch of ``n_train`` images would have
+    fewer than ``MIN_STEPS_PER_EPOCH`` steps, never below 32; rounded up to a multiple of ``multiple``
+    (processes x micro-batches).
+
+    A small set (Caltech-101's 7,000 photos) makes 27 steps an epoch at 256: a 5-epoch run is then 135
+    optimizer steps, too few to train a net from scratch however the LR is set. At 64 it is 545.
+    """
+    batch = DEFAULT_BATCH
+    while batch > MIN_AUTO_BATCH and n_train // batch < MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    return -(-batch // multiple) * multiple
+
+
+def auto_sizes(median_side: int, crop_size: Optional[int] = None, image_size: Optional[int] = None) -> tuple[int, int]:
+    """(crop_size, image_size) for ``median_side``, the data's median shorter side (0: unknown), keeping the
+    sizes that are given.
+
+    Small images (at most ``SMALL_IMAGE_SIDE``, CIFAR) keep their native size. Photos smaller than 224 px are
+    cropped at their median side, to a multiple of 16: a 224 crop of a 128-px photo is 3x the pixels (and the
+    compute) for no new detail. The val resize keeps ImageNet's ratio, crop x 8/7 (224 -> 256).
+    """
+    small = 0 < median_side <= SMALL_IMAGE_SIDE
+    if crop_size is None:
+        if small:
+            crop_size = median_side
+        elif median_side == 0 or median_side >= DEFAULT_CROP:
+            crop_size = DEFAULT_CROP
+        else:
+            crop_size = max(SMALL_IMAGE_SIDE, median_side // 16 * 16)
+        if image_size is not None:
+            crop_size = min(crop_size, image_size)
+    if image_size is None:
+        image_size = crop_size if small and crop_size <= median_side else round(crop_size * 8 / 7)
+    return crop_size, image_size
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -21,10 +62,13 @@ class TrainConfig:
     data: str = ""  # dataset root holding train/ and val/ (or validation/, test/)
     val_dir: Optional[str] = None  # explicit validation folder, overrides the search under data
     workers: int = -1  # loader worker processes; 0 = decode in the main process; -1 = auto
-    batch_size: int = 256  # global batch (all GPUs together), as in the original
+    batch_size: Optional[int] = None  # global batch (all GPUs together); None = auto: 256, halved for small
+    # train sets down to 32, so that an epoch has at least MIN_STEPS_PER_EPOCH steps (``auto_batch_size``)
     epoch_size: Optional[int] = None  # batches per epoch; None = one full pass over train/
-    image_size: int = 256  # val: shorter side before the centre crop; seed crop: shorter side
-    crop_size: int = 224  # side of the network input in pixels
+    image_size: Optional[int] = None  # val: shorter side before the centre crop; seed crop: shorter side;
+    # None = auto: crop_size x 8/7 (256 for 224), or the image side for small images (``auto_sizes``)
+    crop_size: Optional[int] = None  # side of the network input in pixels; None = auto: 224, or the data's
+    # median shorter side (to a multiple of 16) where that is smaller, so that photos are not upsampled
     train_crop: str = "auto"  # rrc = random-resized-crop + flip; seed = the original's crop + flip; pad = small-image
     # random crop with crop_size // 8 black pixels around + flip; auto = pad for small images, else rrc
     rrc_min_scale: float = 0.08  # smallest area fraction of a random-resized crop
@@ -48,6 +92,8 @@ class TrainConfig:
     lr_per_256: float = 0.1  # step/cosine base LR per 256 images of global batch (linear scaling rule)
     warmup_epochs: float = 0.0  # cosine: linear warmup from 0, in epochs
     warmup_fraction: Optional[float] = None  # cosine: warmup as a share of --epochs (overrides warmup_epochs)
+    warmup_min_steps: int = 0  # cosine: the warmup lasts at least this many optimizer steps (at most a quarter
+    # of the run): a share of a short run on a small set is a handful of steps, too few for a fresh net
     step_size: int = 30  # step: epochs between decays
     step_gamma: float = 0.1  # step: decay factor
     momentum: float = 0.9
@@ -55,6 +101,7 @@ class TrainConfig:
     weight_decay: Optional[float] = None  # None = the schedule's own (seed table, else 1e-4)
     no_bn_decay: bool = False  # exclude batch-norm and bias parameters from weight decay
     label_smoothing: float = 0.0
+    guard: bool = True  # stop a run whose training loss goes non-finite, or rises far above its start (diverged)
     ema: bool = False  # keep an exponential moving average of the weights; evaluated and saved too
     ema_half_life: float = 0.05  # EMA half-life as a share of all training steps, so it follows --epochs
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
@@ -96,7 +143,7 @@ class TrainConfig:
         """
         if self.cudnn_benchmark is not None:
             return self.cudnn_benchmark
-        return self.crop_size <= SMALL_IMAGE_SIDE
+        return (self.crop_size or DEFAULT_CROP) <= SMALL_IMAGE_SIDE
 
     def check(self) -> None:
         """A ``UsageError`` naming the first option whose value is out of its range (for library callers too:
@@ -120,6 +167,7 @@ class TrainConfig:
         need(self.warmup_epochs >= 0, "warmup-epochs", self.warmup_epochs, "must be 0 or more")
         need(self.warmup_fraction is None or 0.0 <= self.warmup_fraction <= 1.0, "warmup-fraction",
              self.warmup_fraction, "must be a share of the run from 0 to 1")
+        need(self.warmup_min_steps >= 0, "warmup-min-steps", self.warmup_min_steps, "must be 0 or more")
         need(0.0 < self.step_gamma <= 1.0, "step-gamma", self.step_gamma, "must be above 0 and at most 1")
         need(0.0 <= self.momentum < 1.0, "momentum", self.momentum, "must be from 0 to below 1")
         need(not self.nesterov or self.momentum > 0, "momentum", self.momentum,
@@ -127,7 +175,7 @@ class TrainConfig:
         need(self.weight_decay is None or self.weight_decay >= 0, "weight-decay", self.weight_decay, "must be 0 or more")
         need(0.0 <= self.label_smoothing < 1.0, "label-smoothing", self.label_smoothing, "must be from 0 to below 1")
         need(self.ema_half_life > 0, "ema-half-life", self.ema_half_life, "must be a share of the run above 0")
-        need(self.tta_shift < self.crop_size, "tta-shift", self.tta_shift,
+        need(self.crop_size is None or self.tta_shift < self.crop_size, "tta-shift", self.tta_shift,
              f"must be smaller than the crop ({self.crop_size} px)")
         if self.prog_resize is not None:
             shares = list(self.prog_resize)

@@ -35,6 +35,19 @@ def test_cosine_warms_up_and_ends_near_zero():
     assert lrs == sorted(lrs, reverse=True)
 
 
+def test_warmup_has_a_floor_in_steps_of_at_most_a_quarter_of_the_run():
+    def warmup_steps(epochs, spe, **kw):
+        s = Schedule(TrainConfig(epochs=epochs, batch_size=256, **kw), steps_per_epoch=spe)
+        return s.warmup * spe
+
+    assert warmup_steps(5, 27, warmup_fraction=0.05) == pytest.approx(6.75)  # a share of a short run: 7 steps
+    assert warmup_steps(5, 27, warmup_fraction=0.05, warmup_min_steps=100) == pytest.approx(33.75)  # a quarter
+    assert warmup_steps(5, 109, warmup_fraction=0.05, warmup_min_steps=100) == pytest.approx(100)
+    assert warmup_steps(90, 5000, warmup_fraction=0.05, warmup_min_steps=100) == pytest.approx(22500)  # the share
+    s = Schedule(TrainConfig(epochs=5, batch_size=256, warmup_min_steps=100), steps_per_epoch=109)
+    assert s.at(0)[0] == pytest.approx(0.1 / 100) and s.at(99)[0] == pytest.approx(0.1)
+
+
 def test_unknown_schedule():
     with pytest.raises(UsageError, match="--lr-schedule"):
         Schedule(TrainConfig(lr_schedule="linear"), 10)

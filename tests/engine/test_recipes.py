@@ -8,7 +8,7 @@ from imagenet_trainer.cli.train import config_from_args
 from imagenet_trainer.config import TrainConfig, list_recipes, load_recipe
 from imagenet_trainer.engine.checkpoint import safe_load
 from imagenet_trainer.engine.optim import Schedule
-from imagenet_trainer.engine.run import adapt_to_image_size, crop_size_at, train
+from imagenet_trainer.engine.run import adapt_to_data, crop_size_at, train
 from tests.conftest import jpeg_bytes, random_image
 from tests.engine.test_train import _cfg
 
@@ -113,21 +113,47 @@ def _tree(root, side):
 
 
 def test_small_stem_for_32px_data_not_for_224px(tmp_path):
-    small = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "s", 32)), arch="resnet18",
+    small = adapt_to_data(TrainConfig(data=str(_tree(tmp_path / "s", 32)), arch="resnet18",
                                             prog_resize=[0.6, 0.75]), verbose=False)
     assert (small.small_stem, small.crop_size, small.image_size) == ("on", 32, 32)
     assert small.prog_resize is None  # no low-resolution phase for 32 px images
     assert small.train_crop == "pad"  # random crops with 4 black pixels around, not random-resized
-    big = adapt_to_image_size(TrainConfig(data=str(_tree(tmp_path / "b", 224)), arch="resnet18"), verbose=False)
+    big = adapt_to_data(TrainConfig(data=str(_tree(tmp_path / "b", 224)), arch="resnet18"), verbose=False)
     assert (big.small_stem, big.crop_size, big.train_crop) == ("off", 224, "rrc")
-    other = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="alexnet"), verbose=False)
+    other = adapt_to_data(TrainConfig(data=str(tmp_path / "s"), arch="alexnet"), verbose=False)
     assert other.small_stem == "off" and other.crop_size == 32
-    native = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet9"), verbose=False)
+    native = adapt_to_data(TrainConfig(data=str(tmp_path / "s"), arch="resnet9"), verbose=False)
     assert native.small_stem == "off" and native.crop_size == 32  # resnet9 is made for small images
-    off = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", small_stem="off"))
-    assert off.crop_size == 224 and off.train_crop == "pad"
-    kept = adapt_to_image_size(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", train_crop="rrc"), verbose=False)
+    off = adapt_to_data(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", small_stem="off"))
+    assert off.crop_size == 32 and off.train_crop == "pad"
+    kept = adapt_to_data(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", train_crop="rrc"), verbose=False)
     assert kept.train_crop == "rrc" and kept.small_stem == "on"
+
+
+def test_sizes_and_batch_follow_the_data_unless_given(tmp_path):
+    mid = adapt_to_data(TrainConfig(data=str(_tree(tmp_path / "m", 128)), arch="resnet18"), verbose=False)
+    assert (mid.crop_size, mid.image_size, mid.small_stem, mid.train_crop) == (128, 146, "off", "rrc")
+    assert mid.batch_size == 32  # 6 images: the smallest auto batch
+    typed = adapt_to_data(TrainConfig(data=str(tmp_path / "m"), arch="resnet18", crop_size=224, image_size=256,
+                                      batch_size=4), verbose=False)
+    assert (typed.crop_size, typed.image_size, typed.batch_size) == (224, 256, 4)  # what the user typed stays
+    small = adapt_to_data(TrainConfig(data=str(_tree(tmp_path / "s", 32)), arch="resnet18", crop_size=64,
+                                      image_size=72), verbose=False)
+    assert (small.crop_size, small.image_size) == (64, 72)
+    only_image = adapt_to_data(TrainConfig(data=str(tmp_path / "m"), arch="resnet18", image_size=120), verbose=False)
+    assert (only_image.crop_size, only_image.image_size) == (120, 120)  # a crop never above the resize
+
+
+def test_auto_sizes_and_batch():
+    from imagenet_trainer.config import auto_batch_size, auto_sizes
+
+    assert auto_sizes(400) == (224, 256) and auto_sizes(0) == (224, 256)  # ImageNet-like, or unknown
+    assert auto_sizes(128) == (128, 146) and auto_sizes(150) == (144, 165) and auto_sizes(70) == (64, 73)
+    assert auto_sizes(32) == (32, 32)
+    assert auto_sizes(128, crop_size=96) == (96, 110) and auto_sizes(128, image_size=100) == (100, 100)
+    assert auto_batch_size(1_281_167) == 256 and auto_batch_size(50_000) == 256
+    assert auto_batch_size(6_982) == 64 and auto_batch_size(9_469) == 64 and auto_batch_size(100) == 32
+    assert auto_batch_size(6_982, multiple=3) == 66  # divides by 3 processes
 
 
 def test_small_stem_model_round_trips(tmp_path):

@@ -37,12 +37,16 @@ def add_parser(sub) -> None:
     g.add_argument("--workers", "-nDonkeys", "-j", type=int, default=d.workers,
                    help="loader worker processes; 0 decodes in the main process (full tracebacks); -1 = cores-1, at most 16")
     g.add_argument("--batch-size", "-batchSize", "-b", type=positive_int, default=d.batch_size,
-                   help="global batch size (all GPUs together)")
+                   help="global batch size (all GPUs together); default 256, or less for a small train set, so that "
+                        "an epoch has at least 100 steps (not below 32)")
     g.add_argument("--epoch-size", "-epochSize", type=positive_int, default=d.epoch_size,
                    help="batches per epoch (default: one full pass)")
     g.add_argument("--image-size", type=positive_int, default=d.image_size,
-                   help="shorter side before the val centre crop (and the seed train crop)")
-    g.add_argument("--crop-size", type=positive_int, default=d.crop_size, help="network input side in pixels")
+                   help="shorter side before the val centre crop (and the seed train crop); default: crop-size x 8/7 "
+                        "(256 for 224)")
+    g.add_argument("--crop-size", type=positive_int, default=d.crop_size,
+                   help="network input side in pixels; default: 224, or the images' median shorter side (to a "
+                        "multiple of 16) where that is smaller, so photos are not upsampled")
     g.add_argument("--train-crop", choices=("auto", "rrc", "seed", "pad"), default=d.train_crop,
                    help="rrc: random-resized-crop + flip; seed: the original's random crop after resize + flip; "
                         "pad: random crop reaching crop-size/8 px past the edges (black) + flip, the small-image "
@@ -65,7 +69,7 @@ def add_parser(sub) -> None:
                         "naive = PIL + torchvision transforms, the reference for accuracy checks")
     g.add_argument("--cache", choices=("auto", "off", "ram", "gpu"), default=d.cache,
                    help="decode the train and val sets once and keep them in GPU memory or RAM (train images as "
-                        "their central square at --image-size); auto: when they fit (CIFAR, Imagenette)")
+                        "whole, as --image-size squares); auto: when they fit (CIFAR, Imagenette, Caltech-101)")
     g.add_argument("--cpu-share", type=float, default=d.cpu_share,
                    help="hybrid loader: fixed fraction of images the workers decode (default: adapts while running)")
     g.add_argument("--max-bad-images", type=non_negative_int, default=d.max_bad_images,
@@ -87,6 +91,8 @@ def add_parser(sub) -> None:
     g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="cosine: linear warmup epochs")
     g.add_argument("--warmup-fraction", type=float, default=d.warmup_fraction,
                    help="cosine: warmup as a share of --epochs (overrides --warmup-epochs)")
+    g.add_argument("--warmup-min-steps", type=non_negative_int, default=d.warmup_min_steps,
+                   help="cosine: the warmup lasts at least this many optimizer steps (at most a quarter of the run)")
     g.add_argument("--lr-per-256", type=float, default=d.lr_per_256,
                    help="step/cosine: base LR per 256 images of global batch, when --lr is not given")
     g.add_argument("--step-size", type=positive_int, default=d.step_size, help="step: epochs between decays")
@@ -98,6 +104,9 @@ def add_parser(sub) -> None:
     g.add_argument("--no-bn-decay", action=argparse.BooleanOptionalAction, default=d.no_bn_decay,
                    help="no weight decay on batch-norm and bias parameters")
     g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing factor")
+    g.add_argument("--guard", action=argparse.BooleanOptionalAction, default=d.guard,
+                   help="stop, with what to try, when the training loss goes non-finite or rises to more than twice "
+                        "its start after the warmup (a diverged run)")
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=d.ema,
                    help="keep an exponential moving average of the weights; evaluated and saved too")
     g.add_argument("--ema-half-life", type=float, default=d.ema_half_life,

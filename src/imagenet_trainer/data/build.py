@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.config import TrainConfig, auto_batch_size, auto_sizes
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, build_index, find_split_dirs, stray_images
@@ -106,6 +106,15 @@ def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
     return cfg.epoch_size or max(n_train // cfg.batch_size, 1)
 
 
+def resolve_sizes(cfg: TrainConfig, train_index: FileIndex, world_size: int = 1, side: int | None = None) -> TrainConfig:
+    """``cfg`` with ``--crop-size``, ``--image-size`` and ``--batch-size`` chosen from the train set where they
+    are None (``config.auto_sizes``, ``config.auto_batch_size``); ``side``: its median shorter side, if known."""
+    side = median_image_side(train_index) if side is None else side
+    crop, size = auto_sizes(side, cfg.crop_size, cfg.image_size)
+    batch = cfg.batch_size or auto_batch_size(len(train_index), world_size * max(cfg.accum, 1))
+    return cfg.replace(crop_size=crop, image_size=size, batch_size=batch)
+
+
 def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1,
                model_rate: Callable[[object], float] | None = None) -> DataBundle:
     """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device).
@@ -114,8 +123,10 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     the workers' ``timing`` beside it (``probe.choose_loader``); ``--loader auto`` on a GPU compares the
     two. Without it, auto is hybrid.
     """
-    check_data_options(cfg)
     train_index, val_index = load_indexes(cfg)
+    if None in (cfg.crop_size, cfg.image_size, cfg.batch_size):
+        cfg = resolve_sizes(cfg, train_index, world_size)
+    check_data_options(cfg)
     timings = {"index": INDEX_SECONDS[(cfg.data, cfg.val_dir, cfg.cache_dir)]}
     mean, std = normalization(cfg, train_index)
     if cfg.accum < 1:
@@ -146,7 +157,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         from imagenet_trainer.data.cache import CachedEvalLoader, CachedTrainLoader, DecodedImages
 
         t0 = time.perf_counter()
-        train_cache = DecodedImages(train_index, Geometry("center", cfg.image_size, cfg.image_size), storage, workers)
+        train_cache = DecodedImages(train_index, Geometry("full", cfg.image_size, cfg.image_size), storage, workers)
         bundle.train = CachedTrainLoader(train_cache, sampler, train_geometry, device, mean, std)
         bundle.bad = list(train_cache.bad)
         if val_index is not None:

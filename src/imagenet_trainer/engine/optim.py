@@ -7,10 +7,11 @@ import math
 import torch
 import torch.nn as nn
 
-from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.config import DEFAULT_BATCH, TrainConfig
 from imagenet_trainer.errors import UsageError
 
 SCHEDULES = ("seed", "step", "cosine")
+MAX_WARMUP_FLOOR_SHARE = 0.25  # --warmup-min-steps never makes the warmup longer than this share of the run
 
 # The original example's regime: (first epoch, last epoch, lr, weight decay), epochs counted from 1.
 SEED_TABLE = ((1, 18, 1e-2, 5e-4), (19, 29, 5e-3, 5e-4), (30, 43, 1e-3, 0.0), (44, 52, 5e-4, 0.0),
@@ -34,11 +35,17 @@ class Schedule:
         self.kind = cfg.lr_schedule
         self.epochs = cfg.epochs
         self.steps_per_epoch = steps_per_epoch
-        self.warmup = cfg.warmup_epochs if cfg.warmup_fraction is None else cfg.warmup_fraction * cfg.epochs
+        warmup = cfg.warmup_epochs if cfg.warmup_fraction is None else cfg.warmup_fraction * cfg.epochs
+        floor = min(cfg.warmup_min_steps, MAX_WARMUP_FLOOR_SHARE * cfg.epochs * steps_per_epoch) / steps_per_epoch
+        self.warmup = max(warmup, floor)  # in epochs
         self.step_size, self.step_gamma = cfg.step_size, cfg.step_gamma
         # "0.1 per 256 images" is the linear scaling rule of Goyal et al. for step/cosine.
-        default = 1e-2 if self.kind == "seed" else cfg.lr_per_256 * cfg.batch_size / 256
-        self.base_lr = cfg.lr if cfg.lr is not None else default
+        if cfg.lr is not None:
+            self.base_lr = cfg.lr
+        elif self.kind == "seed":
+            self.base_lr = 1e-2
+        else:  # an unresolved (auto) batch: train() resolves it first (engine.run.adapt_to_data)
+            self.base_lr = cfg.lr_per_256 * (cfg.batch_size or DEFAULT_BATCH) / 256
         self.weight_decay = cfg.weight_decay
 
     def at(self, step: int) -> tuple[float, float]:

@@ -21,15 +21,16 @@ import torch
 import torch.nn as nn
 
 import imagenet_trainer
-from imagenet_trainer.config import SMALL_IMAGE_SIDE, TrainConfig, without_options
+from imagenet_trainer.config import DEFAULT_BATCH, DEFAULT_CROP, SMALL_IMAGE_SIDE, TrainConfig, without_options
 from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.data.augment import Cutout
-from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, steps_per_epoch
+from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, resolve_sizes, steps_per_epoch
 from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import (DistContext, broadcast_buffers, choose_ddp_graph, cleanup, ddp_options,
                                                  init_from_env, set_ddp_graph)
+from imagenet_trainer.engine.guard import LossGuard
 from imagenet_trainer.engine.metrics import fmt_time, process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
@@ -147,19 +148,22 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
 _clock = time.monotonic  # when epoch files are due (--save-interval); tests replace it
 
 
-def adapt_to_image_size(cfg: TrainConfig, verbose: bool = True) -> TrainConfig:
-    """``--small-stem auto`` and ``--train-crop auto``: for small images (CIFAR-like), the ResNet small
-    stem, native-size crops and padded random crops; random-resized crops for the others.
-
-    The crop and resize sizes change only where they are still at their defaults (224/256).
+def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -> TrainConfig:
+    """Every choice left to the data, made from the train set: ``--crop-size``/``--image-size``
+    (``config.auto_sizes``), ``--batch-size`` (``config.auto_batch_size``), ``--small-stem auto`` and
+    ``--train-crop auto`` (for small, CIFAR-like images: the ResNet small stem, native-size crops, padded random
+    crops and no progressive resizing; random-resized crops for the others). A value the user gave is kept.
     """
     if cfg.small_stem not in ("auto", "on", "off"):
         raise UsageError(f"--small-stem {cfg.small_stem}: choose auto, on or off")
     if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
         raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
-    if "auto" not in (cfg.small_stem, cfg.train_crop):
+    auto = {k for k in ("small_stem", "train_crop") if getattr(cfg, k) == "auto"}
+    auto |= {k for k in ("crop_size", "image_size", "batch_size") if getattr(cfg, k) is None}
+    if not auto:
         return cfg
-    side = median_image_side(load_indexes(cfg)[0])
+    train_index = load_indexes(cfg)[0]
+    side = median_image_side(train_index)
     small = 0 < side <= SMALL_IMAGE_SIDE
     changes, notes = {}, []
     if cfg.small_stem == "auto":
@@ -167,21 +171,24 @@ def adapt_to_image_size(cfg: TrainConfig, verbose: bool = True) -> TrainConfig:
         if small:
             notes.append("ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on"
                          else f"no small stem for {cfg.arch} (ResNets only)")
-    default = TrainConfig()
-    if small and cfg.small_stem == "auto":
-        if cfg.prog_resize:  # a few dozen pixels have nothing to spare for a low-resolution phase
-            changes["prog_resize"] = None
-            notes.append("no progressive resizing")
-        if (cfg.crop_size, cfg.image_size) == (default.crop_size, default.image_size):
-            changes |= {"crop_size": side, "image_size": side}
-            notes.append(f"crops of {side} px")
+    if small and cfg.small_stem == "auto" and cfg.prog_resize:
+        changes["prog_resize"] = None  # a few dozen pixels have nothing to spare for a low-resolution phase
+        notes.append("no progressive resizing")
+    sized = resolve_sizes(cfg, train_index, world_size, side)
+    crop, size = sized.crop_size, sized.image_size
+    changes |= {"crop_size": crop, "image_size": size, "batch_size": sized.batch_size}
+    if cfg.crop_size is None and (small or crop != DEFAULT_CROP):
+        notes.append(f"crops of {crop} px" + ("" if small else f" (val: shorter side to {size}, centre crop)"))
     if cfg.train_crop == "auto":
         changes["train_crop"] = "pad" if small else "rrc"
         if small:
-            crop = changes.get("crop_size", cfg.crop_size)
             notes.append(f"random crops reaching {crop // 8} px past the edges (--train-crop rrc: random-resized)")
-    if small and verbose and notes:
-        log(f"small images (median side {side} px): {', '.join(notes)}; --small-stem off keeps the stem")
+    if cfg.batch_size is None and sized.batch_size != DEFAULT_BATCH:
+        notes.append(f"batch {sized.batch_size} ({len(train_index) // sized.batch_size} steps an epoch)")
+    if verbose and notes:
+        what = "small images" if small else "images"
+        log(f"{what} (median side {side} px, {len(train_index):,} train): {', '.join(notes)}"
+            + ("; --small-stem off keeps the stem" if small and changes.get("small_stem") == "on" else ""))
     return cfg.replace(**changes)
 
 
@@ -223,7 +230,7 @@ def train(cfg: TrainConfig) -> int:
     if state is not None and state["arch"] != resolve_name(cfg.arch):
         raise UsageError(f"{resume_path}: was trained with --arch {state['arch']}, not {cfg.arch}")
 
-    cfg = adapt_to_image_size(cfg, verbose=dist.is_main)
+    cfg = adapt_to_data(cfg, dist.world_size, verbose=dist.is_main)
     cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
     train_index = load_indexes(cfg)[0]
     _check_outside_data(cfg, resume_path.parent if resume_path else Path(cfg.output or "runs"))
@@ -285,7 +292,9 @@ def train(cfg: TrainConfig) -> int:
     cutout = Cutout(cfg.cutout, cfg.seed * 4099 + dist.rank) if cfg.cutout else None
     ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, ema, model, cfg.tta,
                       cfg.tta_shift, cutout, on_bad_image,
-                      cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead")
+                      cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead",
+                      guard=LossGuard(num_classes, schedule.warmup * schedule.steps_per_epoch, schedule.base_lr)
+                      if cfg.guard else None)
     for bad in data.bad:  # found while filling the cache
         on_bad_image(bad.path, bad.reason)
     if dist.is_main:
@@ -315,6 +324,8 @@ def train(cfg: TrainConfig) -> int:
                                  f"listed in {run_dir / 'bad_images.txt'}); check the data with "
                                  f"`imagenet-trainer verify {cfg.data}`")
             step = tr.pop("steps")
+            if ctx.guard is not None:
+                ctx.guard.end_epoch(epoch, tr["loss"], step)
             tr["crop_size"] = crop_size_at(cfg, epoch) or cfg.crop_size
             t0 = time.perf_counter()
             va = _validate(net, ema, data.val, ctx) if data.val is not None and _val_due(cfg, epoch) else None

@@ -39,8 +39,10 @@ for _depth in (11, 13, 16, 19):
         _tv(f"vgg{_depth}_bn"))
 register_model("squeezenet1_0", "SqueezeNet 1.0 (torchvision)", aliases=("squeezenet",))(_tv("squeezenet1_0"))
 register_model("squeezenet1_1", "SqueezeNet 1.1 (torchvision)")(_tv("squeezenet1_1"))
+# Each residual branch's last batch norm starts at zero (Goyal et al. 2017; timm's default): every block is
+# then the identity at the start, and a fresh ResNet-50 takes a high LR without its loss blowing up.
 for _depth in (18, 34, 50, 101, 152):
-    register_model(f"resnet{_depth}", f"ResNet-{_depth} (torchvision)")(_tv(f"resnet{_depth}"))
+    register_model(f"resnet{_depth}", f"ResNet-{_depth} (torchvision)")(_tv(f"resnet{_depth}", zero_init_residual=True))
 register_model("resnet9", "ResNet-9 of the DAWNBench CIFAR entries: for small images (32-64 px)")(small.ResNet9)
 register_model("resnet9_w96", "ResNet-9 at 1.5 times the width (96-768 channels): 93% on CIFAR-10 JPEG in 100 epochs")(
     small.resnet9_w96)
