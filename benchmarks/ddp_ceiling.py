@@ -8,8 +8,8 @@ training run from JPEG can be compared with what DDP alone allows, not only with
 
 bf16 autocast, channels_last, SGD with momentum, ``--batch`` images per GPU, as ``train`` runs them.
 
-``--data DIR`` splits what training from JPEG loses against that ceiling (session 11: the compiled pair
-trains 91-94% of it per GPU while it never waits for data). Each rank builds this project's training loader
+``--data DIR`` splits what training from JPEG loses against that ceiling (2x H100, 2026-11-26: the compiled pair
+trained 91-94% of it per GPU while it never waited for data). Each rank builds this project's training loader
 on DIR (``--loader``, default cpu; ``--workers``, default as ``train``) and times three phases in turn:
 ``random`` (the ceiling), ``beside`` (random batches while the loader runs on a thread and its batches,
 normalized on the GPU, are dropped: the workers' CPU load and the copies and kernels on the GPU, without
@@ -21,7 +21,7 @@ With ``--data`` it also reports ``loader_beside``: the images/s the loader deliv
 during ``beside``, its rate while training runs; and a fourth phase, ``trainer``: the loader's batches through
 ``engine.trainer.train_one_epoch`` itself, with ``train``'s optimizer, schedule, loss, metrics and EMA (the
 extra work of a ``train`` step against ``make_step``'s). ``--recipe fast`` takes those, and the loader's
-random-resized crop scale, from that recipe, as ``train`` does by default. Session 13 found this phase 3-5% below the
+random-resized crop scale, from that recipe, as ``train`` does by default. On 2x H200 (2026-11-26) this phase ran 3-5% below the
 fed phases before and after it on one GPU too, where ``train`` keeps up with them: it carries costs of its own
 (its progress lines' host syncs, gone since, explained about 1%; the rest is not separated), so it does not
 measure what the 2-GPU ``train`` loses.
@@ -32,18 +32,18 @@ without them DDP copies the gradients between themselves and its all-reduce buck
 
 ``--profile DIR`` (with ``--data``) also records, on each rank, a trace of 12 steps of the ``fed`` and of the
 ``trainer`` phase (Chrome/Perfetto JSON, gzipped: ``DIR/fed_rank0.json.gz``...; the first 2 steps of each are
-the profiler's warm-up and are left out); ``benchmarks/trace_gaps.py`` sums where each GPU's time went. After
+the profiler's warm-up and are left out), to open in Perfetto or ``chrome://tracing``. After
 ``trainer`` a second ``fed`` phase (``fed_again``) tells the phases' order apart from their work.
 
-``--ddp-option KEY=VALUE`` (repeatable) passes a further keyword to DDP, e.g. ``bucket_cap_mb=128`` (session 21).
+``--ddp-option KEY=VALUE`` (repeatable) passes a further keyword to DDP, e.g. ``bucket_cap_mb=128``.
 
-``--comm-hook noop|sync`` splits what DDP costs (session 22): ``noop`` leaves each bucket's gradients as they are
+``--comm-hook noop|sync`` splits what DDP costs: ``noop`` leaves each bucket's gradients as they are
 (DDP's own work in the step, no communication and no wait between the ranks); ``sync`` all-reduces one element per
 bucket instead of the bucket (the ranks wait for each other bucket by bucket, with almost no bytes and tiny NCCL
 kernels beside the backward). The ranks' weights then drift apart, which does not change the timing; each rank
 trains on a batch of its own, and the JSON's ``weights_in_sync`` says whether the gradients were summed.
 
-``--python-reducer`` (with ``--compile``; session 22) compiles DDP as one graph with its all-reduces in it:
+``--python-reducer`` (with ``--compile``) compiles DDP as one graph with its all-reduces in it:
 ``torch._dynamo.config.optimize_ddp = "python_reducer"`` and the backward under compiled autograd, so inductor sees
 the whole backward with the gradients' all-reduces and buckets and places them itself, where DDPOptimizer splits
 the model into one graph per bucket.
@@ -212,7 +212,7 @@ def main() -> None:
     if world > 1:
         dist.barrier()
     if a.data:  # the loader's threads and workers, still feeding the endless batches, kept the process from
-        os._exit(0)  # exiting (session 13: each run ended at its time limit); nothing is left to write
+        os._exit(0)  # exiting (each run would end at its time limit); nothing is left to write
     if world > 1:
         dist.destroy_process_group()
 

@@ -1,7 +1,7 @@
 """Steady-state images/s of a training log: from the cumulative rates of its plain progress lines.
 
 Each line ``train E [i/N] ... R img/s`` gives the images since the end of the first batch ((i - 1) x batch)
-over the time since then (logs of the code before session 16 count from the epoch's start: ``--first 0``);
+over the time since then (logs of the code before commit a8dfe56, 2026-11-27, count from the epoch's start: ``--first 0``);
 the rate between the line at ``--from`` of the epoch and the last line leaves out start-up and warm-up.
 Usage: python benchmarks/steady_rate.py LOG --batch 256 [--from 0.3] [--first 0]
 """
@@ -14,7 +14,7 @@ p.add_argument("log")
 p.add_argument("--batch", type=int, required=True, help="global batch")
 p.add_argument("--from", dest="start", type=float, default=0.3, help="share of the epoch to skip")
 p.add_argument("--first", type=int, default=1, choices=(0, 1),
-               help="batches the lines' rate leaves out: 1 (since session 16), 0 (older logs)")
+               help="batches the lines' rate leaves out: 1 (logs since 2026-11-27), 0 (older logs)")
 a = p.parse_args()
 rows = []
 for line in open(a.log):

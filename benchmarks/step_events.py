@@ -1,6 +1,6 @@
 """Where each training step's GPU time goes, in every rank, from CUDA events (no profiler, no host sync).
 
-The profiler slowed the compiled 2-GPU pair's steps from 48 to 70-78 ms (session 13), so it could not show what
+The profiler slowed the compiled 2-GPU pair's steps from 48 to 70-78 ms (2x H200, 2026-11-26), so it could not show what
 holds the pair below ``ddp_ceiling.py``'s steps. This records four CUDA events per step on the training stream,
 which cost next to nothing: when the step's forward is queued (``start``), after the loss (``fwd``), when the
 optimizer step begins (``bwd``: the backward, with DDP's last all-reduce waited for) and after it (``opt``).
@@ -16,17 +16,16 @@ median and the mean of each phase in ms, the host's mean period per step, and ``
 each rank also prints ``[split] {...}`` at the epoch's end: its split controller's windows (share, rate, waits).
 
 Switches try changes on the run without editing the code: ``--fused-sgd`` (torch's fused SGD kernel; shipped
-since session 17, so the switch now changes nothing on a GPU), ``--foreach-sgd`` (the foreach kernels, as before),
+since commit a3bb3e3, so the switch now changes nothing on a GPU), ``--foreach-sgd`` (the foreach kernels, as before),
 and ``--ddp-option KEY=VALUE`` (repeatable; a keyword for DDP on top of ``engine.distributed.ddp_options``, e.g.
-``broadcast_buffers=True`` for DDP's per-forward buffer broadcast that session 17 turned off,
-``gradient_as_bucket_view=False --ddp-option static_graph=False`` for DDP's copies as before session 18,
+``broadcast_buffers=True`` for DDP's per-forward buffer broadcast that commit 20281ca turned off,
+``gradient_as_bucket_view=False --ddp-option static_graph=False`` for DDP's copies as before commit 56e5bb6,
 ``bucket_cap_mb=100``; values are read as Python literals).
-Session 17 ran its call 1 with a switch ``--no-broadcast-buffers`` that set the attribute after DDP's start.
 ``--ddp-alone`` wraps a one-process run's model in DDP over a process group of that one process (NCCL on a GPU,
 gloo on the CPU): DDP's own work in each step (its hooks, bucket copies, the compiled graph split at its buckets)
 without another rank to wait for or to exchange with, to tell that apart from what the pair's exchange costs.
 
-``--rank-cores shared|split`` (session 19, for the next 2-GPU call) keeps each rank's own threads (training,
+``--rank-cores shared|split`` keeps each rank's own threads (training,
 autograd, pin-memory, NCCL's) on the cores the CPU loader's workers are kept off (``loader.worker_cores``: cores
 0-3 of 32 for two compiled ranks): ``shared``, both ranks on all of them; ``split``, each rank on its own slice. As
 shipped the ranks may run on any core, the workers' too, where a rank's thread can wait behind a (niced) worker.
@@ -144,7 +143,7 @@ def main() -> int:
     p.add_argument("--to", type=float, default=0.9, help="last timed step, a share of the epoch")
     kernel = p.add_mutually_exclusive_group()
     kernel.add_argument("--fused-sgd", action="store_true", help="torch's fused SGD kernel")
-    kernel.add_argument("--foreach-sgd", action="store_true", help="torch's foreach SGD kernels (before session 17)")
+    kernel.add_argument("--foreach-sgd", action="store_true", help="torch's foreach SGD kernels (before commit a3bb3e3)")
     p.add_argument("--ddp-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword for DDP, on top of train's (repeatable)")
     p.add_argument("--ddp-alone", action="store_true", help="DDP over a group of this one process")
@@ -219,8 +218,8 @@ def main() -> int:
 
 def _report_split(loader) -> None:
     """The hybrid loader's split over the epoch, one line per rank: ``[split] {...}``, each timed window's CPU
-    share, batches/s and the share of it training waited for a batch (session 27: where a pair's controllers take
-    the split, against one GPU's)."""
+    share, batches/s and the share of it training waited for a batch (where a pair's controllers take the split,
+    against one GPU's)."""
     ctrl = getattr(loader, "controller", None)
     if ctrl is None:
         return

@@ -135,7 +135,7 @@ class TrainConfig:
     def tune_cudnn(self) -> bool:
         """Whether cuDNN times its algorithms for each new convolution shape (``cudnn.benchmark``).
 
-        Auto: only for small crops. One H100 (session 9, ``benchmarks/cudnn_tuning.py``, bf16, channels_last):
+        Auto: only for small crops. One H100 (2026-11-26, ``benchmarks/cudnn_tuning.py``, bf16, channels_last):
         timing bought ResNet-9 and its 1.5x-wide version +3% and +6% steps/s on 32-px CIFAR batches, for
         0.7 s; it bought ResNet-18/50 and AlexNet at 224 px, and compiled ResNet-50, nothing (-1% to +2.5%),
         and cost 1-8 s at the first step, 15 s for ResNet-50 at 160 px: every size of progressive resizing

@@ -4,7 +4,7 @@
 8 by default. CUDA maps each stream to one of them, so two streams can share a queue; work on one then
 waits behind the other's. The hybrid loader decodes with nvJPEG on a stream of its own, as a series
 of small copies and kernels per image, while training fills the GPU from another stream. On one H100
-(session 8, ``benchmarks/decode_contention.py``), nvJPEG decoded 22,000-25,000 img/s alone, but only
+(2026-11-26, ``benchmarks/decode_contention.py``), nvJPEG decoded 22,000-25,000 img/s alone, but only
 2,400-5,600 img/s beside resnet18 or alexnet training with 8 queues, and 12,400-19,700 img/s with 32
 (training kept 94-96% of its speed either way).
 """

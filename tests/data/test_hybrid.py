@@ -253,8 +253,8 @@ def test_the_first_batch_comes_from_the_workers_alone_on_cuda(photo_tree):
 def test_the_batches_stay_right_while_training_keeps_the_gpu_busy(tmp_path):
     """Training keeps the GPU busy, so the producer's kernels wait their turn while nvJPEG decodes the next
     batch, on a stream of torchvision's and the hardware decoder. The batches must still be those of
-    ``_to_device`` called in turn with nothing else running, and their labels those of their files. (Session
-    23: nvJPEG was given memory that kernels still queued were to read; this failed 2 of 2 times on one H100,
+    ``_to_device`` called in turn with nothing else running, and their labels those of their files. (On
+    2026-11-27 nvJPEG was given memory that kernels still queued were to read; this failed 2 of 2 times on one H100,
     with wrong images in 1-3 batches.)"""
     tree = write_class_tree(tmp_path / "train", 4, 40, lambda i: (180 + 11 * i, 300 - 3 * i))
     index = build_index(tree)

@@ -73,7 +73,7 @@ def test_two_processes_accumulating_match_one(tiny_tree, tmp_path):
 
 def test_the_launcher_leaves_nothing_in_the_temp_folder(tiny_tree, tmp_path, monkeypatch):
     """torch's launcher makes a torchelastic_* folder in the temp folder per run and keeps it; ``--ngpu``'s
-    goes inside a folder of ours that is removed when the run ends (session 20 found 1,100 of them here)."""
+    goes inside a folder of ours that is removed when the run ends (one machine had gathered 1,100 of them)."""
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))

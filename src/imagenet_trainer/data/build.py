@@ -48,9 +48,9 @@ def default_workers(compiled: bool = False) -> int:
     and device threads compete with the workers for the cores: an eager model's rank keeps 3/8 of its
     share, a compiled one's two cores (its training thread launches a few graphs, not every kernel).
     2x H200, 32 cores, 2 ranks of eager ResNet-50 from JPEG: 15 workers per rank gave 6,492 img/s and 12
-    gave 6,889 (session 3); 12 gave 7,447 / 7,532, 10 gave 7,613 / 7,896 and 8 gave 7,707 (session 4,
+    gave 6,889 (2026-11-26); 12 gave 7,447 / 7,532, 10 gave 7,613 / 7,896 and 8 gave 7,707 (the same day,
     longer runs). 2x H100, 32 cores, compiled ResNet-50, CPU loader, 600 steps: 10 workers per rank
-    8,916 img/s, 14 gave 10,000 and 15 gave 9,984 (session 10). On GPU runs the CPU loader's workers stay off
+    8,916 img/s, 14 gave 10,000 and 15 gave 9,984 (2026-11-26). On GPU runs the CPU loader's workers stay off
     the cores set aside (``loader.worker_cores``)."""
     local_procs = local_processes()
     share = len(usable_cores()) // local_procs

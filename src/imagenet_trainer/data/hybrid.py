@@ -84,7 +84,7 @@ class MixedBatch:
     def pin_memory(self) -> "MixedBatch":
         """Pinned copies of the pixels, the files and the labels. nvJPEG copies each file to the GPU on its
         own; from pinned memory the copy is one DMA, with no staging through a driver buffer (one H100, 180
-        files per call: 25,100 against 23,400 img/s decoded, session 8)."""
+        files per call: 25,100 against 23,400 img/s decoded, 2026-11-26)."""
         return MixedBatch(self.packed.pin_memory(), self.lengths, self.boxes, self.encoded_pos,
                           self.decoded.pin_memory(), self.decoded_pos, self.regions.pin_memory(), self.region_shapes,
                           self.region_boxes, self.region_pos, self.labels.pin_memory(), self.flips.pin_memory(),
@@ -229,7 +229,7 @@ class SplitController:
 
     It replaced a controller that watched how long training waited for data and, while it did not
     wait, moved work to the CPU. Waits do not show a GPU slowed by decoding, nor a training thread
-    slowed by busy cores: on one H100 (session 6, ``bench train --loader hybrid``, 13k tree) that
+    slowed by busy cores: on one H100 (2026-11-26, ``bench train --loader hybrid``, 13k tree) that
     one ended at CPU shares 0.81 (resnet18, 7,082 img/s) and 0.61 (alexnet, 8,574 img/s), where
     fixed shares of 0.1-0.4 gave 7,816-8,039 and 10,237-10,402 img/s.
 
@@ -237,19 +237,19 @@ class SplitController:
     that moved the share towards the GPU after any window in which the producer waited more than 10% of
     the time read the stall at each epoch's start (the workers all begin a new batch at once) as
     starvation. On the 13k tree (epochs of 50 batches, a move every 53) the first six windows of a
-    resnet18 run each held one, and it took the share from 0.3 to 0.0 (session 10).
+    resnet18 run each held one, and it took the share from 0.3 to 0.0 (2026-11-26).
 
-    A window is 80 batches. The rate of a window is noisy: alexnet at fixed shares on one H100 (session 10,
+    A window is 80 batches. The rate of a window is noisy: alexnet at fixed shares on one H100 (2026-11-26,
     30 windows of 20 batches each) gave a coefficient of variation of 12-24% over 20 batches, 7-18% over 40
     and 4-9% over 80, falling about as the square root of the length. With 20 a move's verdict on a 10%
     difference was wrong about a third of the time, and the share wandered: alexnet ended at 0.15-0.35 for
-    14,340-15,851 img/s, where a fixed 0.3 gave 17,808 (session 11).
+    14,340-15,851 img/s, where a fixed 0.3 gave 17,808 (2026-11-26).
 
     ``history`` keeps the latest timed windows (``Window``): where a window's batches went slower than its
     two sides' work, its shares of waiting say which end held it up.
     """
 
-    START = 0.3  # best or near it for resnet18 and alexnet on one H100 with 16 cores (session 6 sweep)
+    START = 0.3  # best or near it for resnet18 and alexnet on one H100 with 16 cores (a sweep, 2026-11-26)
 
     def __init__(self, dataset: EncodedFolderDataset, step: float = 0.05, lag: int = 33, window: int = 80,
                  fixed: bool = False):

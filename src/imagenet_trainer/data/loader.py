@@ -67,8 +67,8 @@ def worker_cores(workers: int) -> frozenset[int] | None:
     DDP a rank whose training, pin-memory or NCCL thread waits for a core behind a worker holds up every
     rank's step, and the workers' lower priority (nice) alone did not prevent such waits. 2x H100, 32
     cores, compiled ResNet-50 from JPEG, 14 workers per rank kept off cores 0-3: 9,383 and 10,176 img/s
-    against 8,973 and 9,832 on every core, alternated in one call (+3.5-4.6%, session 15, a patched copy);
-    this code against the code before it, session 16: 9,799 against 9,658 (+1.5%), then -3.4% on a machine
+    against 8,973 and 9,832 on every core, alternated in one call (+3.5-4.6%, 2026-11-27, a patched copy);
+    this code against the code before it, later that day: 9,799 against 9,658 (+1.5%), then -3.4% on a machine
     that ran everything twice as slowly. One rank alone was not measured this way, so it keeps every core.
     """
     local_procs, allowed = local_processes(), usable_cores()
@@ -84,7 +84,7 @@ def _lower_priority(worker_id: int, cores: frozenset[int] | None = None) -> None
 
     The CPU loader's workers keep every core busy; the thread that launches the GPU's kernels and the
     pin-memory thread then wait for a core behind them, and the GPU idles meanwhile. One H100, resnet18
-    eager, ``--loader cpu``: 6,990 -> 7,601 img/s (session 5). Not for the hybrid loader, whose workers
+    eager, ``--loader cpu``: 6,990 -> 7,601 img/s (2026-11-26). Not for the hybrid loader, whose workers
     share the decoding with the GPU: there it measured +1% (resnet18) and -6% (alexnet).
     """
     try:
@@ -245,7 +245,7 @@ class WrappedLoader:
     batches each: while the last batches of an epoch train, the workers already decode the first ones of
     the next. Started afresh, each epoch would begin with every worker idle and the training waiting for
     a whole batch's decoding (on one H100 about a quarter of the time of the 13k tree's 50-batch epochs,
-    session 10). The iterator carries on only into the epoch that follows one taken whole; otherwise (a
+    2026-11-26). The iterator carries on only into the epoch that follows one taken whole; otherwise (a
     first epoch, a resumed run, an epoch left part-way) it starts again at the sampler's epoch.
     """
 
@@ -377,7 +377,7 @@ class DeviceLoader(WrappedLoader):
         returns only when its images are done (it waits for its own stream), and the producer's crops, copies and
         waits on its held batches ran after it, in turn. On one H100 AlexNet's training waited 38-63% of the time
         for batches whose device side took 12.7-19.8 ms each; in this thread, AlexNet from JPEG trained 3.4%
-        faster (16,907 against 16,348 img/s, three alternated rounds, 1-6% each; session 21), less than the
+        faster (16,907 against 16,348 img/s, three alternated rounds, 1-6% each; 2026-11-27), less than the
         work it overlaps because nvJPEG's call itself then takes longer. Without a GPU decoder, the items as
         they come.
 
@@ -386,9 +386,9 @@ class DeviceLoader(WrappedLoader):
         torchvision's, ordered after nothing of ours: allocated on ``stream``, they could be given memory that
         ``stream``'s kernels, queued and not yet run, still read (the previous batch's crop table, boxes or
         copies), and overwrite it under them. With the GPU kept busy, as training keeps it, that put wrong
-        images in 1-3 of 30 small batches on one H100 (session 23; the GPU-marked test of this).
+        images in 1-3 of 30 small batches on one H100 (2026-11-27; the GPU-marked test of this).
 
-        nvJPEG's first call in a process starts it up, which took 1.1-2.5 s on 2x H200 (session 24), after a
+        nvJPEG's first call in a process starts it up, which took 1.1-2.5 s on 2x H200 (2026-11-27), after a
         warm-up call on one small image too. So the workers decode the loader's very first batch whole (its items
         go in the dataset's ``cpu_items`` before the workers fork; its device side then took 0.7 s), and nvJPEG
         starts on the second batch while training compiles its first step. Holding the split's share at 1 until

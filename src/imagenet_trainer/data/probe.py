@@ -7,13 +7,13 @@ one. So the probe measures two rates on this machine, at the same time (as train
   steps on random data, after a warm-up where a compiled model compiles as on its first batch);
 - how fast this process's workers decode training crops (``CpuDecodeTiming``: a throwaway pool of small
   batches, about a second, on the cores and at the priority of training's workers), started by the model's
-  timing once its warm-up is over, because compilation keeps every core busy (2x H100 machine, session 9:
+  timing once its warm-up is over, because compilation keeps every core busy (2x H100 machine, 2026-11-26:
   526 img/s measured beside it, for workers that decode 7,000), and the model keeps stepping until the
   workers' timing ends.
 If the workers keep up with the model, the CPU loader; otherwise the hybrid one. The choice is cached
 per data, model, batch, GPU and process count, so later runs of the same set-up start without probing.
 
-One H100 with 16 cores (session 8, 130k-image tree): the workers decode 4,900-5,800 img/s; a compiled
+One H100 with 16 cores (2026-11-26, 130k-image tree): the workers decode 4,900-5,800 img/s; a compiled
 ResNet-50 trains at 5,600 img/s, at 99.4% of that with the CPU loader and 94-96% with the hybrid one.
 ResNet-18 (11,900 img/s) and AlexNet (33,000) need the GPU's share of the decoding.
 """
@@ -57,7 +57,7 @@ class LoaderChoice:
         """The hybrid loader's first CPU share: what the workers decode at the model's rate, and at least
         ``SplitController.START``. Where the workers nearly keep up, the GPU then takes only the rest, not 70%
         of each batch: compiled ResNet-50 on 2x H100, 14 workers per rank, decode about 5,000 img/s against
-        the model's 5,400 per rank (session 10)."""
+        the model's 5,400 per rank (2026-11-26)."""
         from imagenet_trainer.data.hybrid import SplitController
 
         ratio = self.cpu_rate / self.model_rate if self.model_rate > 0 else 0.0
@@ -101,8 +101,8 @@ class CpuDecodeTiming:
     lower priority, and off the cores set aside for the ranks' own threads when several ranks share the
     machine. At full priority on every core, the probe's workers took cores from the ranks' threads that the
     model's timing beside them needs, and from 2 cores more than training gives them: on 2x H200 a pair's
-    probe measured the model at 4,049-4,930 img/s per rank (sessions 25-26) against the 5,900 it trains at,
-    and at 6,300-6,600 with no workers beside (session 26); one cold probe then picked the CPU loader, and the
+    probe measured the model at 4,049-4,930 img/s per rank (2026-11-27) against the 5,900 it trains at,
+    and at 6,300-6,600 with no workers beside (the same day); one cold probe then picked the CPU loader, and the
     pair trained 8,883 img/s where the hybrid loader gave 10,458.
     """
 

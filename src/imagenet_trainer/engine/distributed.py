@@ -110,8 +110,8 @@ def ddp_options(accum: int = 1) -> dict:
     Bucket views: without them DDP copies every gradient into its bucket and, after the all-reduce, the sum back
     (a copy kernel per parameter each way, 161 for ResNet-50, queued by the thread that runs the backward); with
     them the bucket holds the gradients, and the copies back are gone. Measured
-    with a static graph as well (which of the two gains was not separated). Compiled ResNet-50 from JPEG, session
-    18: on 2x H200, DDP over a group of one process cost one GPU 5.7 ms a step (47.6 against 42.0 ms) without them
+    with a static graph as well (which of the two gains was not separated). Compiled ResNet-50 from JPEG, 2026-11-27:
+    on 2x H200, DDP over a group of one process cost one GPU 5.7 ms a step (47.6 against 42.0 ms) without them
     and 0.2 ms with them, and the pair trained 11,471 img/s with them against 10,475 / 10,578 without, alternated;
     on a quieter 2x H200, 11,967 against 12,198 / 12,233 (its median step 0.6 ms shorter, a stall in one rank);
     on 2x H100, 9,486-9,517 against 9,124, every run there jittery. The model's graph does not change from step
@@ -120,7 +120,7 @@ def ddp_options(accum: int = 1) -> dict:
     seen on the CPU), so gradient accumulation runs without it.
 
     The broadcast is a point in every step where each GPU waits for the other ranks, on top of the gradients'
-    all-reduce. Measured on 2x H100 (session 17, compiled ResNet-50 from JPEG, two alternated rounds): the pair
+    all-reduce. Measured on 2x H100 (2026-11-27, compiled ResNet-50 from JPEG, two alternated rounds): the pair
     trained 9,200-9,289 img/s with it and 10,221-10,274 without. Training does not read the buffers (batch norm
     uses each batch's statistics), and rank 0's, which the checkpoints hold, are the same either way: with the
     broadcast too, they only ever took rank 0's own batches. The other ranks' differ, so ``broadcast_buffers``
@@ -161,10 +161,10 @@ def choose_ddp_graph(how: str, numel: int, device: torch.device, ctx: DistContex
     """``--ddp-graph`` resolved for a compiled DDP model of ``numel`` parameters, and why (empty when asked).
 
     ``auto``: ``whole`` where the group sums the gradients at ``min_gbps`` or more (GPUs joined by
-    NVLink: 217-241 GB/s on 2x H100, session 26), else ``split``. One graph sums the gradients after the
+    NVLink: 217-241 GB/s on 2x H100, 2026-11-27), else ``split``. One graph sums the gradients after the
     backward, and where that is fast it gains the fusions that the split into a graph per bucket costs:
-    compiled ResNet-50 pairs from JPEG on 2x H200 with the hybrid loader trained 2.5-22% faster whole (sessions
-    24-26; with the CPU loader, mixed). Over PCIe or a network the sum takes milliseconds to tenths of a
+    compiled ResNet-50 pairs from JPEG on 2x H200 with the hybrid loader trained 2.5-22% faster whole
+    (2026-11-27; with the CPU loader, mixed). Over PCIe or a network the sum takes milliseconds to tenths of a
     second, and the overlap of ``split`` hides it. Up to 2**25 elements (128 MiB) are timed. Every rank gets
     the same answer (a collective: all must call it).
     """
@@ -186,7 +186,7 @@ def set_ddp_graph(how: str) -> None:
 
     ``split`` (torch's default, DDPOptimizer): one graph per gradient bucket, so that each bucket's all-reduce
     starts while the backward of the graphs before it runs. The cuts cost the compiler its fusions across them:
-    on 2x H200 (session 22, compiled ResNet-50 on random batches, ``benchmarks/ddp_ceiling.py``) DDP with its
+    on 2x H200 (2026-11-27, compiled ResNet-50 on random batches, ``benchmarks/ddp_ceiling.py``) DDP with its
     all-reduces replaced by nothing still trained 97.3-97.6% of one GPU's images/s split, and 99.5-99.6% whole.
     ``whole``: one graph, the gradients summed after the backward (one all-reduce of 0.4 ms on NVLink, not
     overlapped): 97.9-98.1% of one GPU against 93.5-97.0% split, alternated. Over a network the all-reduce takes

@@ -77,7 +77,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """SGD; with ``no_bn_decay`` biases and normalization parameters (all 1-d tensors) get no decay.
 
     On a GPU, torch's fused SGD kernel: one pass over each parameter instead of the foreach path's several
-    (compiled ResNet-50 on an H100, session 17: the optimizer step 0.56 -> 0.19 ms of a 46-ms step; one GPU
+    (compiled ResNet-50 on an H100, 2026-11-27: the optimizer step 0.56 -> 0.19 ms of a 46-ms step; one GPU
     5,549 -> 5,581 img/s, a clean 2-GPU pair 10,333 -> 10,382).
     """
     params = [p for p in model.parameters() if p.requires_grad]
