@@ -24,6 +24,7 @@ from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.data.build import build_data, load_indexes
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, Normalizer
+from imagenet_trainer.engine.probe import choose_for_run
 from imagenet_trainer.engine.trainer import synthetic_step_rate
 
 
@@ -250,8 +251,9 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
     """Training end to end from the JPEG folder, against the model-only ceiling measured in the same run."""
     classes = load_indexes(cfg)[0].classes
     model = build_model(cfg, device, len(classes))
-    data = build_data(cfg, device, model_rate=lambda beside: synthetic_step_rate(
+    choice = choose_for_run(cfg, device, 0, 1, lambda beside: synthetic_step_rate(
         model, nn.CrossEntropyLoss(), device, dtype, cfg.batch_size, cfg.crop_size, len(classes), beside=beside))
+    data = build_data(cfg, device, choice=choice)
     step = make_step(model, device, dtype)
     first = {}
 

@@ -147,14 +147,14 @@ class Predictor:
         try:
             proto = onnx.load(str(path), load_external_data=False)
             meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            runner = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as e:
             raise UsageError(f"{path}: not a readable ONNX model ({reason(e)})") from None
         self._set_meta(meta, path)
         np_dtype = "float16" if meta.get("dtype") == "fp16" else "float32"
         post = (lambda y: y) if self.probabilities else (lambda y: y.softmax(-1))
         self._fn = lambda x: post(torch.from_numpy(
-            session.run(None, {"image": x.cpu().numpy().astype(np_dtype)})[0]).float()).to(x.device)
+            runner.run(None, {"image": x.cpu().numpy().astype(np_dtype)})[0]).float()).to(x.device)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

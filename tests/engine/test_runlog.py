@@ -26,7 +26,7 @@ def test_charts_wait_for_the_interval_but_always_come_at_the_end(tmp_path, monke
 
 
 def test_a_chart_failure_warns_once_and_never_stops_the_run(tmp_path, monkeypatch, capsys):
-    import imagenet_trainer.tools.plot as plot_mod
+    import imagenet_trainer.engine.plots as plot_mod
 
     calls = []
 

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from imagenet_trainer.tools.plot import plot_runs
+    from imagenet_trainer.engine.plots import plot_runs
 
     for path in plot_runs(args.runs, args.out):
         print(path)

@@ -7,7 +7,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -91,11 +90,11 @@ def check_data_options(cfg: TrainConfig) -> None:
         raise UsageError(f"--train-crop {cfg.train_crop}: unknown; choose one of {', '.join(TRAIN_CROPS)}")
     if cfg.sampling not in SAMPLINGS:
         raise UsageError(f"--sampling {cfg.sampling}: unknown; choose one of {', '.join(SAMPLINGS)}")
-    if cfg.crop_size < 8 or cfg.image_size < cfg.crop_size:
+    if None not in (cfg.crop_size, cfg.image_size) and (cfg.crop_size < 8 or cfg.image_size < cfg.crop_size):
         raise UsageError(f"--crop-size {cfg.crop_size} / --image-size {cfg.image_size}: need 8 <= crop-size <= image-size")
     if cfg.loader not in LOADERS:
         raise UsageError(f"--loader {cfg.loader}: unknown; choose one of {', '.join(LOADERS)}")
-    if cfg.batch_size < 1:
+    if cfg.batch_size is not None and cfg.batch_size < 1:
         raise UsageError(f"--batch-size {cfg.batch_size}: must be at least 1")
     if cfg.epoch_size is not None and cfg.epoch_size < 1:
         raise UsageError(f"--epoch-size {cfg.epoch_size}: must be at least 1")
@@ -116,12 +115,11 @@ def resolve_sizes(cfg: TrainConfig, train_index: FileIndex, world_size: int = 1,
 
 
 def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1,
-               model_rate: Callable[[object], float] | None = None) -> DataBundle:
+               choice=None) -> DataBundle:
     """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device).
 
-    ``model_rate(timing)``: measures this rank's training images/s on batches already on the device, with
-    the workers' ``timing`` beside it (``probe.choose_loader``); ``--loader auto`` on a GPU compares the
-    two. Without it, auto is hybrid.
+    ``choice``: the loader ``--loader auto`` took (``engine.probe.LoaderChoice``: its kind and the hybrid
+    loader's first CPU share), made by the caller before; without it, auto is hybrid on a GPU.
     """
     train_index, val_index = load_indexes(cfg)
     if None in (cfg.crop_size, cfg.image_size, cfg.batch_size):
@@ -137,8 +135,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     local_batch = cfg.batch_size // world_size // cfg.accum  # one micro-batch of one process
     steps = steps_per_epoch(cfg, len(train_index))
     workers = resolve_workers(cfg)
-    crop = "rrc" if cfg.train_crop == "auto" else cfg.train_crop  # train() resolves auto from the image size
-    train_geometry = Geometry(crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
+    train_geometry = training_geometry(cfg)
     val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
     sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling,
                                 rank, world_size)
@@ -173,15 +170,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         return bundle
     bundle.loader = pick_loader(cfg.loader, device)
     start = cfg.cpu_share
-    if cfg.loader == "auto" and bundle.loader == "hybrid" and model_rate is not None and cfg.cpu_share is None:
-        from imagenet_trainer.data.probe import choose_loader
-
-        key = {"arch": cfg.arch, "batch": local_batch, "crop": [crop, cfg.crop_size, cfg.image_size, cfg.rrc_min_scale],
-               "model": [cfg.precision, cfg.backend, cfg.tune_cudnn(), cfg.channels_last, cfg.small_stem],
-               "processes": world_size, "workers": workers, "torch": torch.__version__,
-               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type}
-        choice = choose_loader(train_index, train_geometry, workers, model_rate, device, verbose=rank == 0, key=key,
-                               cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None)
+    if choice is not None and cfg.loader == "auto":
         bundle.loader, bundle.choice, timings["probe"] = choice.kind, choice, choice.seconds
         start = choice.start_share if choice.kind == "hybrid" else None
     if bundle.loader == "naive":
@@ -203,19 +192,31 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     return bundle
 
 
-def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex, val_index: FileIndex | None,
-                  rank: int = 0, world_size: int = 1) -> torch.device | None:
-    """Where ``--cache`` keeps the decoded sets (the training device or the CPU), or None for no cache."""
+def training_geometry(cfg: TrainConfig) -> Geometry:
+    """The training crops' geometry (``--train-crop auto`` taken as rrc: train() resolves it from the data)."""
+    crop = "rrc" if cfg.train_crop == "auto" else cfg.train_crop
+    return Geometry(crop, cfg.crop_size, cfg.image_size, scale=(cfg.rrc_min_scale, 1.0))
+
+
+def cache_plan(cfg: TrainConfig, device: torch.device, train_index: FileIndex, val_index: FileIndex | None,
+               world_size: int = 1) -> tuple[str, str]:
+    """(``off``, ``ram`` or ``gpu``, why): whether ``--cache`` keeps the decoded sets, and where."""
     from imagenet_trainer.data.cache import choose_cache
 
     if cfg.loader == "naive":
         if cfg.cache not in ("auto", "off"):
             raise UsageError(f"--loader naive decodes every epoch by design; drop --cache {cfg.cache}")
-        return None
+        return "off", "--loader naive"
     n_val = len(val_index) // world_size + 1 if val_index is not None else 0
     need = len(train_index) * cfg.image_size ** 2 * 3 + n_val * cfg.crop_size ** 2 * 3
-    mode, why = choose_cache(cfg.cache, need, device)
-    if rank == 0 and cfg.cache == "auto":
+    return choose_cache(cfg.cache, need, device)
+
+
+def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex, val_index: FileIndex | None,
+                  rank: int = 0, world_size: int = 1) -> torch.device | None:
+    """Where ``--cache`` keeps the decoded sets (the training device or the CPU), or None for no cache."""
+    mode, why = cache_plan(cfg, device, train_index, val_index, world_size)
+    if rank == 0 and cfg.cache == "auto" and cfg.loader != "naive":
         print(why + ("" if mode == "off" else f" ({mode}); --cache off decodes JPEGs every epoch instead"),
               file=sys.stderr)
     if mode == "off":

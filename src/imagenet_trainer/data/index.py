@@ -137,7 +137,7 @@ def claim_folder(folder: Path, named: str, command: str, record: str, settings: 
                                  "continuing would mix the two; give a new folder")
             return
     refuse_other_data(folder, named, command, allowed)
-    from imagenet_trainer.engine.checkpoint import atomic_write
+    from imagenet_trainer.files import atomic_write
 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(json.dumps(settings, indent=1).encode()))

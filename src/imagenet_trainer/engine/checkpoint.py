@@ -7,75 +7,18 @@ disk, then renamed over the target, so a kill or a failure during a save leaves 
 
 from __future__ import annotations
 
-import errno
 import os
 import pickle
-import shutil
 import warnings
 from pathlib import Path
 
 import torch
 
 from imagenet_trainer.errors import UsageError, reason
+from imagenet_trainer.files import _sync_dir, _tmp_name, atomic_write
 
 MODEL_FORMAT = "imagenet-trainer/model"
 CHECKPOINT_FORMAT = "imagenet-trainer/checkpoint"
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _sync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _write_failure(path: Path, e: BaseException) -> UsageError | None:
-    """A one-line error for a write the disk refused (full, read-only, no permission, no such folder), or None for
-    other errors. torch.save reports a full disk from its zip writer as a RuntimeError."""
-    if isinstance(e, OSError) and e.errno == errno.ENOENT:
-        reason, advice = f"no folder {path.parent}", "create it or write elsewhere"
-    elif isinstance(e, OSError):
-        reason, advice = e.strerror or str(e), "free some disk space or write elsewhere"
-        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            advice = "write elsewhere"
-    elif isinstance(e, RuntimeError) and ("PytorchStreamWriter" in str(e) or "inline_container" in str(e)):
-        reason, advice = "the write failed", "free some disk space or write elsewhere"
-        try:
-            reason += f"; {shutil.disk_usage(path.parent).free / 2**20:,.0f} MB free there"
-        except OSError:
-            pass
-    else:
-        return None
-    kept = "; an earlier file of that name is intact" if path.exists() else ""
-    return UsageError(f"{path}: could not be written ({reason}){kept}; {advice}")
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
-    path = Path(path)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        error = _write_failure(path, e)
-        if error is not None:
-            raise error from None
-        raise
-    _sync_dir(path.parent)
 
 
 def atomic_link(src: str | os.PathLike, path: str | os.PathLike, obj: dict) -> None:

@@ -31,6 +31,7 @@ from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import (DistContext, broadcast_buffers, choose_ddp_graph, cleanup, ddp_options,
                                                  init_from_env, set_ddp_graph)
 from imagenet_trainer.engine.guard import LossGuard
+from imagenet_trainer.engine.probe import choose_for_run
 from imagenet_trainer.engine.metrics import fmt_time, process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
@@ -265,8 +266,9 @@ def train(cfg: TrainConfig) -> int:
     model, net = _wrap(model, cfg, device, dist)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     per_process = cfg.batch_size // dist.world_size // max(cfg.accum, 1)
-    data = build_data(cfg, device, dist.rank, dist.world_size, model_rate=lambda beside: synthetic_step_rate(
+    choice = choose_for_run(cfg, device, dist.rank, dist.world_size, lambda beside: synthetic_step_rate(
         net, criterion, device, dtype, per_process, cfg.crop_size, num_classes, beside=beside))
+    data = build_data(cfg, device, dist.rank, dist.world_size, choice)
     if run_dir is None:
         run_dir = new_run_dir(resolve_name(cfg.arch))
     runlog = RunLog(run_dir, enabled=dist.is_main)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from imagenet_trainer.engine.checkpoint import atomic_write
+from imagenet_trainer.files import atomic_write
 
 LOG_HEADER = "epoch\ttop1_accuracy\ttop5_accuracy\tloss\n"
 PLOT_EVERY_S = 30.0  # charts are redrawn at most this often during a run, and always at its end
@@ -103,7 +103,7 @@ class RunLog:
             return
         self._plotted_at = time.monotonic()
         try:
-            from imagenet_trainer.tools.plot import plot_runs
+            from imagenet_trainer.engine.plots import plot_runs
             plot_runs([self.dir])
         except Exception as e:  # charts must never stop a training run
             self._plots_failed = True

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from imagenet_trainer.engine.checkpoint import MODEL_FORMAT, atomic_save, atomic_write
+from imagenet_trainer.engine.checkpoint import MODEL_FORMAT, atomic_save
+from imagenet_trainer.files import atomic_write
 from imagenet_trainer.errors import CheckError, UsageError
 from imagenet_trainer.inference import LoadedModel
 
@@ -195,6 +196,6 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, dst: Path, meta: dict,
         entry.key, entry.value = k, json.dumps(v)
     onnx.checker.check_model(proto)
     atomic_write(dst, lambda f: f.write(proto.SerializeToString()))
-    session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    runner = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
     np_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype]
-    return lambda x: torch.from_numpy(session.run(None, {"image": x.numpy().astype(np_dtype)})[0]).float()
+    return lambda x: torch.from_numpy(runner.run(None, {"image": x.numpy().astype(np_dtype)})[0]).float()

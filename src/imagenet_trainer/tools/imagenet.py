@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 
 from imagenet_trainer.data.index import refuse_other_data
-from imagenet_trainer.engine.checkpoint import atomic_write
+from imagenet_trainer.files import atomic_write
 from imagenet_trainer.errors import UsageError
 
 REAL_COUNTS = {"classes": 1000, "train": 1_281_167, "val": 50_000}

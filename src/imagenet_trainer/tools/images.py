@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from imagenet_trainer.data.index import claim_folder, is_image_name
-from imagenet_trainer.engine.checkpoint import atomic_write
+from imagenet_trainer.files import atomic_write
 from imagenet_trainer.errors import UsageError
 
 _PIL_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".pgm": "PPM", ".webp": "WEBP",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagenet_trainer.engine.checkpoint import atomic_write
+from imagenet_trainer.files import atomic_write
 
 
 def _write_text(path: Path, text: str) -> None:

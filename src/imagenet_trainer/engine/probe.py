@@ -34,6 +34,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from imagenet_trainer.config import TrainConfig
+from imagenet_trainer.data.build import cache_plan, load_indexes, resolve_workers, training_geometry
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, default_cache_dir
@@ -192,3 +194,22 @@ def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate
     if verbose:
         print(choice.describe(), file=sys.stderr, flush=True)
     return choice
+
+
+def choose_for_run(cfg: TrainConfig, device: torch.device, rank: int, world_size: int,
+                   model_rate: Callable[[CpuDecodeTiming], float]) -> LoaderChoice | None:
+    """``--loader auto`` on a GPU, for a run whose sets are not cached and whose ``--cpu-share`` is not fixed:
+    the probe's choice (``choose_loader``), which ``data.build.build_data`` then builds; else None."""
+    if cfg.loader != "auto" or device.type != "cuda" or cfg.cpu_share is not None:
+        return None
+    train_index, val_index = load_indexes(cfg)
+    if cache_plan(cfg, device, train_index, val_index, world_size)[0] != "off":
+        return None
+    geometry, workers = training_geometry(cfg), resolve_workers(cfg)
+    key = {"arch": cfg.arch, "batch": cfg.batch_size // world_size // max(cfg.accum, 1),
+           "crop": [geometry.kind, cfg.crop_size, cfg.image_size, cfg.rrc_min_scale],
+           "model": [cfg.precision, cfg.backend, cfg.tune_cudnn(), cfg.channels_last, cfg.small_stem],
+           "processes": world_size, "workers": workers, "torch": torch.__version__,
+           "gpu": torch.cuda.get_device_name(device)}
+    return choose_loader(train_index, geometry, workers, model_rate, device, verbose=rank == 0, key=key,
+                         cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None)

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from imagenet_trainer.cli import main
-from imagenet_trainer.tools.plot import CHARTS, plot_runs
+from imagenet_trainer.engine.plots import CHARTS, plot_runs
 
 
 def _fake_run(path, epochs, partial=False):

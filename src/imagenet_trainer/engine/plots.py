@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from imagenet_trainer.engine.checkpoint import atomic_write
+from imagenet_trainer.files import atomic_write
 from imagenet_trainer.errors import UsageError
 
 CHARTS = ("accuracy.png", "cross-entropy.png", "lr.png", "throughput.png")

@@ -9,7 +9,7 @@ from imagenet_trainer.data import build
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.hybrid import SplitController
 from imagenet_trainer.data.index import build_index
-from imagenet_trainer.data.probe import CpuDecodeTiming, LoaderChoice, choose_loader
+from imagenet_trainer.engine.probe import CpuDecodeTiming, LoaderChoice, choose_loader
 from tests.conftest import spawn_ranks
 
 CPU = torch.device("cpu")
@@ -95,7 +95,7 @@ def test_on_a_gpu_the_probes_workers_run_as_trainings_workers_do(tiny_tree, monk
     """At full priority on every core, the probe's workers took cores from the rank's threads that the model's
     timing beside them needs (a pair on 2x H200 measured at 70-82% of its training rate). On a GPU run they
     yield and keep to the workers' cores, as ``image_dataloader``'s do; a CPU run's keep every core."""
-    from imagenet_trainer.data import probe
+    from imagenet_trainer.engine import probe
     from imagenet_trainer.data.loader import _lower_priority
 
     index = build_index(tiny_tree / "train")
@@ -131,9 +131,13 @@ def test_build_data_starts_the_probed_hybrid_split_where_the_probe_says(tiny_tre
     made = {}
     monkeypatch.setattr(build, "pick_loader", lambda kind, device: "hybrid" if kind == "auto" else kind)
     monkeypatch.setattr(build, "make_train_loader", lambda kind, *a, **k: made.update(kind=kind, share=a[-1], **k))
-    build.build_data(_cfg(tiny_tree, workers=0), CPU, model_rate=lambda timing: 1e12)
+    build.build_data(_cfg(tiny_tree, workers=0), CPU)
+    assert made == {"kind": "hybrid", "share": None, "fixed": False}  # no probe: the controller's START
+    build.build_data(_cfg(tiny_tree, workers=0), CPU, choice=LoaderChoice("hybrid", 5500.0, 33000.0, 1.0))
     assert made == {"kind": "hybrid", "share": SplitController.START, "fixed": False}  # adaptive from there
-    build.build_data(_cfg(tiny_tree, cpu_share=0.6), CPU, model_rate=lambda timing: 1e12)
+    build.build_data(_cfg(tiny_tree, workers=0), CPU, choice=LoaderChoice("hybrid", 5000.0, 5400.0, 1.0))
+    assert made == {"kind": "hybrid", "share": 0.93, "fixed": False}  # where the probe says, adaptive from there
+    build.build_data(_cfg(tiny_tree, cpu_share=0.6), CPU)
     assert made == {"kind": "hybrid", "share": 0.6, "fixed": True}
 
 
@@ -142,25 +146,22 @@ def _cfg(tree, **kw) -> TrainConfig:
                           "cache": "off"} | kw)
 
 
-def test_build_data_probes_only_where_auto_would_be_hybrid(tiny_tree, monkeypatch):
+def test_the_run_probes_only_where_auto_would_be_hybrid_and_hands_the_choice_to_build_data(tiny_tree, monkeypatch):
+    from imagenet_trainer.engine.probe import choose_for_run
+
     called = []
 
     def model_rate(timing):
         called.append(1)
         return 1e-3  # the workers keep up
 
-    data = build.build_data(_cfg(tiny_tree), CPU, model_rate=model_rate)
-    assert data.loader == "cpu" and not called and data.choice is None  # a CPU run: no probe needed
-
-    monkeypatch.setattr(build, "pick_loader", lambda kind, device: "hybrid" if kind == "auto" else kind)
-    data = build.build_data(_cfg(tiny_tree), CPU, model_rate=model_rate)
-    assert called and data.loader == "cpu" and data.choice.kind == "cpu" and data.timings["probe"] > 0
+    assert choose_for_run(_cfg(tiny_tree), CPU, 0, 1, model_rate) is None and not called  # a CPU run: no probe
+    gpu = torch.device("cuda")
+    for cfg in (_cfg(tiny_tree, cpu_share=0.5), _cfg(tiny_tree, loader="cpu")):
+        assert choose_for_run(cfg, gpu, 0, 1, model_rate) is None and not called  # a fixed split, a named loader
+    data = build.build_data(_cfg(tiny_tree), CPU, choice=LoaderChoice("cpu", 2.0, 1.0, 0.5))
+    assert data.loader == "cpu" and data.choice.kind == "cpu" and data.timings["probe"] == 0.5
     assert next(iter(data.train)).images.shape[-2:] == (32, 32)
-
-    called.clear()  # a fixed CPU share means the hybrid loader: nothing to probe
-    monkeypatch.setattr(build, "make_train_loader", lambda kind, *a, **k: kind)
-    data = build.build_data(_cfg(tiny_tree, cpu_share=0.5), CPU, model_rate=model_rate)
-    assert not called and data.loader == "hybrid" and data.train == "hybrid"
 
 
 @pytest.mark.gpu
@@ -168,7 +169,9 @@ def test_auto_probes_and_builds_either_loader_on_a_gpu(tiny_tree, tmp_path):
     cuda = torch.device("cuda")
     for rate, want in ((1e-3, "cpu"), (1e12, "hybrid")):  # each with its own cache: no cached choice
         cfg = _cfg(tiny_tree, workers=2, cache_dir=str(tmp_path / want))
-        data = build.build_data(cfg, cuda, model_rate=lambda timing: rate)
+        from imagenet_trainer.engine.probe import choose_for_run
+
+        data = build.build_data(cfg, cuda, choice=choose_for_run(cfg, cuda, 0, 1, lambda timing: rate))
         assert data.loader == want and data.choice.kind == want
         batch = next(iter(data.train))
         assert batch.images.is_cuda and batch.images.shape == (4, 3, 32, 32)
