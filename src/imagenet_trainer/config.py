@@ -194,6 +194,13 @@ class TrainConfig:
         need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
 
+    @classmethod
+    def from_recipe(cls, name: Optional[str] = "fast", **overrides) -> "TrainConfig":
+        """The plain defaults, then recipe ``name``'s values (a built-in name, a YAML path, or None/"none" for
+        none), then ``overrides``: what ``imagenet-trainer train --recipe NAME --OPTION VALUE ...`` runs."""
+        values = load_recipe(name) if name and name != "none" else {}
+        return cls(**(values | overrides), recipe=None if not name or name == "none" else name)
+
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 

@@ -131,3 +131,32 @@ def test_workers_cache_and_naive_paths_agree(photos, monkeypatch, side):
     # Different boxes give different pixels: the comparison can fail.
     moved = _workers(index, [(l + 6, t + 6, r - 6, b - 6) for l, t, r, b in boxes])
     assert max(np.abs(m - w).mean() for m, w in zip(moved, workers)) > 4 * MEAN_TOLERANCE
+
+
+class BoxBySize(Geometry):
+    """A geometry that picks, for an image of (width, height), the box ``table`` gives that size, and no flip."""
+
+    table: dict = {}
+
+    def boxes(self, width, height, rng):
+        return [self.table[(width, height)]], False
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind,share", [("gpu", 0.0), ("hybrid", 0.5)])
+def test_nvjpeg_and_hybrid_paths_agree_with_the_naive_path(photos, monkeypatch, kind, share):
+    from imagenet_trainer.data.build import make_train_loader
+
+    index, boxes = photos
+    sizes = {"landscape": (140, 90), "portrait": (96, 150), "rotated": (96, 150), "gray": (130, 100)}
+    geometry = BoxBySize("rrc", CROP, CROP)
+    geometry.table.update({sizes[c]: b for c, b in zip(index.classes, boxes) if c != "rotated"})
+    keep = [i for i, c in enumerate(index.classes) if c != "rotated"]  # its upright size is the portrait's
+    naive = _naive(index, boxes, monkeypatch)
+    sampler = EpochBatchSampler(index.labels, len(index), seed=0)
+    loader = make_train_loader(kind, index, geometry, sampler, 0, torch.device("cuda"), (0, 0, 0), (1, 1, 1),
+                               share, fixed=True)
+    batch = next(iter(loader))
+    got = {int(i): x.permute(1, 2, 0).float().cpu().numpy() * 255 for i, x in zip(batch.indices, batch.images)}
+    for i in keep:
+        _close(got[i], naive[i], f"{index.classes[i]}: {kind} loader against naive")

@@ -4,6 +4,7 @@ import pickle
 import pytest
 import torch
 
+from imagenet_trainer import files
 from imagenet_trainer.engine import checkpoint as ck
 from imagenet_trainer.errors import UsageError
 
@@ -54,7 +55,7 @@ def test_a_missing_folder_or_no_permission_gets_its_own_advice(tmp_path, monkeyp
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ck, "open", refused, raising=False)
+    monkeypatch.setattr(files, "open", refused, raising=False)
     with pytest.raises(UsageError, match=r"m\.pt: could not be written \(Permission denied\); write elsewhere$"):
         ck.atomic_save(_record(1.0), tmp_path / "m.pt")
 

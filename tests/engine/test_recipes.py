@@ -35,6 +35,19 @@ def test_command_line_beats_the_recipe():
     assert _cfg_from(["train", "--data", "d", "--recipe", "none"]).ema is False
 
 
+@pytest.mark.parametrize("recipe", ["fast", "standard", "none"])
+def test_the_python_api_and_the_command_line_resolve_the_same_config(recipe):
+    import imagenet_trainer as it
+
+    argv = ["train", "--data", "d", "--recipe", recipe, "--arch", "resnet18", "--epochs", "5", "--prog-resize",
+            "0.5", "1", "--no-ema", "-b", "64"]
+    cli = _cfg_from(argv).replace(command=[])
+    api = it.TrainConfig.from_recipe(recipe, data="d", arch="resnet18", epochs=5, prog_resize=[0.5, 1.0], ema=False,
+                                     batch_size=64)
+    assert cli == api
+    assert it.TrainConfig.from_recipe("fast", data="d") == _cfg_from(["train", "--data", "d"]).replace(command=[])
+
+
 def test_bad_recipe(tmp_path, capsys):
     bad = tmp_path / "r.yaml"
     bad.write_text("epochz: 3\n")

@@ -169,17 +169,14 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    """Defaults, then the recipe's values, then the options given on the command line."""
-    from imagenet_trainer.config import load_recipe
-
+    """The options given on the command line over the recipe's values over the defaults: exactly
+    ``TrainConfig.from_recipe(recipe, **given options)``."""
     names = set(TrainConfig.__dataclass_fields__) - {"command", "recipe"}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    if args.recipe and args.recipe != "none":
-        given = _given_dests(args.parser, args.argv[1:])
-        values |= {k: v for k, v in load_recipe(args.recipe).items() if k not in given}
+    given = _given_dests(args.parser, args.argv[1:]) & names
+    values = {k: v for k, v in vars(args).items() if k in given}
     if values.get("prog_resize") is not None:
         values["prog_resize"] = list(values["prog_resize"])
-    return TrainConfig(**values, recipe=None if args.recipe == "none" else args.recipe, command=["imagenet-trainer", "train", *args.argv[1:]])
+    return TrainConfig.from_recipe(args.recipe, **values, command=["imagenet-trainer", "train", *args.argv[1:]])
 
 
 def _given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
