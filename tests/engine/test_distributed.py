@@ -218,7 +218,8 @@ def test_four_and_eight_ranks_match_one(uneven_tree, tmp_path, ranks):
     assert main(["train", "--data", str(uneven_tree), "--output", str(tmp_path / "one"), *args]) == 0
     assert main(["train", "--data", str(uneven_tree), "--output", str(tmp_path / "many"), "--ngpu", str(ranks),
                  *args]) == 0
-    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "many" / "model_01.pt")
+    # 8 processes sum their gradients in another order than one: up to 1.5e-5 apart after an epoch here
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "many" / "model_01.pt", atol=5e-5)
     assert safe_load(tmp_path / "many" / "model_01.pt")["metrics"]["val"]["count"] == 7
 
 

@@ -106,7 +106,7 @@ def add_parser(sub) -> None:
     g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing factor")
     g.add_argument("--guard", action=argparse.BooleanOptionalAction, default=d.guard,
                    help="stop, with what to try, when the training loss goes non-finite or rises to more than twice "
-                        "its start after the warmup (a diverged run)")
+                        "its start plus one after the warmup (a diverged run)")
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=d.ema,
                    help="keep an exponential moving average of the weights; evaluated and saved too")
     g.add_argument("--ema-half-life", type=float, default=d.ema_half_life,

@@ -10,7 +10,8 @@ import torch
 from imagenet_trainer.engine.metrics import HostCopies
 from imagenet_trainer.errors import CheckError
 
-RISE = 2.0  # after the warmup, an epoch whose mean loss is above RISE x the loss at the start has diverged
+RISE = 2.0  # after the warmup, an epoch whose mean loss is above RISE x the start + MARGIN has diverged
+MARGIN = 1.0  # (a fresh net starts at ln(classes): 5.6 for 10 classes, 10.2 for 101, 14.8 for 1,000)
 EVERY = 20  # batches between two looks at the loss (a copy to the host, without waiting for the GPU)
 
 
@@ -24,8 +25,9 @@ class LossGuard:
     ``watch`` looks at a batch's loss every ``EVERY`` batches, a few steps late (``HostCopies``: no wait for the
     GPU), and stops the run when two looks in a row find it non-finite (one overflowing fp16 batch is skipped
     by the gradient scaler and is no divergence). ``end_epoch`` stops a run whose epoch, ending after the
-    warmup, has a mean loss above ``RISE`` times the start: the first batch's loss, or ln(classes) when that
-    is higher (a fresh net's loss; a resumed net starts lower).
+    warmup, has a mean loss above ``RISE`` times the start plus ``MARGIN``: the start is the first batch's
+    loss, or ln(classes) when that is higher (a fresh net's loss; a resumed net starts lower). A diverged
+    net's loss is far past that (8-29 for 10 classes); a tiny set's noisy epochs stay under it.
     """
 
     def __init__(self, num_classes: int, warmup_steps: float, peak_lr: float, every: int = EVERY):
@@ -55,9 +57,10 @@ class LossGuard:
         """Check the epoch's mean training ``loss``; ``step``: optimizer steps done by its end."""
         if not math.isfinite(loss):
             raise Diverged(self._message(f"the training loss of epoch {epoch} is {loss}"))
-        if step > self.warmup_steps and loss > RISE * self.reference:
-            raise Diverged(self._message(f"the training loss of epoch {epoch} is {loss:.2f}, more than {RISE:g}x "
-                                         f"its start ({self.reference:.2f}) after the warmup"))
+        limit = RISE * self.reference + MARGIN
+        if step > self.warmup_steps and loss > limit:
+            raise Diverged(self._message(f"the training loss of epoch {epoch} is {loss:.2f}, more than {limit:.2f} "
+                                         f"({RISE:g}x its start, {self.reference:.2f}, + {MARGIN:g}) after the warmup"))
 
     def _message(self, what: str) -> str:
         return (f"training diverged: {what}. The LR (peak {self.peak_lr:.3g}) is likely too high for this model "
