@@ -95,7 +95,10 @@ class DecodedImages:
         self.images = torch.empty(sampler.stop - sampler.start, s, s, 3, dtype=torch.uint8, device=storage)
         self.rows = np.full(len(index), -1, dtype=np.int64)
         labels, indices, self.bad = [], [], []
-        loader = image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin, persistent=False)
+        # Whole images: the workers write each one's upright size here as they decode it
+        sizes = torch.zeros(len(index), 2, dtype=torch.int32).share_memory_() if geometry.kind == "full" else None
+        loader = image_dataloader(ImageFolderDataset(index, geometry, sizes=sizes), sampler, workers, pin,
+                                  persistent=False)
         n = 0
         for batch in loader:
             self.bad.extend(batch.bad)
@@ -110,33 +113,12 @@ class DecodedImages:
         self.labels = torch.cat(labels).to(storage) if labels else torch.empty(0, dtype=torch.int64, device=storage)
         self.indices = torch.cat(indices) if indices else torch.empty(0, dtype=torch.int64)
         # The originals' (width, height), float64 (n, 2), where the cache holds whole images squeezed to squares
-        self.sizes = original_sizes(index, self.indices.tolist()) if geometry.kind == "full" else None
+        self.sizes = sizes[self.indices].double() if sizes is not None else None
         if pin:
             torch.cuda.synchronize(storage)
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-def original_sizes(index: FileIndex, positions: list[int], threads: int = 8) -> torch.Tensor:
-    """(n, 2) float64 (width, height) of the images at ``positions`` of ``index``, as decoded (EXIF rotation
-    applied), read from their headers."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from imagenet_trainer.data.decode import oriented_size
-
-    def size(i: int) -> tuple[int, int]:
-        with open(index.path(i), "rb") as f:
-            head = f.read(1 << 16)
-        try:
-            return oriented_size(head)
-        except Exception:  # a header past the first 64 KB (large EXIF blocks): read the whole file
-            with open(index.path(i), "rb") as f:
-                return oriented_size(f.read())
-
-    with ThreadPoolExecutor(threads) as pool:
-        sizes = list(pool.map(size, positions))
-    return torch.tensor(sizes, dtype=torch.float64).reshape(-1, 2)
 
 
 def sample_uniforms(seeds: np.ndarray, k: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imagenet_trainer.data.decode import DecodeError, decode_crops
+from imagenet_trainer.data.decode import DecodeError, decode_crops, oriented_size
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
 from imagenet_trainer.data.slots import BatchSlots, SlotRef, incoming_state, outgoing_state, resolve
@@ -66,10 +66,14 @@ def parse_item(item) -> tuple[int, int, int | None]:
 class ImageFolderDataset(torch.utils.data.Dataset):
     """Decoded crops of the files in ``index`` with geometry ``geometry``."""
 
-    def __init__(self, index: FileIndex, geometry: Geometry, scaled_decode: bool = True):
+    def __init__(self, index: FileIndex, geometry: Geometry, scaled_decode: bool = True,
+                 sizes: torch.Tensor | None = None):
+        """``sizes``: an (N, 2) integer tensor in shared memory where each decoded image's upright (width,
+        height) is written, by whichever worker decodes it (the decoded cache keeps them)."""
         self.index = index
         self.geometry = geometry
         self.scaled_decode = scaled_decode
+        self.sizes = sizes
 
     def __len__(self) -> int:
         return len(self.index)
@@ -80,6 +84,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             data = f.read()
         rng = np.random.default_rng(sample_seed) if self.geometry.random else None
         crops, flip = decode_crops(data, self.geometry_for(crop_size), rng, self.scaled_decode)
+        if self.sizes is not None:
+            self.sizes.numpy()[i] = oriented_size(data)
         return (crops[0][None] if len(crops) == 1 else np.stack(crops)), flip
 
     def geometry_for(self, crop_size: int | None) -> Geometry:
