@@ -75,7 +75,9 @@ class TrainConfig:
     cutout: float = 0.0  # erase one random square of this side (share of the crop side) per training image; 0 = off
     prog_resize: Optional[list] = None  # progressive resizing [start fraction of crop_size, end fraction of epochs]
     sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
-    normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images
+    normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images; fixed = mean/std
+    mean: Optional[list] = None  # normalize fixed: the per-channel mean (0..1), RGB
+    std: Optional[list] = None  # normalize fixed: the per-channel standard deviation
     loader: str = "auto"  # auto | cpu (workers decode) | gpu (nvJPEG decodes) | hybrid (split adapts) | naive (PIL reference)
     cache: str = "auto"  # auto | off | ram | gpu: keep the decoded sets in memory (auto: when they fit)
     cpu_share: Optional[float] = None  # hybrid loader: fixed share of images decoded by the workers; None = adaptive
@@ -258,6 +260,33 @@ def load_recipe(name_or_path: str) -> dict:
     if unknown:
         raise UsageError(f"{path}: unknown setting(s) {', '.join(unknown)}; the settings are TrainConfig's fields")
     return {name: _typed(path, name, fields[name], value) for name, value in values.items()}
+
+
+RUN_FACTS = ("run_dir", "world_size")  # what config.yaml records of a run besides its settings
+NOT_REPEATED = ("command", "resume", "output")  # settings that belong to one run, not to its configuration
+
+
+def load_run_config(path: str) -> dict:
+    """The settings of a run's saved ``config.yaml`` (``train --config``): every TrainConfig field it holds,
+    less the run's own folder, command line and resume point, so that a new run repeats the configuration."""
+    import yaml
+
+    from imagenet_trainer.errors import UsageError
+
+    p = Path(path)
+    try:
+        values = yaml.safe_load(p.read_text()) or {}
+    except OSError as e:
+        raise UsageError(f"--config {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise UsageError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"{p}: a config is a mapping of settings (name: value), not a {type(values).__name__}")
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(fields) - set(RUN_FACTS))
+    if unknown:
+        raise UsageError(f"{p}: unknown setting(s) {', '.join(unknown)}; the settings are TrainConfig's fields")
+    return {k: _typed(p, k, fields[k], v) for k, v in values.items() if k in fields and k not in NOT_REPEATED}
 
 
 _KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,)}

@@ -181,3 +181,20 @@ def test_small_stem_model_round_trips(tmp_path):
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["recipe"] == "fast"
     assert main(["predict", "--model", str(tmp_path / "run" / "model_01.pt"), str(root / "val")]) == 0
 
+
+
+def test_config_yaml_is_fully_resolved_and_runs_again(tiny_tree, tmp_path):
+    first = tmp_path / "first"
+    assert main(["train", "--data", str(tiny_tree), "--arch", "resnet18", "--epochs", "1", "--workers", "0",
+                 "--device", "cpu", "--normalize", "auto", "--output", str(first)]) == 0
+    saved = yaml.safe_load((first / "config.yaml").read_text())
+    autos = sorted(k for k, v in saved.items() if v == "auto")
+    assert not autos, f"config.yaml keeps auto for {autos}"
+    for key in ("loader", "cache", "workers", "device", "precision", "lr", "crop_size", "image_size", "batch_size",
+                "small_stem", "train_crop", "mean", "std", "num_classes", "weight_decay"):
+        assert saved[key] is not None and saved[key] != -1, key
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(first / "config.yaml"), "--output", str(again)]) == 0
+    repeated = yaml.safe_load((again / "config.yaml").read_text())
+    differ = {k for k in saved if saved[k] != repeated.get(k)}
+    assert differ == {"output", "run_dir", "command"}, differ

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from imagenet_trainer.cli.common import add_subparser, non_negative_int, positive_int
-from imagenet_trainer.config import COMPILE_MODES, DDP_GRAPHS, TrainConfig
+from imagenet_trainer.config import COMPILE_MODES, DDP_GRAPHS, TrainConfig, load_run_config
 from imagenet_trainer.errors import UsageError
 
 
@@ -31,8 +31,12 @@ def add_parser(sub) -> None:
     p.add_argument("--recipe", default="fast",
                    help="start from a recipe: fast, standard, seed-alexnet (configs/NAME.yaml), a YAML path, or "
                         "none (the plain defaults shown below); options given here override its values")
+    p.add_argument("--config", metavar="FILE",
+                   help="repeat a run's configuration: its config.yaml (every value resolved), in place of a "
+                        "recipe; options given here override it, and the run gets a new folder")
     g = p.add_argument_group("data")
-    g.add_argument("--data", "-data", required=True, help="dataset root holding train/ and val/")
+    g.add_argument("--data", "-data", default=d.data, help="dataset root holding train/ and val/ (required, unless "
+                   "--config gives it)")
     g.add_argument("--val-dir", default=d.val_dir, help="validation folder (default: DATA/val, validation or test)")
     g.add_argument("--workers", "-nDonkeys", "-j", type=int, default=d.workers,
                    help="loader worker processes; 0 decodes in the main process (full tracebacks); -1 = cores-1, at most 16")
@@ -176,7 +180,16 @@ def config_from_args(args) -> TrainConfig:
     values = {k: v for k, v in vars(args).items() if k in given}
     if values.get("prog_resize") is not None:
         values["prog_resize"] = list(values["prog_resize"])
-    return TrainConfig.from_recipe(args.recipe, **values, command=["imagenet-trainer", "train", *args.argv[1:]])
+    command = ["imagenet-trainer", "train", *args.argv[1:]]
+    if args.config:
+        if "recipe" in _given_dests(args.parser, args.argv[1:]) - names:
+            raise UsageError("--config and --recipe: a run's config.yaml already holds its recipe's values; give one")
+        cfg = TrainConfig(**(load_run_config(args.config) | values | {"command": command}))
+    else:
+        cfg = TrainConfig.from_recipe(args.recipe, **values, command=command)
+    if not cfg.data:
+        raise UsageError("--data DIR is required: the dataset root holding train/ and val/")
+    return cfg
 
 
 def _given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:

@@ -82,6 +82,11 @@ def normalization(cfg: TrainConfig, index: FileIndex) -> tuple[list[float], list
     if cfg.normalize == "auto":
         cache = Path(cfg.cache_dir) if cfg.cache_dir else None
         return estimate_mean_std(index, cfg.crop_size, cfg.image_size, cache_dir=cache)
+    if cfg.normalize == "fixed":
+        if not (isinstance(cfg.mean, list) and isinstance(cfg.std, list) and len(cfg.mean) == len(cfg.std) == 3
+                and all(v > 0 for v in cfg.std)):
+            raise UsageError("normalize fixed needs mean and std, three numbers each (std above 0), in the config")
+        return [float(v) for v in cfg.mean], [float(v) for v in cfg.std]
     raise UsageError(f"--normalize {cfg.normalize}: unknown; choose imagenet or auto")
 
 

@@ -21,10 +21,10 @@ import torch
 import torch.nn as nn
 
 import imagenet_trainer
-from imagenet_trainer.config import DEFAULT_BATCH, DEFAULT_CROP, SMALL_IMAGE_SIDE, TrainConfig, without_options
+from imagenet_trainer.config import TrainConfig, without_options
 from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.data.augment import Cutout
-from imagenet_trainer.data.build import build_data, load_indexes, median_image_side, resolve_sizes, steps_per_epoch
+from imagenet_trainer.data.build import build_data, load_indexes, steps_per_epoch
 from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine.ema import ema_decay, ema_weights, make_ema
 from imagenet_trainer.engine import checkpoint as ckpt_io
@@ -32,12 +32,13 @@ from imagenet_trainer.engine.distributed import (DistContext, broadcast_buffers,
                                                  init_from_env, set_ddp_graph)
 from imagenet_trainer.engine.guard import LossGuard
 from imagenet_trainer.engine.probe import choose_for_run
+from imagenet_trainer.engine.resolve import adapt_to_data, resolved_config
 from imagenet_trainer.engine.metrics import fmt_time, process_age
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
 from imagenet_trainer.engine.trainer import StepContext, evaluate, synthetic_step_rate, train_one_epoch
 from imagenet_trainer.errors import UsageError
-from imagenet_trainer.models import create_model, resolve_name, supports_small_stem
+from imagenet_trainer.models import create_model, resolve_name
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 BACKENDS = ("cudnn", "native", "compile")
@@ -149,50 +150,6 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
 _clock = time.monotonic  # when epoch files are due (--save-interval); tests replace it
 
 
-def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -> TrainConfig:
-    """Every choice left to the data, made from the train set: ``--crop-size``/``--image-size``
-    (``config.auto_sizes``), ``--batch-size`` (``config.auto_batch_size``), ``--small-stem auto`` and
-    ``--train-crop auto`` (for small, CIFAR-like images: the ResNet small stem, native-size crops, padded random
-    crops and no progressive resizing; random-resized crops for the others). A value the user gave is kept.
-    """
-    if cfg.small_stem not in ("auto", "on", "off"):
-        raise UsageError(f"--small-stem {cfg.small_stem}: choose auto, on or off")
-    if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
-        raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
-    auto = {k for k in ("small_stem", "train_crop") if getattr(cfg, k) == "auto"}
-    auto |= {k for k in ("crop_size", "image_size", "batch_size") if getattr(cfg, k) is None}
-    if not auto:
-        return cfg
-    train_index = load_indexes(cfg)[0]
-    side = median_image_side(train_index)
-    small = 0 < side <= SMALL_IMAGE_SIDE
-    changes, notes = {}, []
-    if cfg.small_stem == "auto":
-        changes["small_stem"] = "on" if small and supports_small_stem(cfg.arch) else "off"
-        if small:
-            notes.append("ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on"
-                         else f"no small stem for {cfg.arch} (ResNets only)")
-    if small and cfg.small_stem == "auto" and cfg.prog_resize:
-        changes["prog_resize"] = None  # a few dozen pixels have nothing to spare for a low-resolution phase
-        notes.append("no progressive resizing")
-    sized = resolve_sizes(cfg, train_index, world_size, side)
-    crop, size = sized.crop_size, sized.image_size
-    changes |= {"crop_size": crop, "image_size": size, "batch_size": sized.batch_size}
-    if cfg.crop_size is None and (small or crop != DEFAULT_CROP):
-        notes.append(f"crops of {crop} px" + ("" if small else f" (val: shorter side to {size}, centre crop)"))
-    if cfg.train_crop == "auto":
-        changes["train_crop"] = "pad" if small else "rrc"
-        if small:
-            notes.append(f"random crops reaching {crop // 8} px past the edges (--train-crop rrc: random-resized)")
-    if cfg.batch_size is None and sized.batch_size != DEFAULT_BATCH:
-        notes.append(f"batch {sized.batch_size} ({len(train_index) // sized.batch_size} steps an epoch)")
-    if verbose and notes:
-        what = "small images" if small else "images"
-        log(f"{what} (median side {side} px, {len(train_index):,} train): {', '.join(notes)}"
-            + ("; --small-stem off keeps the stem" if small and changes.get("small_stem") == "on" else ""))
-    return cfg.replace(**changes)
-
-
 def crop_size_at(cfg: TrainConfig, epoch: int) -> int | None:
     """Progressive resizing: the crop side for 1-based ``epoch``, or None for the configured size.
 
@@ -272,9 +229,9 @@ def train(cfg: TrainConfig) -> int:
     if run_dir is None:
         run_dir = new_run_dir(resolve_name(cfg.arch))
     runlog = RunLog(run_dir, enabled=dist.is_main)
-    runlog.write_config(cfg.to_dict() | {"run_dir": str(run_dir), "num_classes": num_classes,
-                                         "mean": data.mean, "std": data.std, "world_size": dist.world_size},
-                        data.classes)
+    cfg = resolved_config(cfg, device, dtype, data, schedule.base_lr, schedule.weight_decay, num_classes,
+                          dist.world_size)
+    runlog.write_config(cfg.to_dict() | {"run_dir": str(run_dir), "world_size": dist.world_size}, data.classes)
     runlog.truncate_after(start_epoch - 1)
 
     bad_seen: set[str] = set()  # this process's unreadable files

@@ -1,0 +1,84 @@
+"""The one resolve step: every ``auto`` of a ``TrainConfig`` turned into a concrete value, before training.
+
+``adapt_to_data`` makes the choices the train set decides (sizes, batch, stem, crop kind); ``resolved_config``
+the rest, once the run has its device, data and schedule. ``config.yaml`` holds the result, so
+``imagenet-trainer train --config runs/X/config.yaml`` runs the same configuration again.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from imagenet_trainer.config import DEFAULT_BATCH, DEFAULT_CROP, SMALL_IMAGE_SIDE, TrainConfig
+from imagenet_trainer.data.build import load_indexes, median_image_side, resolve_sizes, resolve_workers
+from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD
+from imagenet_trainer.errors import UsageError
+from imagenet_trainer.models import supports_small_stem
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -> TrainConfig:
+    """Every choice left to the data, made from the train set: ``--crop-size``/``--image-size``
+    (``config.auto_sizes``), ``--batch-size`` (``config.auto_batch_size``), ``--small-stem auto`` and
+    ``--train-crop auto`` (for small, CIFAR-like images: the ResNet small stem, native-size crops, padded random
+    crops and no progressive resizing; random-resized crops for the others). A value the user gave is kept.
+    """
+    if cfg.small_stem not in ("auto", "on", "off"):
+        raise UsageError(f"--small-stem {cfg.small_stem}: choose auto, on or off")
+    if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
+        raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
+    auto = {k for k in ("small_stem", "train_crop") if getattr(cfg, k) == "auto"}
+    auto |= {k for k in ("crop_size", "image_size", "batch_size") if getattr(cfg, k) is None}
+    if not auto:
+        return cfg
+    train_index = load_indexes(cfg)[0]
+    side = median_image_side(train_index)
+    small = 0 < side <= SMALL_IMAGE_SIDE
+    changes, notes = {}, []
+    if cfg.small_stem == "auto":
+        changes["small_stem"] = "on" if small and supports_small_stem(cfg.arch) else "off"
+        if small:
+            notes.append("ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on"
+                         else f"no small stem for {cfg.arch} (ResNets only)")
+    if small and cfg.small_stem == "auto" and cfg.prog_resize:
+        changes["prog_resize"] = None  # a few dozen pixels have nothing to spare for a low-resolution phase
+        notes.append("no progressive resizing")
+    sized = resolve_sizes(cfg, train_index, world_size, side)
+    crop, size = sized.crop_size, sized.image_size
+    changes |= {"crop_size": crop, "image_size": size, "batch_size": sized.batch_size}
+    if cfg.crop_size is None and (small or crop != DEFAULT_CROP):
+        notes.append(f"crops of {crop} px" + ("" if small else f" (val: shorter side to {size}, centre crop)"))
+    if cfg.train_crop == "auto":
+        changes["train_crop"] = "pad" if small else "rrc"
+        if small:
+            notes.append(f"random crops reaching {crop // 8} px past the edges (--train-crop rrc: random-resized)")
+    if cfg.batch_size is None and sized.batch_size != DEFAULT_BATCH:
+        notes.append(f"batch {sized.batch_size} ({len(train_index) // sized.batch_size} steps an epoch)")
+    if verbose and notes:
+        what = "small images" if small else "images"
+        log(f"{what} (median side {side} px, {len(train_index):,} train): {', '.join(notes)}"
+            + ("; --small-stem off keeps the stem" if small and changes.get("small_stem") == "on" else ""))
+    return cfg.replace(**changes)
+
+
+def resolved_config(cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None, data, base_lr: float,
+                    weight_decay: float | None, num_classes: int, world_size: int) -> TrainConfig:
+    """``cfg`` with nothing left to choose: the loader and cache the run took, its workers, device, precision,
+    LR, weight decay, classes and normalization (the data's, ``data``: a ``DataBundle``)."""
+    cached = data.loader.endswith("cache")
+    precision = "fp32" if dtype is None else {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    same_mean = list(data.mean) == list(IMAGENET_MEAN) and list(data.std) == list(IMAGENET_STD)
+    return cfg.replace(
+        loader=("cpu" if cfg.loader == "auto" else cfg.loader) if cached else data.loader,
+        cache=data.loader.split()[0] if cached else "off",  # "gpu cache" -> gpu, "ram cache" -> ram
+        workers=resolve_workers(cfg), device=device.type if world_size > 1 else str(device), precision=precision,
+        lr=base_lr, weight_decay=1e-4 if weight_decay is None and cfg.lr_schedule != "seed" else weight_decay,
+        num_classes=num_classes,
+        normalize="imagenet" if same_mean else "fixed", mean=[float(v) for v in data.mean],
+        std=[float(v) for v in data.std],
+        ddp_graph="split" if cfg.ddp_graph == "auto" else cfg.ddp_graph)
