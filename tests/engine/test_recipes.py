@@ -146,10 +146,11 @@ def test_small_stem_for_32px_data_not_for_224px(tmp_path):
 def test_sizes_and_batch_follow_the_data_unless_given(tmp_path):
     mid = adapt_to_data(TrainConfig(data=str(_tree(tmp_path / "m", 128)), arch="resnet18"), verbose=False)
     assert (mid.crop_size, mid.image_size, mid.small_stem, mid.train_crop) == (128, 146, "off", "rrc")
-    assert mid.batch_size == 32  # 6 images: the smallest auto batch
+    assert mid.batch_size == 32 and mid.lr == pytest.approx(0.1)  # 6 images: the smallest batch, at 256's LR
     typed = adapt_to_data(TrainConfig(data=str(tmp_path / "m"), arch="resnet18", crop_size=224, image_size=256,
                                       batch_size=4), verbose=False)
     assert (typed.crop_size, typed.image_size, typed.batch_size) == (224, 256, 4)  # what the user typed stays
+    assert typed.lr is None  # a batch the user gives scales the LR linearly
     small = adapt_to_data(TrainConfig(data=str(_tree(tmp_path / "s", 32)), arch="resnet18", crop_size=64,
                                       image_size=72), verbose=False)
     assert (small.crop_size, small.image_size) == (64, 72)

@@ -179,7 +179,7 @@ def test_run_folder_contents(tiny_tree, tmp_path):
 def test_with_an_ema_the_best_epoch_is_the_emas(tiny_tree, tmp_path, monkeypatch, capsys):
     """The run's model is the EMA where there is one: the best epoch, model_best.pt and the last line go by the
     EMA's top-1, not the weights'."""
-    import imagenet_trainer.engine.run as run_mod
+    import imagenet_trainer.engine.loop as run_mod
 
     tops = iter([(30.0, 70.0), (80.0, 40.0), (50.0, 60.0)])  # (weights, EMA): the EMA's best is epoch 1
 
@@ -197,7 +197,7 @@ def test_with_an_ema_the_best_epoch_is_the_emas(tiny_tree, tmp_path, monkeypatch
 
 def test_save_interval_writes_the_last_epoch_and_keeps_the_best_of_those_saved(tiny_tree, tmp_path, monkeypatch,
                                                                                capsys):
-    import imagenet_trainer.engine.run as run_mod
+    import imagenet_trainer.engine.loop as run_mod
 
     tops = iter([30.0, 80.0, 50.0, 60.0])  # epoch 2 is the best, but its files are never written
 
@@ -371,7 +371,7 @@ def test_a_cuda_graph_step_marks_each_step_begin(tiny_tree, tmp_path, monkeypatc
 
 
 def test_time_left_follows_the_crop_and_the_validations_due():
-    from imagenet_trainer.engine.run import crop_size_at, time_left
+    from imagenet_trainer.engine.loop import crop_size_at, time_left
 
     cfg = TrainConfig(epochs=4, crop_size=224, prog_resize=None, val_every=2)
     assert time_left(cfg, 1, 10.0, 3.0) == 3 * 10.0 + 2 * 3.0  # epochs 2 and 4 validate

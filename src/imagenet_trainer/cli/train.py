@@ -225,7 +225,7 @@ def _launch_local(args) -> int:
         if torch.cuda.is_available() and args.ngpu > torch.cuda.device_count():
             raise UsageError(f"--ngpu {args.ngpu}: only {torch.cuda.device_count()} GPUs are visible "
                              "(CUDA_VISIBLE_DEVICES selects them)")
-    if args.batch_size % args.ngpu:
+    if args.batch_size is not None and args.batch_size % args.ngpu:
         raise UsageError(f"--batch-size {args.batch_size} is the global batch; it must divide by --ngpu {args.ngpu}")
     if args.master_port is not None:
         _check_port_free(args.master_port)

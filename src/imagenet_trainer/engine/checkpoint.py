@@ -141,3 +141,17 @@ class BackgroundWriter:
             self.wait()
         finally:
             self._pool.shutdown(wait=True)
+
+
+def rng_state(device: torch.device) -> dict:
+    """The CPU and CUDA random generators' states, for an exact resume."""
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])

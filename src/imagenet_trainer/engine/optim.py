@@ -11,7 +11,6 @@ from imagenet_trainer.config import DEFAULT_BATCH, TrainConfig
 from imagenet_trainer.errors import UsageError
 
 SCHEDULES = ("seed", "step", "cosine")
-LR_FLOOR_BATCH = 256  # batches below this take its LR (lr_per_256 x 1)
 MAX_WARMUP_FLOOR_SHARE = 0.25  # --warmup-min-steps never makes the warmup longer than this share of the run
 
 # The original example's regime: (first epoch, last epoch, lr, weight decay), epochs counted from 1.
@@ -40,17 +39,13 @@ class Schedule:
         floor = min(cfg.warmup_min_steps, MAX_WARMUP_FLOOR_SHARE * cfg.epochs * steps_per_epoch) / steps_per_epoch
         self.warmup = max(warmup, floor)  # in epochs
         self.step_size, self.step_gamma = cfg.step_size, cfg.step_gamma
-        # "0.1 per 256 images" is the linear scaling rule of Goyal et al. for step/cosine, from 256 images up.
-        # Smaller batches take 256's LR: the rule's premise (a step of B images is B/256 of a step of 256)
-        # fails where gradient noise dominates, and a small set's short run needs the larger steps (ResNet-18,
-        # Caltech-101, 5 epochs at batch 64, one H100, 2026-12-06: LR 0.0625 / 0.125 / 0.25 / 0.5 gave
-        # 43.4 / 46.8 / 52.7 / 56.4% top-1).
+        # "0.1 per 256 images" is the linear scaling rule of Goyal et al. for step/cosine.
         if cfg.lr is not None:
             self.base_lr = cfg.lr
         elif self.kind == "seed":
             self.base_lr = 1e-2
-        else:  # an unresolved (auto) batch: train() resolves it first (engine.run.adapt_to_data)
-            self.base_lr = cfg.lr_per_256 * max(cfg.batch_size or DEFAULT_BATCH, LR_FLOOR_BATCH) / 256
+        else:  # an unresolved (auto) batch: train() resolves it first (engine.resolve.adapt_to_data)
+            self.base_lr = cfg.lr_per_256 * (cfg.batch_size or DEFAULT_BATCH) / 256
         self.weight_decay = cfg.weight_decay
 
     def at(self, step: int) -> tuple[float, float]:
