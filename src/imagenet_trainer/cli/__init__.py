@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
         args, unknown = parser.parse_known_args(argv)
         if unknown:  # named by the subcommand's parser, whose --help lists its options
             parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+        if getattr(args, "check_args", None):  # a subcommand's checks across its options
+            args.check_args(args)
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
         return int(e.code or 0)
     args.argv = argv

@@ -169,7 +169,12 @@ def add_parser(sub) -> None:
                         "last ones (default 60; 0 = every epoch); the last epoch's always")
     g.add_argument("--resume", default=d.resume, help="checkpoint_last.pt to continue exactly, or 'auto'")
     g.add_argument("--retrain", default=d.retrain, help="model_XX.pt to start from, with a fresh optimizer")
-    p.set_defaults(run=run, parser=p)
+    p.set_defaults(run=run, parser=p, check_args=_require_data)
+
+
+def _require_data(args) -> None:
+    if not args.config and not args.data:
+        args.parser.error("the following arguments are required: --data")
 
 
 def config_from_args(args) -> TrainConfig:
