@@ -71,6 +71,17 @@ def test_two_processes_accumulating_match_one(tiny_tree, tmp_path):
     _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt")
 
 
+def test_python_callers_start_n_processes_with_train_nprocs(tiny_tree, tmp_path):
+    """``train(cfg, nprocs=2)``, the library's ``--ngpu 2``: two (spawned) processes, one process's weights."""
+    import imagenet_trainer as it
+
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *ARGS]) == 0
+    cfg = it.TrainConfig(data=str(tiny_tree), output=str(tmp_path / "two"), arch="smallcnn", epochs=1, batch_size=6,
+                         image_size=36, crop_size=32, workers=0, device="cpu", lr=0.1, print_freq=1000)
+    assert it.train(cfg, nprocs=2) == 0
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt")
+
+
 def test_the_launcher_leaves_nothing_in_the_temp_folder(tiny_tree, tmp_path, monkeypatch):
     """torch's launcher makes a torchelastic_* folder in the temp folder per run and keeps it; ``--ngpu``'s
     goes inside a folder of ours that is removed when the run ends (one machine had gathered 1,100 of them)."""
@@ -203,7 +214,7 @@ def test_ctrl_c_stops_the_ranks_cleanly(tiny_tree, tmp_path):
 
 
 def test_a_rank_s_end_in_words():
-    from imagenet_trainer.cli.train import _how
+    from imagenet_trainer.engine.launch import _how
 
     assert _how(-signal.SIGKILL) == "killed by SIGKILL"
     assert _how(1) == "exit code 1; its error is printed above"

@@ -115,8 +115,15 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
         + (f" | DDP graph {cfg.ddp_graph}" if dist.enabled and cfg.backend == "compile" else ""))
 
 
-def train(cfg: TrainConfig) -> int:
-    """Run training as configured; returns the process exit code (130 after Ctrl-C)."""
+def train(cfg: TrainConfig, nprocs: int = 1) -> int:
+    """Run training as configured; returns the process exit code (130 after Ctrl-C).
+
+    ``nprocs`` > 1: as that many local DDP processes, one per GPU (``--ngpu``; ``engine.launch.launch``).
+    """
+    if nprocs > 1:
+        from imagenet_trainer.engine.launch import launch as launch_processes
+
+        return launch_processes(cfg, nprocs)
     launch = time.perf_counter()
     prefer_many_hardware_queues()  # for library callers; the CLI has asked already
     device, dist, dtype = _setup(cfg)
