@@ -61,6 +61,19 @@ def run_peer(data: str, arch: str, epochs: int, seed: int) -> dict:
     return result | {"seconds": round(time.perf_counter() - t0, 1), "command": shlex.join(cmd[1:])}
 
 
+def _write(out: str, head: dict, runs: list[dict], peer: dict | None) -> dict:
+    """Write the JSON (atomically): the header, a summary per loader/arch/budget over seeds, the runs, the peer."""
+    summary = {}
+    for r in runs:
+        summary.setdefault(f"{r['loader']} {r['arch']} {r['epochs']}", []).append(r["top1"] or 0.0)
+    summary = {k: {"mean": round(statistics.mean(v), 2), "min": round(min(v), 2), "max": round(max(v), 2),
+                   "n": len(v)} for k, v in summary.items()}
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(head | {"summary": summary, "runs": runs, "peer": peer}, indent=1))
+    tmp.replace(out)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="dataset root with train/ and val/ (Caltech-101 JPEG)")
@@ -78,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE.parent / "src"))
     from imagenet_trainer.bench import environment
 
-    runs = []
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    head = {"benchmark": "learning", "data": os.path.abspath(args.data), "commit": commit, **environment(device),
+            "command": shlex.join(["python", "benchmarks/learning.py", *(argv or sys.argv[1:])])}
+    runs, peer = [], None
     with tempfile.TemporaryDirectory(prefix="learning-") as tmp:
         for loader in args.loaders:
             for arch in args.archs:
@@ -89,25 +107,12 @@ def main(argv: list[str] | None = None) -> int:
                         runs.append(r | {"loader": loader})
                         print(f"{loader:8} {arch:10} {epochs:3} ep seed {seed}: top-1 {r['top1']}  "
                               f"({r['seconds']} s){'  ' + r['message'] if r['message'] else ''}", flush=True)
-    peer = None if args.no_peer else run_peer(args.data, args.archs[0], args.epochs[0], args.seeds[0])
-    if peer:
+                        _write(args.out, head, runs, peer)  # after each run: a cut-off benchmark keeps its runs
+    if not args.no_peer:
+        peer = run_peer(args.data, args.archs[0], args.epochs[0], args.seeds[0])
         print(f"peer     {args.archs[0]:10} {args.epochs[0]:3} ep: top-1 {peer.get('top1')}  ({peer['seconds']} s)")
-    summary = {}
-    for r in runs:
-        summary.setdefault(f"{r['loader']} {r['arch']} {r['epochs']}", []).append(r["top1"] or 0.0)
-    summary = {k: {"mean": round(statistics.mean(v), 2), "min": round(min(v), 2), "max": round(max(v), 2),
-                   "n": len(v)} for k, v in summary.items()}
-    for k, v in summary.items():
+    for k, v in _write(args.out, head, runs, peer).items():
         print(f"{k:32} mean {v['mean']:6.2f}  min {v['min']:6.2f}  max {v['max']:6.2f}  (n={v['n']})")
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    result = {"benchmark": "learning", "data": os.path.abspath(args.data), "summary": summary, "runs": runs,
-              "peer": peer, "commit": commit, **environment(device),
-              "command": shlex.join(["python", "benchmarks/learning.py", *(argv or sys.argv[1:])])}
-    tmp_out = Path(args.out).with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=1))
-    tmp_out.replace(args.out)
     return 0
 
 
