@@ -26,7 +26,7 @@ BAD = [
     (["--cpu-share", "2"], "--cpu-share 2: must be a share from 0 to 1"),
     (["--dist-timeout", "0"], "--dist-timeout 0: must be more than 0 minutes"),
     (["--cutout", "1"], "--cutout 1: must be a share of the crop side"),
-    (["--save-interval", "-1"], "--save-interval -1: must be 0 (every epoch) or more seconds"),
+    (["--save-interval", "-1"], "--save-interval -1: must be 0 or more"),
     (["--prog-resize", "1.5", "0.5"], "--prog-resize 1.5 0.5: needs two shares above 0 and at most 1"),
     (["--prog-resize", "0", "0.75"], "--prog-resize 0 0.75: needs two shares"),
     (["--prog-resize", "0.6", "0"], "--prog-resize 0.6 0: needs two shares"),

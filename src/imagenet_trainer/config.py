@@ -56,82 +56,167 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 DDP_GRAPHS = ("auto", "split", "whole")  # --ddp-graph (engine.distributed.choose_ddp_graph, set_ddp_graph)
 
 
+def option(default, help: str, *, group: str, flags: tuple = (), choices: tuple | None = None,
+           low: float | None = None, metavar=None, nargs=None, negative: str | None = None):
+    """A ``TrainConfig`` field that is also a ``train`` option: its default, help, choices, smallest value and the
+    original example's spellings (``flags``), defined once. ``cli.train`` builds its options from these, and
+    ``TrainConfig.check`` validates the choices and bounds. ``negative``: the flag that sets a boolean to False,
+    where ``--no-NAME`` would read badly."""
+    meta = {"help": help, "group": group, "flags": flags, "choices": choices, "low": low, "metavar": metavar,
+            "nargs": nargs, "negative": negative}
+    return field(default=default, metadata=meta)
+
+
+LOADERS = ("auto", "cpu", "gpu", "hybrid", "naive")
+CACHE_MODES = ("auto", "off", "ram", "gpu")
+TRAIN_CROPS = ("auto", "rrc", "seed", "pad")
+SCHEDULES = ("seed", "step", "cosine")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+BACKENDS = ("cudnn", "native", "compile")
+
+
 @dataclass
 class TrainConfig:
+    """Everything a training run is: each field with its meaning, default and the ``train`` option that sets it.
+
+    The plain defaults are the ``--recipe none`` values; ``TrainConfig.from_recipe`` applies a recipe first, as the
+    command line does. A run saves its resolved copy, with every ``auto`` made concrete, as ``config.yaml``.
+    """
+
     # --- data ---
-    data: str = ""  # dataset root holding train/ and val/ (or validation/, test/)
-    val_dir: Optional[str] = None  # explicit validation folder, overrides the search under data
-    workers: int = -1  # loader worker processes; 0 = decode in the main process; -1 = auto
-    batch_size: Optional[int] = None  # global batch (all GPUs together); None = auto: 256, halved for small
-    # train sets down to 32, so that an epoch has at least MIN_STEPS_PER_EPOCH steps (``auto_batch_size``)
-    epoch_size: Optional[int] = None  # batches per epoch; None = one full pass over train/
-    image_size: Optional[int] = None  # val: shorter side before the centre crop; seed crop: shorter side;
-    # None = auto: crop_size x 8/7 (256 for 224), or the image side for small images (``auto_sizes``)
-    crop_size: Optional[int] = None  # side of the network input in pixels; None = auto: 224, or the data's
-    # median shorter side (to a multiple of 16) where that is smaller, so that photos are not upsampled
-    train_crop: str = "auto"  # rrc = random-resized-crop + flip; seed = the original's crop + flip; pad = small-image
-    # random crop with crop_size // 8 black pixels around + flip; auto = pad for small images, else rrc
-    rrc_min_scale: float = 0.08  # smallest area fraction of a random-resized crop
-    cutout: float = 0.0  # erase one random square of this side (share of the crop side) per training image; 0 = off
-    prog_resize: Optional[list] = None  # progressive resizing [start fraction of crop_size, end fraction of epochs]
-    sampling: str = "shuffle"  # shuffle = permutation per epoch; balanced = class, then image
-    normalize: str = "imagenet"  # imagenet = ImageNet mean/std; auto = estimated from train images; fixed = mean/std
+    data: str = option("", "dataset root holding train/ and val/ (required, unless --config gives it)",
+                       group="data", flags=("-data",))
+    val_dir: Optional[str] = option(None, "validation folder (default: DATA/val, validation or test)", group="data")
+    workers: int = option(-1, "loader worker processes; 0 decodes in the main process (full tracebacks); -1 = "
+                          "cores-1, at most 16", group="data", flags=("-nDonkeys", "-j"), low=-1)
+    batch_size: Optional[int] = option(None, "global batch size (all GPUs together); default 256, or less for a "
+                                       "small train set, so that an epoch has at least 100 steps (not below 32), "
+                                       "at the LR of 256", group="data", flags=("-batchSize", "-b"), low=1)
+    epoch_size: Optional[int] = option(None, "batches per epoch (default: one full pass)", group="data",
+                                       flags=("-epochSize",), low=1)
+    image_size: Optional[int] = option(None, "shorter side before the val centre crop (and the seed train crop); "
+                                       "default: crop-size x 8/7 (256 for 224)", group="data", low=8)
+    crop_size: Optional[int] = option(None, "network input side in pixels; default: 224, or the images' median "
+                                      "shorter side (to a multiple of 16) where that is smaller, so photos are not "
+                                      "upsampled", group="data", low=8)
+    train_crop: str = option("auto", "rrc: random-resized-crop + flip; seed: the original's random crop after "
+                             "resize + flip; pad: random crop reaching crop-size/8 px past the edges (black) + flip, "
+                             "the small-image standard; auto: pad for small images (<= 64 px), else rrc",
+                             group="data", choices=TRAIN_CROPS)
+    rrc_min_scale: float = option(0.08, "smallest area share of a random-resized crop", group="data")
+    cutout: float = option(0.0, "erase one random square per training image (side FRACTION x the crop, filled with "
+                           "the mean colour, may be clipped at the border); 0 = off", group="data",
+                           metavar="FRACTION")
+    prog_resize: Optional[list] = option(None, "progressive resizing: crops grow from START x crop-size to full "
+                                         "size by END of the run", group="data", nargs=2, metavar=("START", "END"))
+    sampling: str = option("shuffle", "shuffle: each image once per epoch; balanced: uniform class, then image "
+                           "(the original)", group="data", choices=("shuffle", "balanced"))
+    normalize: str = option("imagenet", "imagenet: ImageNet mean/std; auto: estimate from a sample of train images "
+                            "(cached); fixed: the config's mean and std", group="data",
+                            choices=("imagenet", "auto", "fixed"))
     mean: Optional[list] = None  # normalize fixed: the per-channel mean (0..1), RGB
     std: Optional[list] = None  # normalize fixed: the per-channel standard deviation
-    loader: str = "auto"  # auto | cpu (workers decode) | gpu (nvJPEG decodes) | hybrid (split adapts) | naive (PIL reference)
-    cache: str = "auto"  # auto | off | ram | gpu: keep the decoded sets in memory (auto: when they fit)
-    cpu_share: Optional[float] = None  # hybrid loader: fixed share of images decoded by the workers; None = adaptive
-    max_bad_images: int = 100  # unreadable images skipped before the run fails
-    cache_dir: Optional[str] = None  # index/statistics cache; None = ~/.cache/imagenet-trainer
+    loader: str = option("auto", "who decodes: cpu = worker processes; gpu = nvJPEG on the GPU (workers only read); "
+                         "hybrid = both, with a split that adapts; auto = on a GPU, a short probe picks cpu if the "
+                         "workers keep up with the model, else hybrid (the choice is cached); cpu otherwise; "
+                         "naive = PIL + torchvision transforms, the reference for accuracy checks", group="data",
+                         choices=LOADERS)
+    cache: str = option("auto", "decode the train and val sets once and keep them in GPU memory or RAM (train images "
+                        "whole, as --image-size squares); auto: when they fit (CIFAR, Imagenette, Caltech-101)",
+                        group="data", choices=CACHE_MODES)
+    cpu_share: Optional[float] = option(None, "hybrid loader: fixed fraction of images the workers decode (default: "
+                                        "adapts while running)", group="data")
+    max_bad_images: int = option(100, "unreadable image files skipped (and logged, each once) before the run fails",
+                                 group="data", low=0)
+    cache_dir: Optional[str] = option(None, "cache folder for indexes, dataset statistics and the loader probe's "
+                                      "choice (default: $IMAGENET_TRAINER_CACHE or ~/.cache/imagenet-trainer)",
+                                      group="data")
     # --- model ---
-    arch: str = "resnet18"
-    num_classes: Optional[int] = None  # None = number of class folders in train/
-    small_stem: str = "auto"  # auto | on | off: ResNet stem that keeps small (<= 64 px) images whole
+    arch: str = option("resnet18", "model name; see `imagenet-trainer models`", group="model",
+                       flags=("-netType", "-a"))
+    small_stem: str = option("auto", "ResNet stem for small images (3x3 stride 1, no max-pool); auto: on when the "
+                             "median image side is at most 64 px, with native-size crops", group="model",
+                             choices=("auto", "on", "off"))
+    num_classes: Optional[int] = option(None, "default: class folders in train/", group="model", low=1)
     # --- optimization ---
-    epochs: int = 90
-    lr_schedule: str = "cosine"  # seed (the original's table) | step | cosine (with linear warmup)
-    lr: Optional[float] = None  # base LR; None = the schedule's own (lr_per_256 x batch / 256 for step/cosine)
-    lr_per_256: float = 0.1  # step/cosine base LR per 256 images of global batch (linear scaling rule)
-    warmup_epochs: float = 0.0  # cosine: linear warmup from 0, in epochs
-    warmup_fraction: Optional[float] = None  # cosine: warmup as a share of --epochs (overrides warmup_epochs)
-    warmup_min_steps: int = 0  # cosine: the warmup lasts at least this many optimizer steps (at most a quarter
-    # of the run): a share of a short run on a small set is a handful of steps, too few for a fresh net
-    step_size: int = 30  # step: epochs between decays
-    step_gamma: float = 0.1  # step: decay factor
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: Optional[float] = None  # None = the schedule's own (seed table, else 1e-4)
-    no_bn_decay: bool = False  # exclude batch-norm and bias parameters from weight decay
-    label_smoothing: float = 0.0
-    guard: bool = True  # stop a run whose training loss goes non-finite, or rises far above its start (diverged)
-    ema: bool = False  # keep an exponential moving average of the weights; evaluated and saved too
-    ema_half_life: float = 0.05  # EMA half-life as a share of all training steps, so it follows --epochs
-    tta: bool = False  # evaluate with horizontal-flip test-time augmentation
-    tta_shift: int = 0  # also evaluate the image moved by this many pixels (diagonally, both ways); 0 = off
-    val_every: int = 1  # validate every N epochs (the last epoch always); 0 = the last epoch only
+    epochs: int = option(90, "number of epochs", group="optimization", flags=("-nEpochs",), low=1)
+    lr_schedule: str = option("cosine", "seed: the original's epoch table; step: x step-gamma every step-size "
+                              "epochs; cosine: warmup then cosine", group="optimization", choices=SCHEDULES)
+    lr: Optional[float] = option(None, "base learning rate (default: 0.01 for seed, lr-per-256 x batch/256 for step "
+                                 "and cosine)", group="optimization", flags=("-LR",), low=0)
+    warmup_epochs: float = option(0.0, "cosine: linear warmup epochs", group="optimization", low=0)
+    warmup_fraction: Optional[float] = option(None, "cosine: warmup as a share of --epochs (overrides "
+                                              "--warmup-epochs)", group="optimization")
+    warmup_min_steps: int = option(0, "cosine: the warmup lasts at least this many optimizer steps (at most a "
+                                   "quarter of the run)", group="optimization", low=0)
+    lr_per_256: float = option(0.1, "step/cosine: base LR per 256 images of global batch, when --lr is not given",
+                               group="optimization", low=0)
+    step_size: int = option(30, "step: epochs between decays", group="optimization", low=1)
+    step_gamma: float = option(0.1, "step: decay factor", group="optimization")
+    momentum: float = option(0.9, "SGD momentum", group="optimization")
+    nesterov: bool = option(False, "Nesterov momentum", group="optimization")
+    weight_decay: Optional[float] = option(None, "weight decay (default: the seed table's, else 1e-4)",
+                                           group="optimization", flags=("--wd",), low=0)
+    no_bn_decay: bool = option(False, "no weight decay on batch-norm and bias parameters (--bn-decay: decay them too)",
+                               group="optimization", negative="--bn-decay")
+    label_smoothing: float = option(0.0, "label smoothing factor", group="optimization")
+    guard: bool = option(True, "stop, with what to try, when the training loss goes non-finite or rises to more than "
+                         "twice its start plus one after the warmup (a diverged run)", group="optimization")
+    ema: bool = option(False, "keep an exponential moving average of the weights; evaluated and saved too",
+                       group="optimization")
+    ema_half_life: float = option(0.05, "EMA half-life as a share of all training steps", group="optimization")
+    tta: bool = option(False, "validate with horizontal-flip test-time augmentation", group="optimization")
+    tta_shift: int = option(0, "also validate on the image moved PX pixels diagonally each way (edges repeated), "
+                            "weighted 1/4 each against 1/2 for the unmoved image; for nets trained on padded crops; "
+                            "0 = off", group="optimization", low=0, metavar="PX")
+    val_every: int = option(1, "validate every N epochs, and after the last; 0 = after the last epoch only",
+                            group="optimization", low=0)
+    accum: int = option(1, "split each optimizer step's batch into K micro-batches (same result, less memory)",
+                        group="optimization", low=1)
+    seed: int = option(0, "random seed (init, shuffling, augmentation)", group="optimization", flags=("-manualSeed",))
     recipe: Optional[str] = None  # the recipe (configs/NAME.yaml) these values started from
-    seed: int = 0
-    accum: int = 1  # split each optimizer step's batch into this many sequential micro-batches
     # --- device and precision ---
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
-    channels_last: bool = True
-    backend: str = "cudnn"  # cudnn | native (cuDNN off) | compile (torch.compile)
-    compile_mode: str = "default"  # torch.compile's mode: default | reduce-overhead (CUDA graphs) | max-autotune...
-    cudnn_benchmark: Optional[bool] = None  # cuDNN times its algorithms per convolution shape; None = auto
-    # (``tune_cudnn``: on for crops of at most 64 px, off for larger ones)
-    sync_bn: bool = False  # synchronized batch norm across GPUs (DDP)
-    ddp_grads: str = "fp32"  # precision in which DDP sums the processes' gradients: fp32 | bf16
-    ddp_graph: str = "auto"  # compiled DDP: split (a graph per bucket) | whole (one graph) | auto (by the link's speed)
-    dist_timeout: float = 10.0  # minutes a collective may wait for a missing rank before the job fails
+    device: str = option("auto", "auto, cpu, cuda or cuda:N", group="device and precision")
+    sync_bn: bool = option(False, "synchronized batch norm across GPUs", group="device and precision")
+    ddp_grads: str = option("fp32", "precision in which the processes sum their gradients; bf16 halves the bytes "
+                            "sent, for GPUs joined by PCIe or a network (on NVLink it gains nothing)",
+                            group="device and precision", choices=("fp32", "bf16"))
+    ddp_graph: str = option("auto", "with --backend compile and several processes: split compiles the model as one "
+                            "graph per gradient bucket, so each bucket's sum overlaps the rest of the backward; whole "
+                            "compiles one graph and sums all gradients after it (for GPUs joined by NVLink: on 2x "
+                            "H200, 98%% of one GPU's steps against 94-97%% split); auto times one all-reduce at start "
+                            "and takes whole at 100 GB/s or more (NVLink), else split (PCIe, a network)",
+                            group="device and precision", choices=DDP_GRAPHS)
+    dist_timeout: float = option(10.0, "minutes a collective waits for a missing rank before the job fails",
+                                 group="device and precision")
+    precision: str = option("auto", "auto: bf16 autocast on GPU, fp32 on CPU", group="device and precision",
+                            choices=PRECISIONS)
+    channels_last: bool = option(True, "channels_last memory format", group="device and precision")
+    backend: str = option("cudnn", "cudnn: cuDNN; native: cuDNN off; compile: torch.compile",
+                          group="device and precision", choices=BACKENDS)
+    compile_mode: str = option("default", "torch.compile's mode with --backend compile: reduce-overhead replays the "
+                               "step's kernels as CUDA graphs (for small, launch-bound steps: ResNet-9 on CIFAR "
+                               "trained 1.4-1.8x faster on one H100, but its compile cost about as much over 22 "
+                               "epochs; measured on one GPU only); the max-autotune modes time kernel choices "
+                               "(minutes of compilation)", group="device and precision", choices=COMPILE_MODES)
+    cudnn_benchmark: Optional[bool] = option(None, "time cuDNN's algorithms for each convolution shape at its first "
+                                             "use, instead of taking cuDNN's own pick; default: only for crops of at "
+                                             "most 64 px (3-6%% faster there; at 224 px no faster, and 1-15 s more "
+                                             "at each new input size)", group="device and precision")
     # --- run folder, logging, checkpoints ---
-    output: Optional[str] = None  # run folder; None = runs/<arch>-<date-time>
-    print_freq: int = 10  # batches between plain progress lines when stderr is not a terminal
-    keep_checkpoints: Optional[int] = None  # keep only the newest K model_XX.pt files; None = all
-    save_interval: float = 60.0  # seconds: an epoch's model file and checkpoint are written when this long has
-    # passed since the last ones (0 = every epoch); the last epoch's always are
-    resume: Optional[str] = None  # checkpoint_last.pt of a run, or "auto"
-    retrain: Optional[str] = None  # start from a model file's weights with a fresh optimizer
+    output: Optional[str] = option(None, "run folder (default: runs/<arch>-<date-time>)",
+                                   group="run folder and checkpoints", flags=("-o",))
+    print_freq: int = option(10, "batches between progress lines when stderr is not a terminal",
+                             group="run folder and checkpoints", low=1)
+    keep_checkpoints: Optional[int] = option(None, "keep only the newest K model_XX.pt (default: all)",
+                                             group="run folder and checkpoints", low=1)
+    save_interval: float = option(60.0, "write an epoch's model_XX.pt and checkpoint_last.pt when this long has "
+                                  "passed since the last ones (0 = every epoch); the last epoch's always",
+                                  group="run folder and checkpoints", metavar="SECONDS", low=0)
+    resume: Optional[str] = option(None, "checkpoint_last.pt to continue exactly, or 'auto'",
+                                   group="run folder and checkpoints")
+    retrain: Optional[str] = option(None, "model_XX.pt to start from, with a fresh optimizer",
+                                    group="run folder and checkpoints")
     command: list = field(default_factory=list)  # the command line, to print the resume command
 
     def tune_cudnn(self) -> bool:
@@ -148,8 +233,8 @@ class TrainConfig:
         return (self.crop_size or DEFAULT_CROP) <= SMALL_IMAGE_SIDE
 
     def check(self) -> None:
-        """A ``UsageError`` naming the first option whose value is out of its range (for library callers too:
-        the CLI's argparse checks only the integer options)."""
+        """A ``UsageError`` naming the first option whose value is out of its range or choices: every option's
+        check, in one place, for the command line and library callers alike."""
         from imagenet_trainer.errors import UsageError
 
         def need(ok: bool, option: str, value, rule: str) -> None:
@@ -157,24 +242,29 @@ class TrainConfig:
                 raise UsageError(f"--{option} {value:g}: {rule}" if isinstance(value, float)
                                  else f"--{option} {value}: {rule}")
 
-        need(self.epochs >= 1, "epochs", self.epochs, "must be at least 1")
-        need(self.workers >= -1, "workers", self.workers, "must be 0 (decode in the main process) or more, or -1 (auto)")
+        for f in dataclasses.fields(self):  # each option's choices and smallest value (``option``)
+            value, choices, low = getattr(self, f.name), f.metadata.get("choices"), f.metadata.get("low")
+            flag = "--" + f.name.replace("_", "-")
+            if choices and value not in choices:
+                raise UsageError(f"{flag} {value}: unknown; choose one of {', '.join(choices)}")
+            if low is not None and value is not None and value < low:
+                what = {0: "0 or more", 1: "at least 1"}.get(low, f"at least {low:g}")
+                if f.name == "workers":
+                    what = "0 (decode in the main process) or more, or -1 (auto)"
+                need(False, f.name.replace("_", "-"), value, f"must be {what}")
+        need(self.crop_size is None or self.image_size is None or self.crop_size <= self.image_size,
+             "crop-size", self.crop_size, f"must be at most --image-size ({self.image_size})")
         need(0.0 < self.rrc_min_scale <= 1.0, "rrc-min-scale", self.rrc_min_scale,
              "must be an area share above 0 and at most 1")
         need(0.0 <= self.cutout < 1.0, "cutout", self.cutout, "must be a share of the crop side from 0 (off) to below 1")
         need(self.cpu_share is None or 0.0 <= self.cpu_share <= 1.0, "cpu-share", self.cpu_share,
              "must be a share from 0 to 1")
-        need(self.lr is None or self.lr >= 0, "lr", self.lr, "must be 0 or more")
-        need(self.lr_per_256 >= 0, "lr-per-256", self.lr_per_256, "must be 0 or more")
-        need(self.warmup_epochs >= 0, "warmup-epochs", self.warmup_epochs, "must be 0 or more")
         need(self.warmup_fraction is None or 0.0 <= self.warmup_fraction <= 1.0, "warmup-fraction",
              self.warmup_fraction, "must be a share of the run from 0 to 1")
-        need(self.warmup_min_steps >= 0, "warmup-min-steps", self.warmup_min_steps, "must be 0 or more")
         need(0.0 < self.step_gamma <= 1.0, "step-gamma", self.step_gamma, "must be above 0 and at most 1")
         need(0.0 <= self.momentum < 1.0, "momentum", self.momentum, "must be from 0 to below 1")
         need(not self.nesterov or self.momentum > 0, "momentum", self.momentum,
              "Nesterov momentum needs a momentum above 0 (or --no-nesterov)")
-        need(self.weight_decay is None or self.weight_decay >= 0, "weight-decay", self.weight_decay, "must be 0 or more")
         need(0.0 <= self.label_smoothing < 1.0, "label-smoothing", self.label_smoothing, "must be from 0 to below 1")
         need(self.ema_half_life > 0, "ema-half-life", self.ema_half_life, "must be a share of the run above 0")
         need(self.crop_size is None or self.tta_shift < self.crop_size, "tta-shift", self.tta_shift,
@@ -186,14 +276,10 @@ class TrainConfig:
                  " ".join(f"{v:g}" if numbers else repr(v) for v in shares),
                  "needs two shares above 0 and at most 1: the first epochs' crop side as a share of --crop-size, "
                  "and the share of the run by which it reaches full size")
-        need(self.compile_mode in COMPILE_MODES, "compile-mode", self.compile_mode,
-             f"unknown; choose one of {', '.join(COMPILE_MODES)}")
         need(self.compile_mode == "default" or self.backend == "compile", "compile-mode", self.compile_mode,
              "is a mode of torch.compile: add --backend compile")
-        need(self.ddp_graph in DDP_GRAPHS, "ddp-graph", self.ddp_graph, f"unknown; choose one of {', '.join(DDP_GRAPHS)}")
         need(self.ddp_graph != "whole" or self.backend == "compile", "ddp-graph", self.ddp_graph,
              "chooses how torch.compile cuts a DDP model: add --backend compile")
-        need(self.save_interval >= 0, "save-interval", self.save_interval, "must be 0 (every epoch) or more seconds")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
 
     @classmethod

@@ -24,7 +24,7 @@ def test_compiled_ranks_leave_two_cores_each(monkeypatch, cores, procs, want):
     ({"train_crop": "square"}, "--train-crop square"),
     ({"sampling": "weighted"}, "--sampling weighted"),
     ({"crop_size": 4, "image_size": 8}, "--crop-size 4"),
-    ({"crop_size": 64, "image_size": 32}, "--crop-size 64 / --image-size 32"),
+    ({"crop_size": 64, "image_size": 32}, "--crop-size 64: must be at most --image-size"),
     ({"loader": "dali"}, "--loader dali"),
     ({"batch_size": 0}, "--batch-size 0"),
     ({"epoch_size": 0}, "--epoch-size 0"),
@@ -32,11 +32,10 @@ def test_compiled_ranks_leave_two_cores_each(monkeypatch, cores, procs, want):
 def test_bad_data_options_name_the_option(changes, option):
     """Library callers bypass argparse's choices; each bad value still gets a one-line error naming it."""
     from imagenet_trainer.config import TrainConfig
-    from imagenet_trainer.data.build import check_data_options
     from imagenet_trainer.errors import UsageError
 
     with pytest.raises(UsageError, match=option.replace("/", r"\/")):
-        check_data_options(TrainConfig(data="x").replace(**changes))
+        TrainConfig(data="x").replace(**changes).check()
 
 
 def test_an_unknown_normalization_is_a_clear_error():

@@ -21,9 +21,6 @@ from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
 
-TRAIN_CROPS = ("auto", "rrc", "seed", "pad")
-LOADERS = ("auto", "cpu", "gpu", "hybrid", "naive")
-SAMPLINGS = ("shuffle", "balanced")
 
 
 @dataclass
@@ -90,21 +87,6 @@ def normalization(cfg: TrainConfig, index: FileIndex) -> tuple[list[float], list
     raise UsageError(f"--normalize {cfg.normalize}: unknown; choose imagenet or auto")
 
 
-def check_data_options(cfg: TrainConfig) -> None:
-    if cfg.train_crop not in TRAIN_CROPS:
-        raise UsageError(f"--train-crop {cfg.train_crop}: unknown; choose one of {', '.join(TRAIN_CROPS)}")
-    if cfg.sampling not in SAMPLINGS:
-        raise UsageError(f"--sampling {cfg.sampling}: unknown; choose one of {', '.join(SAMPLINGS)}")
-    if None not in (cfg.crop_size, cfg.image_size) and (cfg.crop_size < 8 or cfg.image_size < cfg.crop_size):
-        raise UsageError(f"--crop-size {cfg.crop_size} / --image-size {cfg.image_size}: need 8 <= crop-size <= image-size")
-    if cfg.loader not in LOADERS:
-        raise UsageError(f"--loader {cfg.loader}: unknown; choose one of {', '.join(LOADERS)}")
-    if cfg.batch_size is not None and cfg.batch_size < 1:
-        raise UsageError(f"--batch-size {cfg.batch_size}: must be at least 1")
-    if cfg.epoch_size is not None and cfg.epoch_size < 1:
-        raise UsageError(f"--epoch-size {cfg.epoch_size}: must be at least 1")
-
-
 def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
     """Optimizer steps per epoch: ``--epoch-size``, or one pass over ``n_train`` images."""
     return cfg.epoch_size or max(n_train // cfg.batch_size, 1)
@@ -129,7 +111,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     train_index, val_index = load_indexes(cfg)
     if None in (cfg.crop_size, cfg.image_size, cfg.batch_size):
         cfg = resolve_sizes(cfg, train_index, world_size)
-    check_data_options(cfg)
+    cfg.check()
     timings = {"index": INDEX_SECONDS[(cfg.data, cfg.val_dir, cfg.cache_dir)]}
     mean, std = normalization(cfg, train_index)
     if cfg.accum < 1:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from imagenet_trainer.config import CACHE_MODES
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
@@ -27,7 +28,6 @@ from imagenet_trainer.data.loader import DeviceBatch, Normalizer, image_dataload
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.errors import UsageError
 
-CACHE_MODES = ("auto", "off", "ram", "gpu")
 GPU_SHARE = 0.25  # auto and gpu: the caches may take at most this share of the GPU's free memory
 RAM_SHARE = 0.25  # auto and ram: ... and this share of the machine's available memory
 AUTO_LIMIT = 16 * 2**30  # auto: never more than this in all

@@ -8,9 +8,7 @@ import torch
 import torch.nn as nn
 
 from imagenet_trainer.config import DEFAULT_BATCH, TrainConfig
-from imagenet_trainer.errors import UsageError
 
-SCHEDULES = ("seed", "step", "cosine")
 MAX_WARMUP_FLOOR_SHARE = 0.25  # --warmup-min-steps never makes the warmup longer than this share of the run
 
 # The original example's regime: (first epoch, last epoch, lr, weight decay), epochs counted from 1.
@@ -30,8 +28,7 @@ class Schedule:
     """LR and weight decay as a function of training progress, set on the optimizer every step."""
 
     def __init__(self, cfg: TrainConfig, steps_per_epoch: int):
-        if cfg.lr_schedule not in SCHEDULES:
-            raise UsageError(f"--lr-schedule {cfg.lr_schedule}: unknown; choose one of {', '.join(SCHEDULES)}")
+        cfg.check()  # an unknown schedule, a negative LR...: the option's one-line error
         self.kind = cfg.lr_schedule
         self.epochs = cfg.epochs
         self.steps_per_epoch = steps_per_epoch

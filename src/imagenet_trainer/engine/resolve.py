@@ -29,8 +29,7 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
     ``--train-crop auto`` (for small, CIFAR-like images: the ResNet small stem, native-size crops, padded random
     crops and no progressive resizing; random-resized crops for the others). A value the user gave is kept.
     """
-    if cfg.small_stem not in ("auto", "on", "off"):
-        raise UsageError(f"--small-stem {cfg.small_stem}: choose auto, on or off")
+    cfg.check()
     if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
         raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
     auto = {k for k in ("small_stem", "train_crop") if getattr(cfg, k) == "auto"}
