@@ -69,3 +69,55 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             raise error from None
         raise
     _sync_dir(path.parent)
+
+
+def walk_folders(root: str | os.PathLike):
+    """Each folder under ``root`` (itself included) once, with its entries that are not hidden: ``(path,
+    [os.DirEntry])``, depth first in name order. Links are followed, and a folder reached again (a link loop,
+    or two links to one folder) is skipped, so every walk of the project ends and sees a folder once."""
+    seen: set[str] = set()
+    stack = [os.fspath(root)]
+    while stack:
+        d = stack.pop()
+        real = os.path.realpath(d)
+        if real in seen:
+            continue
+        seen.add(real)
+        with os.scandir(d) as it:
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        yield d, entries
+        stack.extend(e.path for e in reversed(entries) if e.is_dir())
+
+
+def walk_files(root: str | os.PathLike, keep=lambda name: True) -> list[str]:
+    """The files under ``root`` whose name ``keep`` accepts, each real file once (a file reached through two
+    links is listed at its first path), in walk order (``walk_folders``)."""
+    out, seen = [], set()
+    for _, entries in walk_folders(root):
+        for e in entries:
+            if keep(e.name) and e.is_file():
+                real = os.path.realpath(e.path)
+                if real not in seen:
+                    seen.add(real)
+                    out.append(e.path)
+    return out
+
+
+TEXT_ERRORS = "surrogateescape"  # a file name that is not UTF-8 is written back as the bytes it was
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """``text`` as UTF-8, atomically; any file name in it, UTF-8 or not, goes through (``TEXT_ERRORS``)."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8", TEXT_ERRORS)))
+
+
+def append_text(path: str | os.PathLike, text: str) -> None:
+    """``text`` appended as UTF-8 (a log's line), any file name in it included (``TEXT_ERRORS``)."""
+    with open(path, "a", encoding="utf-8", errors=TEXT_ERRORS) as f:
+        f.write(text)
+
+
+def shown(name: str) -> str:
+    """A file name fit for a chart or a JSON string: bytes that are not UTF-8 shown as U+FFFD (text files and
+    the console get the bytes themselves, ``TEXT_ERRORS``)."""
+    return name.encode("utf-8", TEXT_ERRORS).decode("utf-8", "replace")

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
     (``train --ngpu`` may then fork its ranks from it).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as the bytes they are
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     prefer_many_hardware_queues()  # before anything starts CUDA
     parser = build_parser()
     try:

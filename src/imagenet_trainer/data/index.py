@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from imagenet_trainer.errors import UsageError
+from imagenet_trainer.files import walk_folders
 
 # torchvision ImageFolder's list: its users' data is found whole
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
@@ -156,26 +157,15 @@ def _scan_class(class_dir: str) -> tuple[list[bytes], dict[str, int]]:
     """All image files under one class folder (recursively, following links), and each folder's mtime."""
     files: list[bytes] = []
     mtimes: dict[str, int] = {}
-    seen: set[str] = set()
     class_real = os.path.realpath(class_dir)
-    stack = [class_dir]
-    while stack:
-        d = stack.pop()
-        real = os.path.realpath(d)
-        if real in seen:  # a symlink loop
-            continue
-        seen.add(real)
+    for d, entries in walk_folders(class_dir):  # links followed, loops cut
         mtimes[d] = os.stat(d).st_mtime_ns
-        with os.scandir(d) as it:
-            for e in it:
-                if e.name.startswith("."):
-                    continue
-                if e.is_dir():
-                    if e.is_symlink():
-                        _check_link(e.path, class_real)
-                    stack.append(e.path)
-                elif is_image_name(e.name) and e.is_file():
-                    files.append(os.fsencode(e.path))
+        for e in entries:
+            if e.is_dir():
+                if e.is_symlink():
+                    _check_link(e.path, class_real)
+            elif is_image_name(e.name) and e.is_file():
+                files.append(os.fsencode(e.path))
     files.sort()
     return files, mtimes
 

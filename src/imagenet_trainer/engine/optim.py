@@ -56,7 +56,7 @@ class Schedule:
         if self.kind == "step":
             return self.base_lr * self.step_gamma ** (int(epoch) // self.step_size), wd
         if self.warmup > 0 and epoch < self.warmup:
-            return self.base_lr * (step + 1) / (self.warmup * self.steps_per_epoch), wd
+            return self.base_lr * min(1.0, (step + 1) / (self.warmup * self.steps_per_epoch)), wd
         span = max(self.epochs - self.warmup, 1e-9)
         t = min(max((epoch - self.warmup) / span, 0.0), 1.0)
         # Cosine to zero at the end of the budget; the last step is one step short of exactly 0.

@@ -13,19 +13,18 @@ from pathlib import Path
 
 import yaml
 
-from imagenet_trainer.files import atomic_write
+from imagenet_trainer.files import append_text, write_text_atomic
 
 LOG_HEADER = "epoch\ttop1_accuracy\ttop5_accuracy\tloss\n"
 PLOT_EVERY_S = 30.0  # charts are redrawn at most this often during a run, and always at its end
 
 
 def _append(path: Path, text: str) -> None:
-    with open(path, "a") as f:
-        f.write(text)
+    append_text(path, text)
 
 
 def _rewrite(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
+    write_text_atomic(path, text)
 
 
 class RunLog:

@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from imagenet_trainer.data.index import claim_folder, is_image_name
-from imagenet_trainer.files import atomic_write
+from imagenet_trainer.files import atomic_write, walk_files
 from imagenet_trainer.errors import UsageError
 
 _PIL_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".pgm": "PPM", ".webp": "WEBP",
@@ -26,12 +26,9 @@ _PIL_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".
 
 
 def image_files(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursive, links followed, hidden names skipped), sorted."""
-    out = []
-    for d, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
-        out += [Path(d) / f for f in files if is_image_name(f)]
-    return sorted(out)
+    """Image files under ``root`` (recursive, links followed with loops cut, each real file once, hidden names
+    skipped), sorted."""
+    return sorted(Path(p) for p in walk_files(root, is_image_name))
 
 
 def open_upright(path: Path) -> Image.Image:

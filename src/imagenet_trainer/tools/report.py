@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from imagenet_trainer.files import atomic_write
+from imagenet_trainer.files import atomic_write, shown, write_text_atomic
 
 
 def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
+    write_text_atomic(path, text)
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, n: int) -> np.ndarray:
@@ -56,7 +56,7 @@ def write_report(out_dir: str | os.PathLike, classes: list[str], labels, preds, 
     for k in order:
         w.writerow([paths[k], classes[labels[k]], classes[preds[k]], f"{p_true[k]:.6f}"])
     _write_text(out / "worst.csv", buf.getvalue())
-    _confusion_png(cm, classes, out / "confusion.png")
+    _confusion_png(cm, [shown(c) for c in classes], out / "confusion.png")
     return {"per_class": rows, "worst": [{"path": paths[k], "true": classes[labels[k]], "predicted": classes[preds[k]],
                                           "p_true": float(p_true[k])} for k in order]}
 
