@@ -31,6 +31,17 @@ class DecodeError(Exception):
     """No decoder could read the file."""
 
 
+MAX_PIXELS = 2**30  # an image whose header claims more pixels (3 GB decoded) is refused before decoding
+
+
+def check_pixels(width: int, height: int) -> None:
+    """A ``DecodeError`` for a header that claims more than ``MAX_PIXELS`` (a decompression bomb: a few hundred
+    bytes can claim 60,000 x 60,000 pixels, 10 GB decoded), raised before any decoding."""
+    if width * height > MAX_PIXELS:
+        raise DecodeError(f"its header claims {width} x {height} pixels, more than {MAX_PIXELS / 1e6:,.0f} million "
+                          "(a decompression bomb, or an image to shrink first)")
+
+
 def needs_exif_rotation(data: bytes) -> bool:
     if data.find(b"Exif\x00\x00", 0, 4096) < 0:
         return False
@@ -101,6 +112,7 @@ def _decode_jpeg_scaled(data: bytes, geometry: Geometry, rng: np.random.Generato
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError:
         return None
+    check_pixels(width, height)
     if colorspace not in ("RGB", "YCbCr", "Gray") or needs_exif_rotation(data):
         return None
     boxes, flip = geometry.boxes(width, height, rng)
@@ -158,6 +170,7 @@ def _decode_pil(data: bytes, geometry: Geometry, rng: np.random.Generator | None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         img = Image.open(io.BytesIO(data))
+        check_pixels(*img.size)
         img = ImageOps.exif_transpose(img)
         if img.mode != "RGB":
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -188,6 +201,8 @@ def decode_crops(data: bytes, geometry: Geometry, rng: np.random.Generator | Non
         raise DecodeError("empty file")
     try:
         return _decode_pil(data, geometry, rng)
+    except DecodeError:
+        raise
     except UnidentifiedImageError:
         raise DecodeError("not an image format that JPEG or Pillow decoders read") from None
     except Exception as e:  # Pillow raises many types for broken files

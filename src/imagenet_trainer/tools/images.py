@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from imagenet_trainer.data.decode import check_pixels
 from imagenet_trainer.data.index import claim_folder, is_image_name
 from imagenet_trainer.files import atomic_write, walk_files
 from imagenet_trainer.errors import UsageError
@@ -31,11 +32,19 @@ def image_files(root: Path) -> list[Path]:
     return sorted(Path(p) for p in walk_files(root, is_image_name))
 
 
-def open_upright(path: Path) -> Image.Image:
-    """The image with its EXIF orientation applied, fully loaded; raises on unreadable files."""
+def open_upright(path: Path, shorter: int | None = None) -> Image.Image:
+    """The image with its EXIF orientation applied, fully loaded; raises on unreadable files, and on a header
+    that claims more than ``decode.MAX_PIXELS`` (checked before decoding: Pillow's own, smaller limit would call
+    a real 20,000 x 12,000 photo, whose shrinking is these tools' job, a bomb). ``shorter``: a JPEG is decoded
+    at the smallest DCT scale that keeps its shorter side at least this long."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        Image.MAX_IMAGE_PIXELS = None  # our limit, checked below, replaces Pillow's
         img = Image.open(path)
+        check_pixels(*img.size)
+        if shorter:
+            s = shorter / min(img.size)
+            img.draft(img.mode, (max(1, round(img.width * s)), max(1, round(img.height * s))))
         img.load()
         return ImageOps.exif_transpose(img)
 
@@ -96,7 +105,7 @@ def _resize_one(job: ResizeJob) -> tuple[str, str]:
     if dst != src and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime and _fits(dst, job.size):
         return "done", job.src
     try:
-        img = open_upright(src)
+        img = open_upright(src, shorter=job.size)
     except Exception as e:
         return f"corrupt: {type(e).__name__}: {e}", job.src
     w, h = img.size
@@ -108,7 +117,6 @@ def _resize_one(job: ResizeJob) -> tuple[str, str]:
         return "small", job.src
     s = job.size / min(w, h)
     new = (max(1, round(w * s)), max(1, round(h * s)))
-    img.draft(img.mode, new)  # JPEG: decode at a reduced DCT scale where that stays above the target
     save_atomic(img.resize(new, Image.LANCZOS, reducing_gap=3.0), dst, job.quality)
     return "resized", job.src
 
@@ -178,7 +186,7 @@ def _create_one(job: CreateJob) -> tuple[str, str]:
     if dst.exists():
         return "done", job.src
     try:
-        img = open_upright(Path(job.src))
+        img = open_upright(Path(job.src), shorter=job.dim)
     except Exception as e:
         return f"corrupt: {type(e).__name__}: {e}", job.src
     save_atomic(fit_image(img, job.dim, job.crop, job.offset), dst, job.quality)

@@ -19,6 +19,7 @@ from pathlib import Path
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
+from imagenet_trainer.data.decode import DecodeError, check_pixels
 from imagenet_trainer.data.index import build_index, find_split_dirs, stray_images
 from imagenet_trainer.errors import UsageError
 
@@ -46,11 +47,14 @@ def check_file(path: str) -> tuple[str, str, list[str]]:
     if fmt == "JPEG":
         try:
             h, w, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+            check_pixels(w, h)
             if colorspace in ("CMYK", "YCCK"):
                 faults.append("CMYK JPEG (decoded through the slower fallback)")
             else:
                 simplejpeg.decode_jpeg(data, strict=True)
             return path, digest, faults
+        except DecodeError as e:
+            return path, digest, faults + [f"too large: {e}"]
         except ValueError as e:
             msg = str(e)
             if "Premature end" in msg or "premature" in msg.lower():
@@ -59,7 +63,10 @@ def check_file(path: str) -> tuple[str, str, list[str]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
+                check_pixels(*img.size)
                 img.load()
+    except DecodeError as e:
+        faults.append(f"too large: {e}")
     except UnidentifiedImageError:  # its message names an internal buffer, not the file
         faults.append("undecodable: not an image format that JPEG or Pillow decoders read")
     except OSError as e:
@@ -92,7 +99,7 @@ def verify_dataset(data: str | os.PathLike, min_per_class: int = 10, workers: in
             for path, digest, faults in pool.map(check_file, files, chunksize=64):
                 report["files"] += 1
                 report["problems"] += [{"path": path, "fault": f} for f in faults]
-                if digest:
+                if digest and not any(f.startswith(FATAL) for f in faults):  # two empty files are no duplicate
                     hashes.setdefault(digest, {}).setdefault(split, []).append(path)
                 if progress:
                     progress(1)
