@@ -134,7 +134,7 @@ def test_small_stem_for_32px_data_not_for_224px(tmp_path):
     big = adapt_to_data(TrainConfig(data=str(_tree(tmp_path / "b", 224)), arch="resnet18"), verbose=False)
     assert (big.small_stem, big.crop_size, big.train_crop) == ("off", 224, "rrc")
     other = adapt_to_data(TrainConfig(data=str(tmp_path / "s"), arch="alexnet"), verbose=False)
-    assert other.small_stem == "off" and other.crop_size == 32
+    assert other.small_stem == "off" and other.crop_size == 64  # AlexNet takes no less than 63 px
     native = adapt_to_data(TrainConfig(data=str(tmp_path / "s"), arch="resnet9"), verbose=False)
     assert native.small_stem == "off" and native.crop_size == 32  # resnet9 is made for small images
     off = adapt_to_data(TrainConfig(data=str(tmp_path / "s"), arch="resnet18", small_stem="off"))
@@ -199,3 +199,19 @@ def test_config_yaml_is_fully_resolved_and_runs_again(tiny_tree, tmp_path):
     repeated = yaml.safe_load((again / "config.yaml").read_text())
     differ = {k for k in saved if saved[k] != repeated.get(k)}
     assert differ == {"output", "run_dir", "command"}, differ
+
+
+def test_a_net_that_cannot_take_small_images_gets_crops_it_can_take(tmp_path, capsys):
+    data = _tree(tmp_path / "s", 32)
+    cfg = adapt_to_data(TrainConfig(data=str(data), arch="alexnet"), verbose=False)
+    assert cfg.crop_size == 64 and cfg.image_size == 64 and cfg.small_stem == "off"
+    for arch in ("alexnetowtbn", "overfeat"):
+        cfg = adapt_to_data(TrainConfig(data=str(data), arch=arch), verbose=False)
+        assert cfg.crop_size >= 64 and cfg.image_size >= cfg.crop_size
+    (data / "val").mkdir()
+    (data / "val" / "a").symlink_to(data / "train" / "a")
+    code = main(["train", "--data", str(data), "--arch", "alexnet", "--crop-size", "32", "--image-size", "32",
+                 "--device", "cpu", "--output", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "--crop-size 32: alexnet takes inputs of at least 63 px" in err[-1]
+    assert not (tmp_path / "run").exists()

@@ -15,7 +15,9 @@ from imagenet_trainer.config import DEFAULT_BATCH, DEFAULT_CROP, SMALL_IMAGE_SID
 from imagenet_trainer.data.build import load_indexes, median_image_side, resolve_sizes, resolve_workers
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD
 from imagenet_trainer.errors import UsageError
-from imagenet_trainer.models import supports_small_stem
+from imagenet_trainer.models import min_input_size, supports_small_stem
+
+SMALL_CROP_CHECK = 96  # crops below this side are checked against the net's smallest input (min_input_size)
 
 
 def log(msg: str) -> None:
@@ -50,6 +52,11 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
         notes.append("no progressive resizing")
     sized = resolve_sizes(cfg, train_index, world_size, side)
     crop, size = sized.crop_size, sized.image_size
+    least = smallest_input(cfg.arch, changes.get("small_stem", cfg.small_stem), crop)
+    if cfg.crop_size is None and crop < least:  # a net that cannot take the data's size: upsample to its least
+        crop = -(-least // 8) * 8
+        size = cfg.image_size or (crop if small else round(crop * 8 / 7))
+        notes.append(f"{cfg.arch} takes at least {least} px: crops of {crop}")
     changes |= {"crop_size": crop, "image_size": size, "batch_size": sized.batch_size}
     if cfg.crop_size is None and (small or crop != DEFAULT_CROP):
         notes.append(f"crops of {crop} px" + ("" if small else f" (val: shorter side to {size}, centre crop)"))
@@ -71,6 +78,22 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
         log(f"{what} (median side {side} px, {len(train_index):,} train): {', '.join(notes)}"
             + ("; --small-stem off keeps the stem" if small and changes.get("small_stem") == "on" else ""))
     return cfg.replace(**changes)
+
+
+def smallest_input(arch: str, small_stem: str, crop: int) -> int:
+    """The smallest input side ``arch`` takes, where ``crop`` might be below it (``models.min_input_size``)."""
+    return min_input_size(arch, small_stem == "on") if crop < SMALL_CROP_CHECK else 8
+
+
+def check_input_size(cfg: TrainConfig) -> None:
+    """A one-line error for crops the net cannot take (AlexNet on 32-px crops), before anything is built."""
+    least = smallest_input(cfg.arch, cfg.small_stem, cfg.crop_size)
+    if cfg.crop_size < least:
+        raise UsageError(f"--crop-size {cfg.crop_size}: {cfg.arch} takes inputs of at least {least} px; give "
+                         f"--crop-size {least} or more (with --image-size at least as large), or a net made for "
+                         "small images (--arch resnet9)")
+    if cfg.image_size < cfg.crop_size:
+        raise UsageError(f"--image-size {cfg.image_size}: smaller than the crop ({cfg.crop_size} px)")
 
 
 def resolved_config(cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None, data, base_lr: float,

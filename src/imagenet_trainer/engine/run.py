@@ -31,7 +31,7 @@ from imagenet_trainer.engine.guard import LossGuard
 from imagenet_trainer.engine.loop import BadImages, Run, crop_size_at, run_epochs
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.probe import choose_for_run
-from imagenet_trainer.engine.resolve import adapt_to_data, resolved_config
+from imagenet_trainer.engine.resolve import adapt_to_data, check_input_size, resolved_config
 from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
 from imagenet_trainer.engine.trainer import StepContext, synthetic_step_rate
 from imagenet_trainer.errors import UsageError
@@ -128,6 +128,7 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     resume_path, state = _resume_state(cfg)
     cfg = adapt_to_data(cfg, dist.world_size, verbose=dist.is_main)
     cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
+    check_input_size(cfg)
     train_index, num_classes = _check_data(cfg, state, resume_path)
     torch.manual_seed(cfg.seed)
     model = _build_model(cfg, num_classes, train_index.classes, device)

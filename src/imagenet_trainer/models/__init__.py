@@ -8,10 +8,10 @@ from __future__ import annotations
 import torch.nn as nn
 
 from imagenet_trainer.models import classic, small
-from imagenet_trainer.models.registry import (aliases_of, create_model, describe, list_models,
+from imagenet_trainer.models.registry import (aliases_of, create_model, describe, list_models, min_input_size,
                                                register_model, resolve_name, supports_small_stem)
 
-__all__ = ["create_model", "list_models", "register_model", "resolve_name", "aliases_of", "describe",
+__all__ = ["create_model", "list_models", "register_model", "resolve_name", "aliases_of", "describe", "min_input_size",
            "supports_small_stem"]
 
 

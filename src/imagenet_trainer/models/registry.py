@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch.nn as nn
@@ -72,3 +73,30 @@ def aliases_of(name: str) -> list[str]:
 
 def describe(name: str) -> str:
     return _DESCRIPTIONS[resolve_name(name)]
+
+
+@functools.lru_cache(maxsize=None)
+def min_input_size(name: str, small_stem: bool = False) -> int:
+    """The smallest square input side (pixels) the model takes, found by forward passes of one CPU image
+    (a binary search from 8 to 512 px; AlexNet's strides and pools need 63 px, ResNets 8)."""
+    import torch
+
+    model = create_model(name, 2, small_stem=small_stem).eval()
+
+    def fits(side: int) -> bool:
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, 3, side, side))
+            return True
+        except RuntimeError:
+            return False
+
+    lo, hi = 8, 512
+    if fits(lo):
+        return lo
+    if not fits(hi):
+        return hi
+    while hi - lo > 1:  # fits(hi), not fits(lo)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
