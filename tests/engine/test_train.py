@@ -388,3 +388,34 @@ def test_each_epoch_line_but_the_last_says_the_time_left(tiny_tree, tmp_path, ca
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2)) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
     assert len(lines) == 2 and re.search(r"\| run ETA \d\d:\d\d$", lines[0]) and "ETA" not in lines[1]
+
+
+def test_interrupt_after_an_unsaved_epoch_says_so(tiny_tree, tmp_path, monkeypatch, capsys):
+    import imagenet_trainer.engine.loop as loop
+
+    calls = []
+
+    def interrupt_in_epoch_2(self, record):
+        calls.append(record["epoch"])
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runlog.RunLog, "metrics", interrupt_in_epoch_2)
+    monkeypatch.setattr(loop, "_clock", lambda: 0.0)  # the default --save-interval never comes due
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=3, save_interval=60)) == 130
+    err = capsys.readouterr().err
+    assert "epochs 1-2 finished, but no checkpoint was due yet (--save-interval 60 s" in err
+    assert "no epoch had finished" not in err
+
+
+def test_the_resume_command_runs_where_imagenet_trainer_is_not_on_the_path(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    from imagenet_trainer.engine.loop import resume_command
+
+    cfg = _cfg(tmp_path, tmp_path / "run").replace(command=["imagenet-trainer", "train", "--data", "d"])
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert resume_command(cfg, tmp_path / "c.pt").startswith(f"{sys.executable} -m imagenet_trainer train --data d")
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    assert resume_command(cfg, tmp_path / "c.pt").startswith("imagenet-trainer train --data d --resume")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 import threading
 import time
@@ -41,9 +42,11 @@ def model_record(model: nn.Module, cfg: TrainConfig, classes, mean, std, epoch: 
 
 
 def resume_command(cfg: TrainConfig, checkpoint: Path) -> str:
-    """The command that continues this run from ``checkpoint``."""
+    """The command that continues this run from ``checkpoint``: ``imagenet-trainer ...`` where that is on the
+    PATH, else this Python's ``-m imagenet_trainer ...`` (after ``make demo`` the command is in .venv/bin)."""
     args = without_options(cfg.command or ["imagenet-trainer", "train", "--data", cfg.data], {"--resume"})
-    return shlex.join(args + ["--resume", str(checkpoint)])
+    program = ["imagenet-trainer"] if shutil.which("imagenet-trainer") else [sys.executable, "-m", "imagenet_trainer"]
+    return shlex.join(program + args[1:] + ["--resume", str(checkpoint)])
 
 
 _clock = time.monotonic  # when epoch files are due (--save-interval); tests replace it
@@ -128,7 +131,7 @@ def run_epochs(run: Run) -> int:
     last_path = run.run_dir / "checkpoint_last.pt"
     # model_best.pt: the best-validated of the epochs whose files were written (--save-interval)
     saves = {"last": _clock(), "best": run.best.get("saved", {"top1": run.best["top1"], "epoch": run.best.get("epoch")}),
-             "eval_s": None}
+             "eval_s": None, "finished": run.start_epoch - 1, "saved": run.start_epoch - 1}
     try:
         for epoch in range(run.start_epoch, cfg.epochs + 1):
             _one_epoch(run, epoch, writer, saves)
@@ -136,11 +139,7 @@ def run_epochs(run: Run) -> int:
     except KeyboardInterrupt:
         writer.close()
         if dist.is_main:
-            log("\ninterrupted.")
-            if last_path.exists():
-                log(f"the last complete checkpoint is {last_path}; resume with:\n  {resume_command(cfg, last_path)}")
-            else:
-                log("no epoch had finished, so there is nothing to resume")
+            log("\n" + _interrupted(cfg, last_path, saves))
         return 130
     finally:
         writer.close()
@@ -188,8 +187,9 @@ def _one_epoch(run: Run, epoch: int, writer: ckpt_io.BackgroundWriter, saves: di
     now = _clock()
     save = epoch == cfg.epochs or now - saves["last"] >= cfg.save_interval
     is_best = False
+    saves["finished"] = epoch
     if save:
-        saves["last"] = now
+        saves["last"], saves["saved"] = now, epoch
         is_best = bool(head) and head["top1"] > saves["best"]["top1"] or data.val is None
         if is_best and head:
             saves["best"] = {"top1": head["top1"], "epoch": epoch}
@@ -208,6 +208,24 @@ def _one_epoch(run: Run, epoch: int, writer: ckpt_io.BackgroundWriter, saves: di
                                 **({f"val_{k}": v for k, v in va.items()} if va else {})})
         finally:
             logged.set()
+
+
+def _interrupted(cfg: TrainConfig, last_path: Path, saves: dict) -> str:
+    """What Ctrl-C left: the checkpoint to resume from and the command, and any finished epoch not saved."""
+    finished, saved = saves["finished"], saves["saved"]
+    unsaved = (f"epoch {finished} finished" if finished == saved + 1 else f"epochs {saved + 1}-{finished} finished") + \
+        f", but no checkpoint was due yet (--save-interval {cfg.save_interval:g} s; 0 saves every epoch)"
+    lines = ["interrupted."]
+    if last_path.exists():
+        lines.append(f"the last complete checkpoint is {last_path} (after epoch {saved}); resume with:\n"
+                     f"  {resume_command(cfg, last_path)}")
+        if finished > saved:
+            lines.append(f"({unsaved}: a resumed run trains {'it' if finished == saved + 1 else 'them'} again)")
+    elif finished > 0:
+        lines.append(f"{unsaved}, so there is nothing to resume from")
+    else:
+        lines.append("no epoch had finished, so there is nothing to resume")
+    return "\n".join(lines)
 
 
 def _result_line(run: Run, saved: dict) -> str:
