@@ -121,3 +121,43 @@ def shown(name: str) -> str:
     """A file name fit for a chart or a JSON string: bytes that are not UTF-8 shown as U+FFFD (text files and
     the console get the bytes themselves, ``TEXT_ERRORS``)."""
     return name.encode("utf-8", TEXT_ERRORS).decode("utf-8", "replace")
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writes killed mid-way left in ``folder`` (``.NAME.PID.tmp``, whose process
+    is gone: a SIGKILL during a checkpoint's save leaves one of 18-140 MB); the paths removed."""
+    removed = []
+    for p in Path(folder).glob(".*.*.tmp"):
+        pid = p.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def check_writable(folder: str | os.PathLike, option: str) -> None:
+    """Make ``folder`` (and its parents) and check a file can be written there: a one-line error naming it and
+    ``option`` now, not after minutes of loading data, naming a temporary file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = _tmp_name(folder / "write-check")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"{option} {folder}: cannot write there ({e.strerror or e}); choose a folder you may "
+                         "write to") from None

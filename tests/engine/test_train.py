@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from imagenet_trainer.cli import main
 from imagenet_trainer.config import TrainConfig
 from imagenet_trainer.engine import runlog
 from imagenet_trainer.engine.checkpoint import safe_load
@@ -419,3 +420,26 @@ def test_the_resume_command_runs_where_imagenet_trainer_is_not_on_the_path(tmp_p
     assert resume_command(cfg, tmp_path / "c.pt").startswith(f"{sys.executable} -m imagenet_trainer train --data d")
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
     assert resume_command(cfg, tmp_path / "c.pt").startswith("imagenet-trainer train --data d --resume")
+
+
+def test_an_output_that_cannot_be_written_is_named_before_the_data_loads(tiny_tree, tmp_path, capsys, monkeypatch):
+    import imagenet_trainer.engine.run as run_mod
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(run_mod, "build_data", lambda *a, **k: (_ for _ in ()).throw(AssertionError("data loaded")))
+    code = main(["train", "--data", str(tiny_tree), "--output", str(blocker / "run"), "--device", "cpu",
+                 "--workers", "0", "--epochs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith(f"imagenet-trainer train: error: --output {blocker / 'run'}: cannot write")
+
+
+def test_a_save_killed_mid_way_leaves_no_temporary_file_behind(tiny_tree, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = run / ".checkpoint_last.pt.999999999.tmp"  # its process is gone
+    stale.write_bytes(b"half a checkpoint")
+    live = run / f".notes.txt.{os.getpid()}.tmp"  # a write under way in a live process is left alone
+    live.write_bytes(b"")
+    assert train(_cfg(tiny_tree, run, epochs=1)) == 0
+    assert not stale.exists() and live.exists()

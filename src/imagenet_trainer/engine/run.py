@@ -130,6 +130,9 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
     check_input_size(cfg)
     train_index, num_classes = _check_data(cfg, state, resume_path)
+    run_dir = resume_path.parent if resume_path else Path(cfg.output) if cfg.output else new_run_dir(
+        resolve_name(cfg.arch))
+    runlog = RunLog(run_dir, enabled=dist.is_main)  # a folder that cannot be written is an error now
     torch.manual_seed(cfg.seed)
     model = _build_model(cfg, num_classes, train_index.classes, device)
     optimizer = make_optimizer(model, cfg)
@@ -145,9 +148,6 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     choice = choose_for_run(cfg, device, dist.rank, dist.world_size, lambda beside: synthetic_step_rate(
         net, criterion, device, dtype, per_process, cfg.crop_size, num_classes, beside=beside))
     data = build_data(cfg, device, dist.rank, dist.world_size, choice)
-    run_dir = resume_path.parent if resume_path else Path(cfg.output) if cfg.output else new_run_dir(
-        resolve_name(cfg.arch))
-    runlog = RunLog(run_dir, enabled=dist.is_main)
     cfg = resolved_config(cfg, device, dtype, data, schedule.base_lr, schedule.weight_decay, num_classes,
                           dist.world_size)
     runlog.write_config(cfg.to_dict() | {"run_dir": str(run_dir), "world_size": dist.world_size}, data.classes)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from imagenet_trainer.files import append_text, write_text_atomic
+from imagenet_trainer.files import append_text, check_writable, remove_stale_temps, write_text_atomic
 
 LOG_HEADER = "epoch\ttop1_accuracy\ttop5_accuracy\tloss\n"
 PLOT_EVERY_S = 30.0  # charts are redrawn at most this often during a run, and always at its end
@@ -35,7 +35,8 @@ class RunLog:
         self._plots_failed = False
         self._plotted_at = time.monotonic()  # the run's start counts as a drawing: the first comes 30 s in
         if enabled:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            check_writable(self.dir, "--output")
+            remove_stale_temps(self.dir)  # a save killed mid-way (SIGKILL) left its temporary file
 
     def write_config(self, config: dict, classes: list[str]) -> None:
         if not self.enabled:
