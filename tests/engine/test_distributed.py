@@ -410,3 +410,14 @@ def test_ddp_graph_auto_times_the_ranks_all_reduce_and_every_rank_picks_alike(tm
     gbps = float(re.search(r"at ([0-9.,]+) GB/s", why_whole).group(1).replace(",", ""))
     assert gbps >= 0 and "at least 0): whole" in why_whole and "under inf): split" in why_split
     assert choose_ddp_graph("auto", 1000, torch.device("cpu"), DistContext()) == ("split", "")  # one process
+
+
+def test_two_processes_warn_once_of_a_bad_image_both_cached(tiny_tree, tmp_path, capfd):
+    (tiny_tree / "train" / "cat" / "broken.jpg").write_bytes(b"not a jpeg")
+    args = [a for a in ARGS if a != "none"]
+    args[args.index("--recipe")] = "--cache"  # the recipe's place: the decoded cache, which both processes fill
+    args.insert(args.index("--cache") + 1, "ram")
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *args]) == 0
+    err = capfd.readouterr().err
+    assert err.count("warning: skipped unreadable image") == 1, err
+    assert (tmp_path / "two" / "bad_images.txt").read_text().count("broken.jpg") == 1

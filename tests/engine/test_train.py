@@ -443,3 +443,10 @@ def test_a_save_killed_mid_way_leaves_no_temporary_file_behind(tiny_tree, tmp_pa
     live.write_bytes(b"")
     assert train(_cfg(tiny_tree, run, epochs=1)) == 0
     assert not stale.exists() and live.exists()
+
+
+def test_resuming_with_other_epochs_says_what_it_does_to_the_schedule(tiny_tree, tmp_path, capsys):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=2)) == 0
+    capsys.readouterr()
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=3, resume="auto")) == 0
+    assert "note: --epochs 3, where the checkpoint's run had 2: the LR schedule" in capsys.readouterr().err

@@ -57,3 +57,16 @@ def test_verify_calls_no_pair_of_empty_files_a_duplicate(tmp_path, capsys):
         (tmp_path / "d" / split / "c" / f"{split}.jpg").write_bytes(jpeg_bytes(random_image(40, 40, seed=len(split))))
     main(["verify", str(tmp_path / "d"), "--json"])
     assert json.loads(capsys.readouterr().out)["duplicates"] == []
+
+
+def test_predict_on_only_unreadable_files_fails(tmp_path, tiny_tree, capsys):
+    assert main(["train", "--data", str(tiny_tree), "--arch", "smallcnn", "--epochs", "1", "--workers", "0",
+                 "--device", "cpu", "--crop-size", "32", "--image-size", "36", "--output", str(tmp_path / "r")]) == 0
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    capsys.readouterr()
+    code = main(["predict", "--model", str(tmp_path / "r" / "model_best.pt"), "--device", "cpu", str(tmp_path / "bad.jpg")])
+    out = capsys.readouterr()
+    assert code == 2 and "none of the 1 files could be read" in out.err.strip().splitlines()[-1]
+    ok = str(tiny_tree / "val" / "cat" / "cat0.jpg")
+    assert main(["predict", "--model", str(tmp_path / "r" / "model_best.pt"), "--device", "cpu", ok,
+                 str(tmp_path / "bad.jpg")]) == 0  # one readable file: its prediction, the other's error

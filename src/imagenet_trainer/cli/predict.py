@@ -29,9 +29,10 @@ def run(args) -> int:
     device = resolve_device(args.device)
     files = collect_images(args.inputs)
     results = predict_files(Predictor(args.model, device), files, device, args.topk, args.batch_size)
+    code = _exit_code(results)
     if args.json:
         print_json(results)
-        return 0
+        return code
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(["path", "rank", "class", "index", "probability", "error"])
@@ -40,7 +41,7 @@ def run(args) -> int:
                 writer.writerow([r["path"], "", "", "", "", r["error"]])
             for rank, t in enumerate(r.get("top", []), 1):
                 writer.writerow([r["path"], rank, t["class"], t["index"], t["probability"], ""])
-        return 0
+        return code
     for r in results:
         print(r["path"])
         if "error" in r:
@@ -48,4 +49,13 @@ def run(args) -> int:
             continue
         for t in r["top"]:
             print(f"  {t['probability']:.4f}  {t['class']}")
+    return code
+
+
+def _exit_code(results: list[dict]) -> int:
+    """2 when no file could be read (each is listed with its error, and a last line says so on stderr)."""
+    if results and all("error" in r for r in results):
+        print(f"imagenet-trainer predict: error: none of the {len(results)} files could be read as an image",
+              file=sys.stderr)
+        return 2
     return 0

@@ -88,11 +88,12 @@ class BadImages:
         self.limit, self.runlog, self.run_dir = limit, runlog, run_dir
         self.seen: set[str] = set()
 
-    def __call__(self, path: str, reason: str) -> None:
+    def __call__(self, path: str, reason: str, announce: bool = True) -> None:
+        """``announce``: say so on stderr (every process's own files; those all processes found, once)."""
         if path in self.seen:
             return
         self.seen.add(path)
-        self.runlog.bad_image(path, reason)  # every process warns; the first one writes bad_images.txt
+        self.runlog.bad_image(path, reason, announce)  # the first process writes bad_images.txt
         if len(self.seen) > self.limit:
             raise UsageError(f"{len(self.seen)} unreadable images, more than --max-bad-images {self.limit}; "
                              f"see {self.run_dir / 'bad_images.txt'} and run `imagenet-trainer verify`")

@@ -139,8 +139,8 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     schedule = Schedule(cfg, steps_per_epoch(cfg, len(train_index)))
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     ema = make_ema(model, ema_decay(cfg.ema_half_life, cfg.epochs * schedule.steps_per_epoch)) if cfg.ema else None
-    start_epoch, step, best = _restore(state, resume_path, model, ema, optimizer, scaler, device) if state else \
-        (1, 0, {"top1": -1.0})
+    start_epoch, step, best = (_restore(state, resume_path, model, ema, optimizer, scaler, device, cfg.epochs)
+                               if state else (1, 0, {"top1": -1.0}))
     cfg = _resolve_ddp_graph(cfg, model, device, dist)
     model, net = _wrap(model, cfg, device, dist)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -159,8 +159,8 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
                       cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead",
                       guard=LossGuard(num_classes, schedule.warmup * schedule.steps_per_epoch, schedule.base_lr)
                       if cfg.guard else None)
-    for b in data.bad:  # found while filling the cache
-        bad(b.path, b.reason)
+    for b in data.bad:  # found while filling the cache, which every process fills alike: said once
+        bad(b.path, b.reason, announce=dist.is_main)
     if dist.is_main:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
@@ -259,7 +259,8 @@ def _check_classes(record: dict, path, classes: list[str], data: str, resuming: 
         "classes in sorted order")
 
 
-def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, device) -> tuple[int, int, dict]:
+def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, device,
+             epochs: int) -> tuple[int, int, dict]:
     """Load a checkpoint's weights, EMA, optimizer, scaler and RNG; (first epoch to run, step, best)."""
     ckpt_io.load_weights(model, state["state_dict"], path)
     if ema is not None and state.get("ema"):
@@ -272,6 +273,11 @@ def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, 
         scaler.load_state_dict(state["scaler"])
     ckpt_io.set_rng_state(state["rng"], device)
     log(f"resuming {path} after epoch {state['epoch']} (step {state['step']})")
+    before = (state.get("config") or {}).get("epochs")
+    if before is not None and before != epochs:
+        log(f"note: --epochs {epochs}, where the checkpoint's run had {before}: the LR schedule, warmup and EMA now "
+            f"span {epochs} epochs from the start, so the LR moves at once to where {epochs} epochs put it at step "
+            f"{state['step']}")
     return state["epoch"] + 1, state["step"], state.get("best", {"top1": -1.0})
 
 

@@ -109,8 +109,9 @@ class RunLog:
             self._plots_failed = True
             print(f"note: charts not drawn ({type(e).__name__}: {e}); `imagenet-trainer plot` can retry", file=sys.stderr)
 
-    def bad_image(self, path: str, reason: str) -> None:
-        print(f"warning: skipped unreadable image {path}: {reason}", file=sys.stderr)
+    def bad_image(self, path: str, reason: str, announce: bool = True) -> None:
+        if announce:
+            print(f"warning: skipped unreadable image {path}: {reason}", file=sys.stderr)
         if self.enabled:
             _append(self.dir / "bad_images.txt", f"{path}\t{reason}\n")
 
