@@ -70,3 +70,11 @@ def test_predict_on_only_unreadable_files_fails(tmp_path, tiny_tree, capsys):
     ok = str(tiny_tree / "val" / "cat" / "cat0.jpg")
     assert main(["predict", "--model", str(tmp_path / "r" / "model_best.pt"), "--device", "cpu", ok,
                  str(tmp_path / "bad.jpg")]) == 0  # one readable file: its prediction, the other's error
+
+
+def test_convert_makes_missing_folders_as_train_does(tmp_path, tiny_tree):
+    assert main(["train", "--data", str(tiny_tree), "--arch", "smallcnn", "--epochs", "1", "--workers", "0",
+                 "--device", "cpu", "--crop-size", "32", "--image-size", "36", "--output", str(tmp_path / "a" / "r")]) == 0
+    assert main(["convert", "--src", str(tmp_path / "a" / "r" / "model_best.pt"),
+                 "--dst", str(tmp_path / "new" / "dir" / "m.ts")]) == 0
+    assert (tmp_path / "new" / "dir" / "m.ts").is_file()

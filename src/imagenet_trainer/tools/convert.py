@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from imagenet_trainer.engine.checkpoint import MODEL_FORMAT, atomic_save
-from imagenet_trainer.files import atomic_write
+from imagenet_trainer.files import atomic_write, check_writable
 from imagenet_trainer.errors import CheckError, UsageError
 from imagenet_trainer.inference import LoadedModel
 
@@ -121,6 +121,7 @@ def convert(lm: LoadedModel, dst: str | os.PathLike, softmax: bool = False, dtyp
         raise UsageError(f"--dst {dst}: unknown extension; use one of {', '.join(FORMATS)}")
     if dst.suffix == ".onnx" and dtype == "bf16":
         raise UsageError("--bf16 with .onnx: ONNX Runtime has no bf16 CPU kernels; use --fp16 or another format")
+    check_writable(dst.parent, "--dst")  # missing folders are made, as train's --output makes them
     lm.model.cpu().float().eval()
     meta = metadata(lm, softmax, dtype)
     size = lm.crop_size
