@@ -177,6 +177,51 @@ def convert(lm: LoadedModel, dst: str | os.PathLike, softmax: bool = False, dtyp
     return report
 
 
+class BinnedAvgPool(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` for one input size, as two matrix products that ONNX exports at any size.
+
+    torch's ONNX export takes adaptive average pooling only where the bins divide the input evenly, so AlexNet's
+    and VGG's pool to 6x6 and 7x7 failed at every crop but 224. The bins are the adaptive pool's own
+    (bin i spans floor(i*H/out) to ceil((i+1)*H/out)), so the result is the same to rounding.
+    """
+
+    def __init__(self, size_in: tuple[int, int], size_out: tuple[int, int]):
+        super().__init__()
+        self.register_buffer("rows", self._bins(size_in[0], size_out[0]))  # (out_h, H)
+        self.register_buffer("cols", self._bins(size_in[1], size_out[1]).t().contiguous())  # (W, out_w)
+
+    @staticmethod
+    def _bins(n: int, out: int) -> torch.Tensor:
+        m = torch.zeros(out, n)
+        for i in range(out):
+            start, end = (i * n) // out, -(-((i + 1) * n) // out)
+            m[i, start:end] = 1.0 / (end - start)
+        return m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, C, out_h, out_w)
+        return torch.matmul(self.rows, torch.matmul(x, self.cols))
+
+
+def with_fixed_pools(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """``model`` with each ``nn.AdaptiveAvgPool2d`` replaced by its fixed form at ``example``'s size
+    (``BinnedAvgPool``), for the ONNX export."""
+    sizes = {}
+
+    def record(module, inputs, output) -> None:  # (a hook that returned a value would replace the output)
+        sizes[module] = (tuple(inputs[0].shape[-2:]), tuple(output.shape[-2:]))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    with torch.no_grad():
+        model(example)
+    for h in hooks:
+        h.remove()
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if child in sizes:
+                setattr(parent, name, BinnedAvgPool(*sizes[child]).to(example.dtype))
+    return model
+
+
 def _export_onnx(model: nn.Module, example: torch.Tensor, dst: Path, meta: dict, dtype: str):
     try:
         import onnx
@@ -186,6 +231,7 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, dst: Path, meta: dict,
     import io
 
     buf = io.BytesIO()
+    model = with_fixed_pools(model, example)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, example, buf, dynamo=False, input_names=["image"],
