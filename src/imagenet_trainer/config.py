@@ -218,6 +218,8 @@ class TrainConfig:
     retrain: Optional[str] = option(None, "model_XX.pt to start from, with a fresh optimizer",
                                     group="run folder and checkpoints")
     command: list = field(default_factory=list)  # the command line, to print the resume command
+    typed: list = field(default_factory=list)  # the settings the user gave (options, from_recipe's overrides):
+    # no automatic choice replaces them
 
     def tune_cudnn(self) -> bool:
         """Whether cuDNN times its algorithms for each new convolution shape (``cudnn.benchmark``).
@@ -287,7 +289,8 @@ class TrainConfig:
         """The plain defaults, then recipe ``name``'s values (a built-in name, a YAML path, or None/"none" for
         none), then ``overrides``: what ``imagenet-trainer train --recipe NAME --OPTION VALUE ...`` runs."""
         values = load_recipe(name) if name and name != "none" else {}
-        return cls(**(values | overrides), recipe=None if not name or name == "none" else name)
+        typed = sorted(set(overrides) - {"command", "typed"})
+        return cls(**(values | overrides | {"typed": typed}), recipe=None if not name or name == "none" else name)
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -349,7 +352,7 @@ def load_recipe(name_or_path: str) -> dict:
 
 
 RUN_FACTS = ("run_dir", "world_size")  # what config.yaml records of a run besides its settings
-NOT_REPEATED = ("command", "resume", "output")  # settings that belong to one run, not to its configuration
+NOT_REPEATED = ("command", "resume", "output", "typed")  # settings that belong to one run, not to its configuration
 
 
 def load_run_config(path: str) -> dict:

@@ -198,7 +198,7 @@ def test_config_yaml_is_fully_resolved_and_runs_again(tiny_tree, tmp_path):
     assert main(["train", "--config", str(first / "config.yaml"), "--output", str(again)]) == 0
     repeated = yaml.safe_load((again / "config.yaml").read_text())
     differ = {k for k in saved if saved[k] != repeated.get(k)}
-    assert differ == {"output", "run_dir", "command"}, differ
+    assert differ == {"output", "run_dir", "command", "typed"}, differ
 
 
 def test_a_net_that_cannot_take_small_images_gets_crops_it_can_take(tmp_path, capsys):
@@ -215,3 +215,15 @@ def test_a_net_that_cannot_take_small_images_gets_crops_it_can_take(tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "--crop-size 32: alexnet takes inputs of at least 63 px" in err[-1]
     assert not (tmp_path / "run").exists()
+
+
+def test_an_option_the_user_typed_beats_every_automatic_choice(tmp_path):
+    data = str(_tree(tmp_path / "s", 32))
+    recipe = adapt_to_data(TrainConfig.from_recipe("fast", data=data, arch="resnet18"), verbose=False)
+    assert recipe.prog_resize is None  # the recipe's progressive resizing: dropped for 32-px images
+    typed = adapt_to_data(TrainConfig.from_recipe("fast", data=data, arch="resnet18", prog_resize=[0.5, 0.5]),
+                          verbose=False)
+    assert typed.prog_resize == [0.5, 0.5]
+    cli = adapt_to_data(_cfg_from(["train", "--data", data, "--prog-resize", "0.5", "0.5", "--crop-size", "32",
+                                   "--image-size", "40", "-b", "4"]), verbose=False)
+    assert (cli.prog_resize, cli.crop_size, cli.image_size, cli.batch_size) == ([0.5, 0.5], 32, 40, 4)

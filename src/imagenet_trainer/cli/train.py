@@ -83,7 +83,7 @@ def config_from_args(args) -> TrainConfig:
     if args.config:
         if "recipe" in _given_dests(args.parser, args.argv[1:]) - names:
             raise UsageError("--config and --recipe: a run's config.yaml already holds its recipe's values; give one")
-        cfg = TrainConfig(**(load_run_config(args.config) | values | {"command": command}))
+        cfg = TrainConfig(**(load_run_config(args.config) | values | {"command": command, "typed": sorted(values)}))
     else:
         cfg = TrainConfig.from_recipe(args.recipe, **values, command=command)
     if not cfg.data:

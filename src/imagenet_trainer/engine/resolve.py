@@ -47,7 +47,7 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
         if small:
             notes.append("ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on"
                          else f"no small stem for {cfg.arch} (ResNets only)")
-    if small and cfg.small_stem == "auto" and cfg.prog_resize:
+    if small and cfg.small_stem == "auto" and cfg.prog_resize and "prog_resize" not in cfg.typed:
         changes["prog_resize"] = None  # a few dozen pixels have nothing to spare for a low-resolution phase
         notes.append("no progressive resizing")
     sized = resolve_sizes(cfg, train_index, world_size, side)
