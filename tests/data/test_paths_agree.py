@@ -156,7 +156,12 @@ def test_nvjpeg_and_hybrid_paths_agree_with_the_naive_path(photos, monkeypatch, 
     sampler = EpochBatchSampler(index.labels, len(index), seed=0)
     loader = make_train_loader(kind, index, geometry, sampler, 0, torch.device("cuda"), (0, 0, 0), (1, 1, 1),
                                share, fixed=True)
+    loader.cpu_first = False  # else the first batch is decoded whole by the workers, and nvJPEG never runs
+    calls = []
+    decode = loader.gpu_decoder.decode
+    loader.gpu_decoder.decode = lambda *a, **k: calls.append(1) or decode(*a, **k)
     batch = next(iter(loader))
+    assert calls, "nvJPEG decoded nothing"
     got = {int(i): x.permute(1, 2, 0).float().cpu().numpy() * 255 for i, x in zip(batch.indices, batch.images)}
     for i in keep:
         _close(got[i], naive[i], f"{index.classes[i]}: {kind} loader against naive")

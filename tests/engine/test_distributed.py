@@ -413,11 +413,12 @@ def test_ddp_graph_auto_times_the_ranks_all_reduce_and_every_rank_picks_alike(tm
 
 
 def test_two_processes_warn_once_of_a_bad_image_both_cached(tiny_tree, tmp_path, capfd):
+    """A bad train image, which both processes find while filling the train cache, is announced once; a bad val
+    image, which only the process whose val shard holds it finds, is announced by that one."""
     (tiny_tree / "train" / "cat" / "broken.jpg").write_bytes(b"not a jpeg")
-    args = [a for a in ARGS if a != "none"]
-    args[args.index("--recipe")] = "--cache"  # the recipe's place: the decoded cache, which both processes fill
-    args.insert(args.index("--cache") + 1, "ram")
-    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *args]) == 0
+    (tiny_tree / "val" / "fox" / "zz-broken.jpg").write_bytes(b"not a jpeg")  # the last file: rank 1's shard
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *ARGS,
+                 "--cache", "ram"]) == 0
     err = capfd.readouterr().err
-    assert err.count("warning: skipped unreadable image") == 1, err
-    assert (tmp_path / "two" / "bad_images.txt").read_text().count("broken.jpg") == 1
+    assert err.count("warning: skipped unreadable image") == 2, err
+    assert err.count(f"cat{os.sep}broken.jpg") == 1 and err.count("zz-broken.jpg") == 1

@@ -36,6 +36,8 @@ def test_a_resumed_net_is_measured_against_a_fresh_nets_loss():
     guard = LossGuard(num_classes=10, warmup_steps=0, peak_lr=0.1)
     guard.watch(1, _row(0.3), epoch=5, step=500)  # a trained net starts low
     guard.end_epoch(5, 0.9, step=600)  # three times its first batch, but under 2 x ln(10) + 1: no alarm
+    guard.watch(1, _row(9.0), epoch=6, step=600)  # one rank's odd first batch moves nothing: ranks agree
+    guard.end_epoch(6, 5.5, step=700)
 
 
 def test_train_stops_a_diverged_run_with_one_line(tiny_tree, tmp_path, capsys):

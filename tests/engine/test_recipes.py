@@ -40,10 +40,10 @@ def test_the_python_api_and_the_command_line_resolve_the_same_config(recipe):
     import imagenet_trainer as it
 
     argv = ["train", "--data", "d", "--recipe", recipe, "--arch", "resnet18", "--epochs", "5", "--prog-resize",
-            "0.5", "1", "--no-ema", "-b", "64"]
+            "0.5", "1", "--no-ema", "-b64", "-j0"]
     cli = _cfg_from(argv).replace(command=[])
     api = it.TrainConfig.from_recipe(recipe, data="d", arch="resnet18", epochs=5, prog_resize=[0.5, 1.0], ema=False,
-                                     batch_size=64)
+                                     batch_size=64, workers=0)
     assert cli == api
     assert it.TrainConfig.from_recipe("fast", data="d") == _cfg_from(["train", "--data", "d"]).replace(command=[])
 

@@ -23,8 +23,9 @@ def add_parser(sub) -> None:
                         "none (TrainConfig's plain defaults); options given here override its values. The defaults "
                         "shown below are the fast recipe's")
     p.add_argument("--config", metavar="FILE",
-                   help="repeat a run's configuration: its config.yaml (every value resolved), in place of a "
-                        "recipe; options given here override it, and the run gets a new folder")
+                   help="repeat a run's configuration: its config.yaml, in place of a recipe. Every value there is "
+                        "resolved (the LR, sizes, classes and workers included), so an option given here changes that "
+                        "value alone: with another --batch-size, give --lr too. The run gets a new folder")
     shown = TrainConfig.from_recipe("fast")  # the defaults a plain `train` runs, as --help shows them
     groups = {}
     for f in dataclasses.fields(TrainConfig):
@@ -98,7 +99,14 @@ def _given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
         for flag in a.option_strings:
             if flag.startswith("--") and isinstance(a, argparse.BooleanOptionalAction):
                 by_flag["--no-" + flag[2:]] = a.dest
-    return {by_flag[tok.split("=", 1)[0]] for tok in argv if tok.split("=", 1)[0] in by_flag}
+    given = set()
+    for tok in argv:
+        flag = tok.split("=", 1)[0]
+        if flag in by_flag:
+            given.add(by_flag[flag])
+        elif not tok.startswith("--") and tok[:2] in by_flag:  # a short option with its value attached: -b64
+            given.add(by_flag[tok[:2]])
+    return given
 
 
 def run(args) -> int:

@@ -33,7 +33,8 @@ class DataBundle:
     mean: list[float]
     std: list[float]
     loader: str = "cpu"  # what feeds training: cpu, gpu, hybrid, naive, or "gpu cache" / "ram cache"
-    bad: list = field(default_factory=list)  # unreadable images found while filling a cache
+    bad: list = field(default_factory=list)  # unreadable images found while filling the train cache (every rank's)
+    shard_bad: list = field(default_factory=list)  # ... and this rank's share of the val cache
     timings: dict = field(default_factory=dict)  # seconds: index, cache, probe
     choice: object = None  # --loader auto on a GPU: the probe's ``LoaderChoice``
 
@@ -84,7 +85,7 @@ def normalization(cfg: TrainConfig, index: FileIndex) -> tuple[list[float], list
                 and all(v > 0 for v in cfg.std)):
             raise UsageError("normalize fixed needs mean and std, three numbers each (std above 0), in the config")
         return [float(v) for v in cfg.mean], [float(v) for v in cfg.std]
-    raise UsageError(f"--normalize {cfg.normalize}: unknown; choose imagenet or auto")
+    raise UsageError(f"--normalize {cfg.normalize}: unknown; choose imagenet, auto or fixed")
 
 
 def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
@@ -97,7 +98,8 @@ def resolve_sizes(cfg: TrainConfig, train_index: FileIndex, world_size: int = 1,
     are None (``config.auto_sizes``, ``config.auto_batch_size``); ``side``: its median shorter side, if known."""
     side = median_image_side(train_index) if side is None else side
     crop, size = auto_sizes(side, cfg.crop_size, cfg.image_size)
-    batch = cfg.batch_size or auto_batch_size(len(train_index), world_size * max(cfg.accum, 1))
+    n = len(train_index) if cfg.epoch_size is None else 2**62  # a fixed --epoch-size: no epoch to keep long
+    batch = cfg.batch_size or auto_batch_size(n, world_size * max(cfg.accum, 1))
     return cfg.replace(crop_size=crop, image_size=size, batch_size=batch)
 
 
@@ -114,8 +116,6 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     cfg.check()
     timings = {"index": INDEX_SECONDS[(cfg.data, cfg.val_dir, cfg.cache_dir)]}
     mean, std = normalization(cfg, train_index)
-    if cfg.accum < 1:
-        raise UsageError(f"--accum {cfg.accum}: must be at least 1")
     if cfg.batch_size % (world_size * cfg.accum):
         raise UsageError(f"--batch-size {cfg.batch_size} is the global batch; it must divide by the {world_size} "
                          f"processes x --accum {cfg.accum}")
@@ -147,7 +147,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         if val_index is not None:
             val_cache = DecodedImages(val_index, val_geometry, storage, workers, rank, world_size)
             bundle.val = CachedEvalLoader(val_cache, local_batch, device, mean, std)
-            bundle.bad += val_cache.bad
+            bundle.shard_bad = list(val_cache.bad)
         timings["cache"] = time.perf_counter() - t0
         bundle.loader = f"{storage.type.replace('cuda', 'gpu').replace('cpu', 'ram')} cache"
         if rank == 0:
@@ -219,8 +219,8 @@ def make_val_loader(index: FileIndex, geometry: Geometry, batch_size: int, worke
 
 
 def pick_loader(kind: str, device: torch.device) -> str:
-    """``auto``: the workers decode on a CPU run; on a GPU run, hybrid, unless the probe (``probe.py``,
-    which ``build_data`` runs when it can time the model) finds that the workers alone keep up."""
+    """``auto``: the workers decode on a CPU run; on a GPU run, hybrid (``engine.probe``, run by ``train`` before
+    the data is built, may choose the CPU loader instead, and hands its choice to ``build_data``)."""
     if kind in ("gpu", "hybrid") and device.type != "cuda":
         raise UsageError(f"--loader {kind} needs a CUDA device; use --loader cpu")
     if kind == "auto":

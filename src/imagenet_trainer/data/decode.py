@@ -212,7 +212,7 @@ def decode_crops(data: bytes, geometry: Geometry, rng: np.random.Generator | Non
 def oriented_size(data: bytes) -> tuple[int, int]:
     """(width, height) of an encoded image as the decoders hand it back: after its EXIF rotation."""
     w, h = image_size(data)
-    if needs_exif_rotation(data):
+    if data[:2] != _JPEG_MAGIC or needs_exif_rotation(data):  # PNG, TIFF and WebP carry EXIF too
         try:
             if Image.open(io.BytesIO(data)).getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                 return h, w

@@ -32,7 +32,7 @@ import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, parse_item
-from imagenet_trainer.data.decode import DecodeError, decode_crops, decode_region, needs_exif_rotation
+from imagenet_trainer.data.decode import MAX_PIXELS, DecodeError, decode_crops, decode_region, needs_exif_rotation
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.gpu_crop import PackedImages, crop_resize_into
 from imagenet_trainer.data.index import FileIndex
@@ -147,8 +147,8 @@ def _gpu_header(data: bytes) -> tuple[int, int] | None:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError:
         return None
-    if colorspace not in ("YCbCr", "RGB") or needs_exif_rotation(data):
-        return None
+    if colorspace not in ("YCbCr", "RGB") or needs_exif_rotation(data) or width * height > MAX_PIXELS:
+        return None  # the CPU path takes it (and refuses a decompression bomb, ``decode.check_pixels``)
     return width, height
 
 

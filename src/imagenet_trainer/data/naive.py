@@ -15,6 +15,7 @@ import torchvision.transforms as T
 from PIL import Image, ImageOps
 
 from imagenet_trainer.data.dataset import BadSample, parse_item
+from imagenet_trainer.data.decode import DecodeError, check_pixels
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
 from imagenet_trainer.data.loader import DeviceBatch, WrappedLoader, make_dataloader
@@ -51,8 +52,9 @@ class NaiveDataset(torch.utils.data.Dataset):
             self._transforms[size] = naive_transform(self.geometry, self.mean, self.std, size)
         try:
             with Image.open(self.index.path(i)) as im:  # upright, as the fast paths decode it
+                check_pixels(*im.size)
                 x = self._transforms[size](ImageOps.exif_transpose(im).convert("RGB"))
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
+        except (OSError, ValueError, Image.DecompressionBombError, DecodeError) as e:
             return BadSample(self.index.path(i), str(e))
         return x, int(self.index.labels[i]), i
 

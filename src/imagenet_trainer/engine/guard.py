@@ -25,9 +25,9 @@ class LossGuard:
     ``watch`` looks at a batch's loss every ``EVERY`` batches, a few steps late (``HostCopies``: no wait for the
     GPU), and stops the run when two looks in a row find it non-finite (one overflowing fp16 batch is skipped
     by the gradient scaler and is no divergence). ``end_epoch`` stops a run whose epoch, ending after the
-    warmup, has a mean loss above ``RISE`` times the start plus ``MARGIN``: the start is the first batch's
-    loss, or ln(classes) when that is higher (a fresh net's loss; a resumed net starts lower). A diverged
-    net's loss is far past that (8-29 for 10 classes); a tiny set's noisy epochs stay under it.
+    warmup, has a mean loss above ``RISE`` times ln(classes), a fresh net's loss, plus ``MARGIN``. The epoch's
+    loss is summed over the processes, so under DDP every rank takes the same decision. A diverged net's loss is
+    far past that (8-29 for 10 classes); a tiny set's noisy epochs stay under it.
     """
 
     def __init__(self, num_classes: int, warmup_steps: float, peak_lr: float, every: int = EVERY):
@@ -36,7 +36,6 @@ class LossGuard:
         self.peak_lr = peak_lr
         self.every = every
         self.copies = HostCopies()
-        self.start: float | None = None
         self.bad_looks = 0
 
     def watch(self, i: int, row: torch.Tensor, epoch: int, step: int) -> None:
@@ -46,9 +45,6 @@ class LossGuard:
         self.copies.send(row)
         count, loss_sum, _, _ = self.copies.latest()
         loss = loss_sum / max(count, 1.0)
-        if self.start is None:
-            self.start = loss if math.isfinite(loss) else self.reference
-            self.reference = max(self.reference, self.start)
         self.bad_looks = 0 if math.isfinite(loss) else self.bad_looks + 1
         if self.bad_looks >= 2:
             raise Diverged(self._message(f"the training loss is {loss} at epoch {epoch}, step {step}"))

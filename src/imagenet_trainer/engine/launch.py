@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from imagenet_trainer.config import TrainConfig
-from imagenet_trainer.errors import UsageError
+from imagenet_trainer.errors import CheckError, UsageError
 
 
 def launch(cfg: TrainConfig, nprocs: int, master_port: int | None = None, fork: bool = False) -> int:
@@ -111,6 +111,10 @@ def _run_rank(cfg) -> int:
     note = Path(errors, f"rank{os.environ.get('RANK', '0')}") if errors and Path(errors).is_dir() else None
     try:
         code = train(cfg)
+    except CheckError as e:  # a failed check (a diverged run): the same on every rank, said by the first
+        if os.environ.get("RANK", "0") == "0":
+            print(f"imagenet-trainer train: error: {e}", file=sys.stderr)
+        sys.exit(1)
     except UsageError as e:
         if note is None:
             print(f"imagenet-trainer train: error: {e}", file=sys.stderr)

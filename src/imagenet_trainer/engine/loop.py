@@ -21,14 +21,10 @@ from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, broadcast_buffers, cleanup
 from imagenet_trainer.engine.ema import ema_weights
 from imagenet_trainer.engine.metrics import fmt_time, process_age
-from imagenet_trainer.engine.runlog import RunLog
+from imagenet_trainer.engine.runlog import RunLog, log
 from imagenet_trainer.engine.trainer import StepContext, evaluate, train_one_epoch
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import resolve_name
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def model_record(model: nn.Module, cfg: TrainConfig, classes, mean, std, epoch: int, metrics: dict) -> dict:

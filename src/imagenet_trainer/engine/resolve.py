@@ -7,21 +7,17 @@ the rest, once the run has its device, data and schedule. ``config.yaml`` holds 
 
 from __future__ import annotations
 
-import sys
 
 import torch
 
 from imagenet_trainer.config import DEFAULT_BATCH, DEFAULT_CROP, SMALL_IMAGE_SIDE, TrainConfig
 from imagenet_trainer.data.build import load_indexes, median_image_side, resolve_sizes, resolve_workers
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD
+from imagenet_trainer.engine.runlog import log
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import min_input_size, supports_small_stem
 
 SMALL_CROP_CHECK = 96  # crops below this side are checked against the net's smallest input (min_input_size)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -> TrainConfig:

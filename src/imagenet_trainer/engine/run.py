@@ -32,15 +32,11 @@ from imagenet_trainer.engine.loop import BadImages, Run, crop_size_at, run_epoch
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.probe import choose_for_run
 from imagenet_trainer.engine.resolve import adapt_to_data, check_input_size, resolved_config
-from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, new_run_dir
+from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, log, new_run_dir
 from imagenet_trainer.engine.trainer import StepContext, synthetic_step_rate
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import create_model, resolve_name
 
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -126,6 +122,8 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     prefer_many_hardware_queues()  # for library callers; the CLI has asked already
     device, dist, dtype = _setup(cfg)
     resume_path, state = _resume_state(cfg)
+    if state is not None and cfg.batch_size is None:  # the run's own batch, whatever the number of processes now
+        cfg = cfg.replace(batch_size=(state.get("config") or {}).get("batch_size"))
     cfg = adapt_to_data(cfg, dist.world_size, verbose=dist.is_main)
     cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
     check_input_size(cfg)
@@ -159,8 +157,10 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
                       cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead",
                       guard=LossGuard(num_classes, schedule.warmup * schedule.steps_per_epoch, schedule.base_lr)
                       if cfg.guard else None)
-    for b in data.bad:  # found while filling the cache, which every process fills alike: said once
+    for b in data.bad:  # found while filling the train cache, which every process fills alike: said once
         bad(b.path, b.reason, announce=dist.is_main)
+    for b in data.shard_bad:  # this process's val shard
+        bad(b.path, b.reason)
     if dist.is_main:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")

@@ -19,6 +19,11 @@ LOG_HEADER = "epoch\ttop1_accuracy\ttop5_accuracy\tloss\n"
 PLOT_EVERY_S = 30.0  # charts are redrawn at most this often during a run, and always at its end
 
 
+def log(msg: str) -> None:
+    """A line of the run's progress on stderr (stdout is kept for results)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
 def _append(path: Path, text: str) -> None:
     append_text(path, text)
 

@@ -130,7 +130,7 @@ def synthetic_step_rate(model: nn.Module, criterion: nn.Module, device: torch.de
     delivers them (float, channels_last); what the model trains at when data costs nothing.
 
     After ``warmup`` passes, it times at least ``steps`` passes and at least ``min_seconds``. ``beside``
-    (``data.probe.CpuDecodeTiming``): started after the warm-up, and stepped beside while it runs, up to
+    (``engine.probe.CpuDecodeTiming``): started after the warm-up, and stepped beside while it runs, up to
     ``max_seconds``. Under torch.distributed every rank runs the same passes, for as long as any rank's
     conditions ask (``AnyRankLate``: a pass late, the GPU never left waiting for the host). The rate is the median
     pass's (CUDA events on a GPU), so that a one-off stall among the few timed passes is not taken for the

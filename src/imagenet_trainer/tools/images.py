@@ -37,15 +37,19 @@ def open_upright(path: Path, shorter: int | None = None) -> Image.Image:
     that claims more than ``decode.MAX_PIXELS`` (checked before decoding: Pillow's own, smaller limit would call
     a real 20,000 x 12,000 photo, whose shrinking is these tools' job, a bomb). ``shorter``: a JPEG is decoded
     at the smallest DCT scale that keeps its shorter side at least this long."""
+    limit = Image.MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        Image.MAX_IMAGE_PIXELS = None  # our limit, checked below, replaces Pillow's
-        img = Image.open(path)
-        check_pixels(*img.size)
-        if shorter:
-            s = shorter / min(img.size)
-            img.draft(img.mode, (max(1, round(img.width * s)), max(1, round(img.height * s))))
-        img.load()
+        Image.MAX_IMAGE_PIXELS = None  # our limit, checked below, replaces Pillow's for this image
+        try:
+            img = Image.open(path)
+            check_pixels(*img.size)
+            if shorter:
+                s = shorter / min(img.size)
+                img.draft(img.mode, (max(1, round(img.width * s)), max(1, round(img.height * s))))
+            img.load()
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
         return ImageOps.exif_transpose(img)
 
 

@@ -23,7 +23,7 @@ from imagenet_trainer.data.decode import DecodeError, check_pixels
 from imagenet_trainer.data.index import build_index, find_split_dirs, stray_images
 from imagenet_trainer.errors import UsageError
 
-FATAL = ("undecodable", "truncated")  # faults that the quarantine moves out
+FATAL = ("undecodable", "truncated", "too large")  # faults that the quarantine moves out (training skips them)
 _FORMATS = {b"\xff\xd8": "JPEG", b"\x89P": "PNG", b"BM": "BMP", b"P6": "PPM", b"P3": "PPM", b"P5": "PGM", b"P2": "PGM",
             b"RI": "WEBP", b"II": "TIFF", b"MM": "TIFF"}
 _EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".pgm": "PGM", ".webp": "WEBP",
