@@ -163,3 +163,32 @@ def test_shifted_crops_are_roi_align_on_a_black_border():
     x = torch.nn.functional.pad(images.permute(0, 3, 1, 2).float(), [2] * 4)
     want = roi_align(x, rois, (12, 12), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
     assert got.dtype == torch.uint8 and torch.equal(got.permute(0, 3, 1, 2).float(), want)
+
+
+@pytest.mark.parametrize("kind", ["pad", "rrc"])
+def test_cached_crops_of_non_square_photos_cover_the_whole_photo(tmp_path, kind):
+    """Whole photos in the cache: crops are drawn over the whole (non-square) photo, as on the JPEG path. A
+    2:1 photo in three bands (white, grey, dark): crops that are nearly all white or all dark come only from its
+    outer thirds, which a cache of central squares never held."""
+    from PIL import Image as PILImage
+
+    root = tmp_path / "train" / "c"
+    root.mkdir(parents=True)
+    for i, (w, h) in enumerate([(96, 48), (48, 96)]):
+        arr = np.full((h, w, 3), 160, np.uint8)
+        arr[:, : w // 3], arr[:, 2 * w // 3:] = 255, 60
+        PILImage.fromarray(arr).save(root / f"{i}.png")
+    index = build_index(tmp_path / "train")
+    cache = DecodedImages(index, Geometry("full", 48, 48), torch.device("cpu"), workers=0)
+    assert cache.sizes.tolist() == [[96.0, 48.0], [48.0, 96.0]]
+    sampler = EpochBatchSampler(index.labels, 2, seed=0)
+    loader = CachedTrainLoader(cache, sampler, Geometry(kind, 16, 48, scale=(0.03, 0.05)), torch.device("cpu"),
+                               (0, 0, 0), (1 / 255, 1 / 255, 1 / 255))
+    white = dark = 0
+    for epoch in range(1, 61):
+        sampler.set_epoch(epoch)
+        for b in loader:
+            x = b.images[b.indices == 0]  # the landscape photo
+            white += float(x.mean()) > 245
+            dark += abs(float(x.mean()) - 60) < 6
+    assert white > 2 and dark > 2, (white, dark)
