@@ -33,3 +33,31 @@ def test_commands_that_walk_folders_list_each_image_once(looped):
 
     assert len(image_files(looped)) == 2
     assert len(collect_images([str(looped)])) == 2
+
+
+def test_create_dataset_and_resize_end_on_link_loops_and_copy_each_image_once(tmp_path):
+    from imagenet_trainer.cli import main
+    from tests.conftest import jpeg_bytes, random_image
+
+    src = tmp_path / "src"
+    (src / "c" / "sub").mkdir(parents=True)
+    for i in range(6):
+        (src / "c" / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(40, 50, seed=i)))
+    os.symlink(src / "c", src / "c" / "sub" / "loop")  # the class folder inside itself
+    os.symlink(src / "c", src / "c" / "self2")  # and a second way in
+    assert main(["create-dataset", "--src", str(src), "--dst", str(tmp_path / "dst"), "--ratio", "0.5",
+                 "--dim", "32"]) == 0
+    train = sorted(p.name for p in (tmp_path / "dst" / "train" / "c").iterdir())
+    val = sorted(p.name for p in (tmp_path / "dst" / "val" / "c").iterdir())
+    assert len(train) + len(val) == 6 and not set(train) & set(val)
+    assert main(["resize", str(src), "--out", str(tmp_path / "small"), "--size", "32"]) == 0
+    assert len([p for p in (tmp_path / "small").rglob("*.jpg")]) == 6
+
+
+def test_train_help_shows_the_defaults_a_plain_train_runs(capsys):
+    from imagenet_trainer.cli import main
+
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert "--no-no-" not in out and "--no-bn-decay" in out
+    assert "number of epochs (default: 16)" in out and "(default: resnet50)" in out  # the fast recipe's
