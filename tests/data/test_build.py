@@ -43,7 +43,7 @@ def test_an_unknown_normalization_is_a_clear_error():
     from imagenet_trainer.data.build import normalization
     from imagenet_trainer.errors import UsageError
 
-    with pytest.raises(UsageError, match="--normalize cifar: unknown; choose imagenet or auto"):
+    with pytest.raises(UsageError, match="--normalize cifar: unknown; choose imagenet, auto or fixed"):
         normalization(TrainConfig(data="x", normalize="cifar"), None)
 
 

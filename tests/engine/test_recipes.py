@@ -8,7 +8,8 @@ from imagenet_trainer.cli.train import config_from_args
 from imagenet_trainer.config import TrainConfig, list_recipes, load_recipe
 from imagenet_trainer.engine.checkpoint import safe_load
 from imagenet_trainer.engine.optim import Schedule
-from imagenet_trainer.engine.run import adapt_to_data, crop_size_at, train
+from imagenet_trainer.data.build import crop_size_at
+from imagenet_trainer.engine.run import adapt_to_data, train
 from tests.conftest import jpeg_bytes, random_image
 from tests.engine.test_train import _cfg
 

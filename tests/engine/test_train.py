@@ -372,7 +372,8 @@ def test_a_cuda_graph_step_marks_each_step_begin(tiny_tree, tmp_path, monkeypatc
 
 
 def test_time_left_follows_the_crop_and_the_validations_due():
-    from imagenet_trainer.engine.loop import crop_size_at, time_left
+    from imagenet_trainer.data.build import crop_size_at
+    from imagenet_trainer.engine.loop import time_left
 
     cfg = TrainConfig(epochs=4, crop_size=224, prog_resize=None, val_every=2)
     assert time_left(cfg, 1, 10.0, 3.0) == 3 * 10.0 + 2 * 3.0  # epochs 2 and 4 validate

@@ -124,8 +124,13 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     workers = resolve_workers(cfg)
     train_geometry = training_geometry(cfg)
     val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
-    sampler = EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling,
-                                rank, world_size)
+
+    def sampler(continuous: bool) -> EpochBatchSampler:
+        """The train sampler; ``continuous``: the workers start on the next epoch while this one ends
+        (``WrappedLoader``), never past the run's last epoch."""
+        return EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling, rank,
+                                 world_size, functools.partial(crop_size_at, cfg), continuous, cfg.epochs)
+
     if rank == 0 and len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
               "each epoch is one batch drawn with repetition", file=sys.stderr)
@@ -142,7 +147,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
 
         t0 = time.perf_counter()
         train_cache = DecodedImages(train_index, Geometry("full", cfg.image_size, cfg.image_size), storage, workers)
-        bundle.train = CachedTrainLoader(train_cache, sampler, train_geometry, device, mean, std)
+        bundle.train = CachedTrainLoader(train_cache, sampler(False), train_geometry, device, mean, std)
         bundle.bad = list(train_cache.bad)
         if val_index is not None:
             val_cache = DecodedImages(val_index, val_geometry, storage, workers, rank, world_size)
@@ -166,17 +171,32 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         if train_geometry.kind not in ("rrc", "pad"):
             raise UsageError(f"--loader naive: reproduces torchvision's RandomResizedCrop and RandomCrop(padding) "
                              f"only; use --train-crop rrc or pad, not {cfg.train_crop}")
-        bundle.train = NaiveLoader(NaiveDataset(train_index, train_geometry, mean, std), sampler, workers, device)
+        bundle.train = NaiveLoader(NaiveDataset(train_index, train_geometry, mean, std), sampler(False), workers,
+                                   device)
         if val_index is not None:
             bundle.val = NaiveLoader(NaiveDataset(val_index, val_geometry, mean, std),
                                      ShardBatchSampler(len(val_index), local_batch, rank, world_size), workers, device)
         return bundle
-    sampler.continuous = True  # the workers start on the next epoch while this one ends (``WrappedLoader``)
-    bundle.train = make_train_loader(bundle.loader, train_index, train_geometry, sampler, workers, device, mean, std,
+    bundle.train = make_train_loader(bundle.loader, train_index, train_geometry, sampler(True), workers, device, mean, std,
                                      start, fixed=cfg.cpu_share is not None)
     if val_index is not None:
         bundle.val = make_val_loader(val_index, val_geometry, local_batch, workers, device, mean, std, rank, world_size)
     return bundle
+
+
+def crop_size_at(cfg: TrainConfig, epoch: int) -> int | None:
+    """Progressive resizing: the crop side for 1-based ``epoch``, or None for the configured size.
+
+    ``prog_resize = [start, end]`` grows the crop linearly from ``start`` x crop_size at the first
+    epoch to the full size at ``end`` of the run (a share of --epochs), in steps of 8 px.
+    """
+    if not cfg.prog_resize:
+        return None
+    start, end = cfg.prog_resize
+    last = max(1, round(end * cfg.epochs))
+    t = 1.0 if last <= 1 else min(1.0, (epoch - 1) / (last - 1))
+    size = cfg.crop_size * (start + (1 - start) * t)
+    return max(8, min(cfg.crop_size, int(round(size / 8)) * 8))
 
 
 def training_geometry(cfg: TrainConfig) -> Geometry:

@@ -28,7 +28,9 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     """
 
     def __init__(self, labels: np.ndarray, batch_size: int, seed: int = 0, epoch_size: int | None = None,
-                 sampling: str = "shuffle", rank: int = 0, world_size: int = 1):
+                 sampling: str = "shuffle", rank: int = 0, world_size: int = 1,
+                 crop_schedule: Callable[[int], int | None] | None = None, continuous: bool = False,
+                 last_epoch: int | None = None):
         self.labels = labels
         self.batch_size = batch_size
         self.seed = seed
@@ -37,9 +39,9 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         self.world_size = world_size
         self.epoch = 0
         # Progressive resizing: epoch -> crop size sent with each item (None: the loader's own size).
-        self.crop_schedule: Callable[[int], int | None] | None = None
-        self.continuous = False
-        self.last_epoch: int | None = None  # a continuous sampler's last epoch (None: no end)
+        self.crop_schedule = crop_schedule
+        self.continuous = continuous
+        self.last_epoch = last_epoch  # a continuous sampler's last epoch (None: no end)
         full = len(labels) // (batch_size * world_size)
         self.num_batches = epoch_size if epoch_size else max(full, 1)
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from imagenet_trainer.config import TrainConfig, without_options
+from imagenet_trainer.data.build import crop_size_at
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, broadcast_buffers, cleanup
 from imagenet_trainer.engine.ema import ema_weights
@@ -46,21 +47,6 @@ def resume_command(cfg: TrainConfig, checkpoint: Path) -> str:
 
 
 _clock = time.monotonic  # when epoch files are due (--save-interval); tests replace it
-
-
-def crop_size_at(cfg: TrainConfig, epoch: int) -> int | None:
-    """Progressive resizing: the crop side for 1-based ``epoch``, or None for the configured size.
-
-    ``prog_resize = [start, end]`` grows the crop linearly from ``start`` x crop_size at the first
-    epoch to the full size at ``end`` of the run (a share of --epochs), in steps of 8 px.
-    """
-    if not cfg.prog_resize:
-        return None
-    start, end = cfg.prog_resize
-    last = max(1, round(end * cfg.epochs))
-    t = 1.0 if last <= 1 else min(1.0, (epoch - 1) / (last - 1))
-    size = cfg.crop_size * (start + (1 - start) * t)
-    return max(8, min(cfg.crop_size, int(round(size / 8)) * 8))
 
 
 def time_left(cfg: TrainConfig, epoch: int, train_s: float, eval_s: float | None) -> float:

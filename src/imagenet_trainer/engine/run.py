@@ -7,7 +7,6 @@ a DDP job, and only rank 0 writes.
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import importlib.util
 import re
@@ -28,7 +27,7 @@ from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, choose_ddp_graph, ddp_options, init_from_env, set_ddp_graph
 from imagenet_trainer.engine.ema import ema_decay, make_ema
 from imagenet_trainer.engine.guard import LossGuard
-from imagenet_trainer.engine.loop import BadImages, Run, crop_size_at, run_epochs
+from imagenet_trainer.engine.loop import BadImages, Run, run_epochs
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.probe import choose_for_run
 from imagenet_trainer.engine.resolve import adapt_to_data, check_input_size, resolved_config
@@ -164,8 +163,6 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     if dist.is_main:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
-    data.train.batch_sampler.crop_schedule = functools.partial(crop_size_at, cfg)
-    data.train.batch_sampler.last_epoch = cfg.epochs  # no workers decoding past the run's end
     return run_epochs(Run(cfg, model, net, ema, optimizer, scaler, criterion, data, ctx, runlog, run_dir, device,
                           dist, bad, cutout, start_epoch, step, best,
                           times={"setup": time.perf_counter() - launch}))
