@@ -149,15 +149,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def check_writable(folder: str | os.PathLike, option: str) -> None:
+def check_writable(folder: str | os.PathLike, option: str, path: str | os.PathLike | None = None) -> None:
     """Make ``folder`` (and its parents) and check a file can be written there: a one-line error naming it and
-    ``option`` now, not after minutes of loading data, naming a temporary file."""
+    ``option`` now, not after minutes of loading data, naming a temporary file. ``path``: the file the user
+    named, where ``folder`` is its parent."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = _tmp_name(folder / "write-check")
         probe.write_bytes(b"")
         probe.unlink()
+    except (FileExistsError, NotADirectoryError):  # mkdir met a file where a folder is needed
+        what = (f"{path}: part of this path is a file, not a folder; choose another path" if path is not None else
+                f"{folder}: a file is in the way where a folder is needed; choose another path or move the file")
+        raise UsageError(f"{option} {what}") from None
     except OSError as e:
         raise UsageError(f"{option} {folder}: cannot write there ({e.strerror or e}); choose a folder you may "
                          "write to") from None

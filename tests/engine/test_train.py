@@ -432,7 +432,7 @@ def test_an_output_that_cannot_be_written_is_named_before_the_data_loads(tiny_tr
     code = main(["train", "--data", str(tiny_tree), "--output", str(blocker / "run"), "--device", "cpu",
                  "--workers", "0", "--epochs", "1"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and err[-1].startswith(f"imagenet-trainer train: error: --output {blocker / 'run'}: cannot write")
+    assert code == 2 and err[-1].startswith(f"imagenet-trainer train: error: --output {blocker / 'run'}: a file is in")
 
 
 def test_a_save_killed_mid_way_leaves_no_temporary_file_behind(tiny_tree, tmp_path):

@@ -121,7 +121,7 @@ def convert(lm: LoadedModel, dst: str | os.PathLike, softmax: bool = False, dtyp
         raise UsageError(f"--dst {dst}: unknown extension; use one of {', '.join(FORMATS)}")
     if dst.suffix == ".onnx" and dtype == "bf16":
         raise UsageError("--bf16 with .onnx: ONNX Runtime has no bf16 CPU kernels; use --fp16 or another format")
-    check_writable(dst.parent, "--dst")  # missing folders are made, as train's --output makes them
+    check_writable(dst.parent, "--dst", dst)  # missing folders are made, as train's --output makes them
     lm.model.cpu().float().eval()
     meta = metadata(lm, softmax, dtype)
     size = lm.crop_size

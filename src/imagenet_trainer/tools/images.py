@@ -36,7 +36,8 @@ def open_upright(path: Path, shorter: int | None = None) -> Image.Image:
     """The image with its EXIF orientation applied, fully loaded; raises on unreadable files, and on a header
     that claims more than ``decode.MAX_PIXELS`` (checked before decoding: Pillow's own, smaller limit would call
     a real 20,000 x 12,000 photo, whose shrinking is these tools' job, a bomb). ``shorter``: a JPEG is decoded
-    at the smallest DCT scale that keeps its shorter side at least this long."""
+    at the smallest DCT scale that keeps its shorter side at least this long; ``img.info["full_size"]`` is then
+    still the upright image's full (width, height)."""
     limit = Image.MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -44,13 +45,16 @@ def open_upright(path: Path, shorter: int | None = None) -> Image.Image:
         try:
             img = Image.open(path)
             check_pixels(*img.size)
+            full = img.size[::-1] if img.getexif().get(0x0112, 1) in (5, 6, 7, 8) else img.size  # upright
             if shorter:
                 s = shorter / min(img.size)
                 img.draft(img.mode, (max(1, round(img.width * s)), max(1, round(img.height * s))))
             img.load()
         finally:
             Image.MAX_IMAGE_PIXELS = limit
-        return ImageOps.exif_transpose(img)
+        img = ImageOps.exif_transpose(img)
+        img.info["full_size"] = full
+        return img
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -112,7 +116,7 @@ def _resize_one(job: ResizeJob) -> tuple[str, str]:
         img = open_upright(src, shorter=job.size)
     except Exception as e:
         return f"corrupt: {type(e).__name__}: {e}", job.src
-    w, h = img.size
+    w, h = img.info["full_size"]  # the decode may have been at a reduced scale
     if min(w, h) <= job.size:
         if dst != src:  # mirror the tree: small files are copied as they are
             data = src.read_bytes()
