@@ -22,7 +22,6 @@ from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
 
 
-
 @dataclass
 class DataBundle:
     train: DeviceLoader

@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from imagenet_trainer.config import DEFAULT_BATCH, TrainConfig
 
+DEFAULT_WEIGHT_DECAY = 1e-4  # step and cosine, when --weight-decay is not given
 MAX_WARMUP_FLOOR_SHARE = 0.25  # --warmup-min-steps never makes the warmup longer than this share of the run
 
 # The original example's regime: (first epoch, last epoch, lr, weight decay), epochs counted from 1.
@@ -52,7 +53,7 @@ class Schedule:
             lr, wd = seed_regime(int(epoch) + 1)
             lr *= self.base_lr / 1e-2
             return lr, wd if self.weight_decay is None else self.weight_decay
-        wd = 1e-4 if self.weight_decay is None else self.weight_decay
+        wd = DEFAULT_WEIGHT_DECAY if self.weight_decay is None else self.weight_decay
         if self.kind == "step":
             return self.base_lr * self.step_gamma ** (int(epoch) // self.step_size), wd
         if self.warmup > 0 and epoch < self.warmup:

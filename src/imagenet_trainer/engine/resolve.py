@@ -7,12 +7,12 @@ the rest, once the run has its device, data and schedule. ``config.yaml`` holds 
 
 from __future__ import annotations
 
-
 import torch
 
 from imagenet_trainer.config import DEFAULT_BATCH, DEFAULT_CROP, SMALL_IMAGE_SIDE, TrainConfig
 from imagenet_trainer.data.build import load_indexes, median_image_side, resolve_sizes, resolve_workers
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD
+from imagenet_trainer.engine.optim import DEFAULT_WEIGHT_DECAY
 from imagenet_trainer.engine.runlog import log
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import min_input_size, supports_small_stem
@@ -88,8 +88,7 @@ def check_input_size(cfg: TrainConfig) -> None:
         raise UsageError(f"--crop-size {cfg.crop_size}: {cfg.arch} takes inputs of at least {least} px; give "
                          f"--crop-size {least} or more (with --image-size at least as large), or a net made for "
                          "small images (--arch resnet9)")
-    if cfg.image_size < cfg.crop_size:
-        raise UsageError(f"--image-size {cfg.image_size}: smaller than the crop ({cfg.crop_size} px)")
+    cfg.check()  # and the sizes against each other, now that both are known
 
 
 def resolved_config(cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None, data, base_lr: float,
@@ -103,7 +102,8 @@ def resolved_config(cfg: TrainConfig, device: torch.device, dtype: torch.dtype |
         loader=("cpu" if cfg.loader == "auto" else cfg.loader) if cached else data.loader,
         cache=data.loader.split()[0] if cached else "off",  # "gpu cache" -> gpu, "ram cache" -> ram
         workers=resolve_workers(cfg), device=device.type if world_size > 1 else str(device), precision=precision,
-        lr=base_lr, weight_decay=1e-4 if weight_decay is None and cfg.lr_schedule != "seed" else weight_decay,
+        lr=base_lr, weight_decay=DEFAULT_WEIGHT_DECAY if weight_decay is None and cfg.lr_schedule != "seed"
+        else weight_decay,
         num_classes=num_classes,
         normalize="imagenet" if same_mean else "fixed", mean=[float(v) for v in data.mean],
         std=[float(v) for v in data.std],
