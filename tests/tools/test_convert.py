@@ -206,5 +206,7 @@ def test_every_model_converts_at_two_crop_sizes(name, ext, tmp_path):
         model = create_model(name, 3).eval()
         _randomize_bn(model)
         lm = LoadedModel(model, ["a", "b", "c"], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25], size + 8, size, name, 1)
-        report = convert(lm, tmp_path / f"m{size}{ext}")
+        out = tmp_path / f"m{size}{ext}"
+        report = convert(lm, out)
         assert report["max_abs_diff_random"] < 1e-4, (size, report)
+        out.unlink()  # VGG's exports are 0.5 GB each
