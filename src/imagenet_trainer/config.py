@@ -71,6 +71,7 @@ LOADERS = ("auto", "cpu", "gpu", "hybrid", "naive")
 CACHE_MODES = ("auto", "off", "ram", "gpu")
 TRAIN_CROPS = ("auto", "rrc", "seed", "pad")
 SCHEDULES = ("seed", "step", "cosine")
+OPTIMIZERS = ("sgd", "adamw", "lamb", "lars")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 BACKENDS = ("cudnn", "native", "compile")
 
@@ -138,6 +139,15 @@ class TrainConfig:
                              "median image side is at most 64 px, with native-size crops", group="model",
                              choices=("auto", "on", "off"))
     num_classes: Optional[int] = option(None, "default: class folders in train/", group="model", low=1)
+    pretrained: bool = option(False, "start from the model's published weights, through torchvision's or timm's own "
+                              "download and cache, with a new head for the data's classes; the input recipe (mean, "
+                              "std, sizes) follows them", group="model")
+    weights: Optional[str] = option(None, "start from the weights in FILE: a torchvision .pth, a timm checkpoint, "
+                                    ".safetensors, or a model or checkpoint file of this tool; a new head for the "
+                                    "data's classes", group="model", metavar="FILE")
+    drop_path: Optional[float] = option(None, "stochastic depth rate, for models that have it (timm's; torchvision's "
+                                        "ConvNeXt, EfficientNet, Swin, MaxViT); default: the model's own", group="model",
+                                        low=0, metavar="RATE")
     # --- optimization ---
     epochs: int = option(90, "number of epochs", group="optimization", flags=("-nEpochs",), low=1)
     lr_schedule: str = option("cosine", "seed: the original's epoch table; step: x step-gamma every step-size "
@@ -153,12 +163,22 @@ class TrainConfig:
                                group="optimization", low=0)
     step_size: int = option(30, "step: epochs between decays", group="optimization", low=1)
     step_gamma: float = option(0.1, "step: decay factor", group="optimization")
-    momentum: float = option(0.9, "SGD momentum", group="optimization")
+    opt: str = option("sgd", "optimizer: sgd (with momentum), adamw, lamb or lars (timm's, where timm is installed)",
+                      group="optimization", choices=OPTIMIZERS)
+    momentum: float = option(0.9, "SGD and LARS momentum", group="optimization")
     nesterov: bool = option(False, "Nesterov momentum", group="optimization")
     weight_decay: Optional[float] = option(None, "weight decay (default: the seed table's, else 1e-4)",
                                            group="optimization", flags=("--wd",), low=0)
-    no_bn_decay: bool = option(False, "no weight decay on batch-norm and bias parameters (--bn-decay: decay them too)",
-                               group="optimization", negative="--bn-decay")
+    no_bn_decay: bool = option(False, "no weight decay on norms, biases, position embeddings and class tokens "
+                               "(--bn-decay: decay them too)", group="optimization", negative="--bn-decay")
+    layer_decay: Optional[float] = option(None, "layer-wise LR decay: each layer's LR is FACTOR times the next one's, "
+                                          "the head's the full LR (timm's layer groups; for other models, their "
+                                          "top-level blocks)", group="optimization", metavar="FACTOR")
+    clip_grad: Optional[float] = option(None, "clip the gradients' global norm to this", group="optimization",
+                                        metavar="NORM")
+    freeze_epochs: float = option(0.0, "train only the classifier head for the first N epochs, then the whole "
+                                  "model", group="optimization", low=0, metavar="N")
+    freeze_backbone: bool = option(False, "train only the classifier head, for the whole run", group="optimization")
     label_smoothing: float = option(0.0, "label smoothing factor", group="optimization")
     guard: bool = option(True, "stop, with what to try, when the training loss goes non-finite or rises to more than "
                          "twice its start plus one after the warmup (a diverged run)", group="optimization")
@@ -283,6 +303,13 @@ class TrainConfig:
         need(self.ddp_graph != "whole" or self.backend == "compile", "ddp-graph", self.ddp_graph,
              "chooses how torch.compile cuts a DDP model: add --backend compile")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
+        need(self.layer_decay is None or 0.0 < self.layer_decay <= 1.0, "layer-decay", self.layer_decay,
+             "must be a factor above 0 and at most 1")
+        need(self.clip_grad is None or self.clip_grad > 0, "clip-grad", self.clip_grad, "must be a norm above 0")
+        need(not (self.pretrained and self.weights), "weights", self.weights,
+             "and --pretrained both give starting weights: choose one")
+        need(not (self.retrain and (self.pretrained or self.weights)), "retrain", self.retrain,
+             "continues a run of this tool with its classes; for other starting weights use --weights alone")
 
     @classmethod
     def from_recipe(cls, name: Optional[str] = "fast", **overrides) -> "TrainConfig":

@@ -20,6 +20,7 @@ from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.trainer import StepContext, evaluate
 from imagenet_trainer.errors import UsageError, reason
 from imagenet_trainer.models import create_model
+from imagenet_trainer.models.weights import strip_wrappers
 from imagenet_trainer.tools.images import image_files
 
 
@@ -36,23 +37,6 @@ class LoadedModel:
     small_stem: bool = False
     data: str | None = None  # the dataset it was trained on, if recorded
     ema: bool = False  # the weights are the EMA's
-
-
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-
-
-def strip_wrappers(state_dict: dict) -> dict:
-    """Drop the key prefixes that DataParallel/DDP (``module.``) and torch.compile (``_orig_mod.``) add."""
-    out = {}
-    for k, v in state_dict.items():
-        changed = True
-        while changed:
-            changed = False
-            for p in _WRAPPER_PREFIXES:
-                if k.startswith(p):
-                    k, changed = k[len(p):], True
-        out[k] = v
-    return out
 
 
 def _read_safetensors(path: Path) -> dict:
@@ -83,8 +67,11 @@ def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool | N
     else:
         rec = ckpt_io.safe_load(path, ckpt_io.MODEL_FORMAT)
     try:
-        model = create_model(rec["arch"], rec["num_classes"], small_stem=bool(rec.get("small_stem", False)))
-    except UsageError:
+        model = create_model(rec["arch"], rec["num_classes"], small_stem=bool(rec.get("small_stem", False)),
+                             image_size=int(rec["crop_size"]))
+    except UsageError as e:
+        if "timm" in str(e) and "pip install" in str(e):
+            raise UsageError(f"{path}: made with {rec['arch']}; {e}") from None
         raise UsageError(f"{path}: made with model {rec['arch']!r}, which this version does not know") from None
     if ema and "ema_state_dict" not in rec:
         raise UsageError(f"{path}: has no EMA weights (train with --ema, or the fast recipe)")

@@ -12,10 +12,11 @@ import torch
 from imagenet_trainer.config import DEFAULT_BATCH, DEFAULT_CROP, SMALL_IMAGE_SIDE, TrainConfig
 from imagenet_trainer.data.build import load_indexes, median_image_side, resolve_sizes, resolve_workers
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD
-from imagenet_trainer.engine.optim import DEFAULT_WEIGHT_DECAY
+from imagenet_trainer.engine.optim import default_weight_decay
 from imagenet_trainer.engine.runlog import log
 from imagenet_trainer.errors import UsageError
-from imagenet_trainer.models import min_input_size, supports_small_stem
+from imagenet_trainer.models import has_drop_path, min_input_size, supports_small_stem
+from imagenet_trainer.models.weights import starting_recipe
 
 SMALL_CROP_CHECK = 96  # crops below this side are checked against the net's smallest input (min_input_size)
 
@@ -28,6 +29,9 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
     crops and no progressive resizing; random-resized crops for the others). A value the user gave is kept.
     """
     cfg.check()
+    cfg, recipe = follow_starting_weights(cfg, verbose)
+    if cfg.drop_path is not None and "drop_path" not in cfg.typed and not has_drop_path(cfg.arch):
+        cfg = cfg.replace(drop_path=None)  # a recipe's drop-path, for the models that have it
     if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
         raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
     auto = {k for k in ("small_stem", "train_crop") if getattr(cfg, k) == "auto"}
@@ -36,10 +40,13 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
         return cfg
     train_index = load_indexes(cfg)[0]
     side = median_image_side(train_index)
-    small = 0 < side <= SMALL_IMAGE_SIDE
+    # small images, unless starting weights were trained on larger inputs (a pretrained net sees CIFAR at 224 px)
+    small = 0 < side <= SMALL_IMAGE_SIDE and (recipe is None or recipe["crop_size"] <= SMALL_IMAGE_SIDE)
     changes, notes = {}, []
     if cfg.small_stem == "auto":
         changes["small_stem"] = "on" if small and supports_small_stem(cfg.arch) else "off"
+        if recipe is not None:  # the starting weights' own stem
+            changes["small_stem"] = "on" if recipe["small_stem"] else "off"
         if small:
             notes.append("ResNet small stem (3x3 stride 1, no max-pool)" if changes["small_stem"] == "on"
                          else f"no small stem for {cfg.arch} (ResNets only)")
@@ -76,6 +83,29 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
     return cfg.replace(**changes)
 
 
+def follow_starting_weights(cfg: TrainConfig, verbose: bool = True) -> tuple[TrainConfig, dict | None]:
+    """``cfg`` with the input recipe of ``--pretrained``'s or ``--weights``' weights (``models.weights.
+    starting_recipe``): their mean and std, crop and resize sizes, where the user gave none; and the recipe."""
+    if not (cfg.pretrained or cfg.weights) or cfg.resume:
+        return cfg, None
+    recipe = starting_recipe(cfg.arch, cfg.pretrained, cfg.weights)
+    if recipe is None:
+        return cfg, None
+    changes, notes = {}, []
+    if not {"normalize", "mean", "std"} & set(cfg.typed):
+        changes |= {"normalize": "fixed", "mean": list(recipe["mean"]), "std": list(recipe["std"])}
+        notes.append("mean " + "/".join(f"{v:.3g}" for v in recipe["mean"]) + ", std "
+                     + "/".join(f"{v:.3g}" for v in recipe["std"]))
+    if cfg.crop_size is None and cfg.image_size is None:
+        changes |= {"crop_size": recipe["crop_size"], "image_size": recipe["image_size"]}
+        notes.append(f"crops of {recipe['crop_size']} px (val: shorter side to {recipe['image_size']}, centre crop)")
+    if recipe.get("interpolation") not in (None, "bilinear"):
+        notes.append(f"resized bilinear here, where they were trained {recipe['interpolation']}")
+    if verbose and notes:
+        log(f"input recipe of {recipe['source']}: {', '.join(notes)}")
+    return cfg.replace(**changes), recipe
+
+
 def smallest_input(arch: str, small_stem: str, crop: int) -> int:
     """The smallest input side ``arch`` takes, where ``crop`` might be below it (``models.min_input_size``)."""
     return min_input_size(arch, small_stem == "on") if crop < SMALL_CROP_CHECK else 8
@@ -102,7 +132,7 @@ def resolved_config(cfg: TrainConfig, device: torch.device, dtype: torch.dtype |
         loader=("cpu" if cfg.loader == "auto" else cfg.loader) if cached else data.loader,
         cache=data.loader.split()[0] if cached else "off",  # "gpu cache" -> gpu, "ram cache" -> ram
         workers=resolve_workers(cfg), device=device.type if world_size > 1 else str(device), precision=precision,
-        lr=base_lr, weight_decay=DEFAULT_WEIGHT_DECAY if weight_decay is None and cfg.lr_schedule != "seed"
+        lr=base_lr, weight_decay=default_weight_decay(cfg.opt) if weight_decay is None and cfg.lr_schedule != "seed"
         else weight_decay,
         num_classes=num_classes,
         normalize="imagenet" if same_mean else "fixed", mean=[float(v) for v in data.mean],

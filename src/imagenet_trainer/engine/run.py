@@ -35,6 +35,8 @@ from imagenet_trainer.engine.runlog import RunLog, find_latest_checkpoint, log, 
 from imagenet_trainer.engine.trainer import StepContext, synthetic_step_rate
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import create_model, resolve_name
+from imagenet_trainer.models.weights import (check_published, freeze_body, head_names, load_into, published,
+                                             read_weights)
 
 
 
@@ -131,8 +133,11 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
         resolve_name(cfg.arch))
     runlog = RunLog(run_dir, enabled=dist.is_main)  # a folder that cannot be written is an error now
     torch.manual_seed(cfg.seed)
-    model = _build_model(cfg, num_classes, train_index.classes, device)
-    optimizer = make_optimizer(model, cfg)
+    model = _build_model(cfg, num_classes, train_index.classes, device, fresh=state is None)
+    head = head_names(model, num_classes)
+    if cfg.freeze_backbone:
+        freeze_body(model, head)
+    optimizer = make_optimizer(model, cfg, head)
     schedule = Schedule(cfg, steps_per_epoch(cfg, len(train_index)))
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     ema = make_ema(model, ema_decay(cfg.ema_half_life, cfg.epochs * schedule.steps_per_epoch)) if cfg.ema else None
@@ -155,7 +160,7 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
                       cfg.tta_shift, cutout, bad,
                       cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead",
                       guard=LossGuard(num_classes, schedule.warmup * schedule.steps_per_epoch, schedule.base_lr)
-                      if cfg.guard else None)
+                      if cfg.guard else None, clip_grad=cfg.clip_grad)
     for b in data.bad:  # found while filling the train cache, which every process fills alike: said once
         bad(b.path, b.reason, announce=dist.is_main)
     for b in data.shard_bad:  # this process's val shard
@@ -190,10 +195,16 @@ def _check_data(cfg: TrainConfig, state: dict | None, resume_path: Path | None):
     return train_index, num_classes
 
 
-def _build_model(cfg: TrainConfig, num_classes: int, classes: list[str], device: torch.device) -> nn.Module:
-    """The model on ``device``: fresh, or with ``--retrain``'s weights."""
-    model = create_model(cfg.arch, num_classes, small_stem=cfg.small_stem == "on")
-    if cfg.retrain:
+def _build_model(cfg: TrainConfig, num_classes: int, classes: list[str], device: torch.device,
+                 fresh: bool = True) -> nn.Module:
+    """The model on ``device``: with random weights, ``--retrain``'s, ``--weights``' or ``--pretrained``'s (and a new
+    head for the data's classes); ``fresh`` False (resuming): as built, for the checkpoint's weights."""
+    model = create_model(cfg.arch, num_classes, small_stem=cfg.small_stem == "on", drop_path=cfg.drop_path,
+                         image_size=cfg.crop_size)
+    if fresh and (cfg.weights or cfg.pretrained):
+        start = read_weights(cfg.weights) if cfg.weights else published(cfg.arch)
+        log(load_into(model, start, num_classes, classes))
+    elif fresh and cfg.retrain:
         weights = ckpt_io.safe_load(cfg.retrain, ckpt_io.MODEL_FORMAT)
         _check_classes(weights, cfg.retrain, classes, cfg.data, resuming=False)
         ckpt_io.load_weights(model, weights["state_dict"], cfg.retrain)
@@ -216,6 +227,8 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
     """Check the run-wide options; the device (this rank's GPU under DDP), the process group, the autocast dtype."""
     cfg.check()
     resolve_name(cfg.arch)
+    if cfg.pretrained:
+        check_published(cfg.arch)
     device = resolve_device(cfg.device)
     dist = init_from_env(device.type, cfg.dist_timeout)
     if dist.enabled and device.type == "cuda":
@@ -250,7 +263,8 @@ def _check_classes(record: dict, path, classes: list[str], data: str, resuming: 
         detail = f"; its {other!r} is not one of them" if other else ""
         count = (f"on {len(known)} classes{where}, but {data} has {len(classes)}" if len(known) != len(classes)
                  else f"on other classes{where} than {data}'s")
-        what = "resume it on the data it was trained on" if resuming else "retraining keeps a model's classes"
+        what = ("resume it on the data it was trained on" if resuming
+                else "retraining keeps a model's classes; to fine-tune it on these, use --weights FILE")
         raise UsageError(f"{path}: trained {count}{detail}; {what}")
     log(f"note: {path} was trained on other class names{where}; retraining maps its outputs to {data}'s "
         "classes in sorted order")

@@ -127,6 +127,7 @@ class RunLog:
 
 def new_run_dir(arch: str, root: str = "runs") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    arch = arch.replace("/", "-")  # timm/convnext_tiny -> timm-convnext_tiny
     path = Path(root) / f"{arch}-{stamp}"
     n = 1
     while path.exists():

@@ -36,6 +36,7 @@ class StepContext:
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
     cuda_graphs: bool = False  # the compiled model replays CUDA graphs: each training step starts a new generation
     guard: object = None  # a divergence guard (engine.guard.LossGuard) that looks at the loss now and then
+    clip_grad: float | None = None  # clip the gradients' global norm to this before each optimizer step
 
     def autocast(self):
         if self.autocast_dtype is None:
@@ -100,6 +101,10 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
             if ctx.guard is not None:
                 ctx.guard.watch(i, last["row"], epoch, step)
         if boundary:
+            if ctx.clip_grad is not None:
+                if ctx.scaler is not None:
+                    ctx.scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], ctx.clip_grad)
             if ctx.scaler is not None:
                 ctx.scaler.step(optimizer)
                 ctx.scaler.update()

@@ -1,4 +1,5 @@
-"""The model registry: ``@register_model`` fills it, ``create_model`` and ``list_models`` read it."""
+"""The model registry: ``@register_model`` fills it with this project's networks; ``create_model`` builds those,
+torchvision's classification models by their names and timm's as ``timm/NAME`` (``models.zoo``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from typing import Callable
 import torch.nn as nn
 
 from imagenet_trainer.errors import UsageError
+from imagenet_trainer.models import zoo
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _ALIASES: dict[str, str] = {}
 _DESCRIPTIONS: dict[str, str] = {}
+_TORCHVISION: dict[str, str] = {}  # registered name -> the torchvision model it builds (for its published weights)
 
 
-def register_model(name: str, description: str = "", aliases: tuple[str, ...] = ()):
-    """Register ``fn(num_classes) -> nn.Module`` under ``name`` (and aliases); duplicates are refused."""
+def register_model(name: str, description: str = "", aliases: tuple[str, ...] = (), torchvision: str | None = None):
+    """Register ``fn(num_classes) -> nn.Module`` under ``name`` (and aliases); duplicates are refused.
+    ``torchvision``: the torchvision model ``fn`` builds, whose published weights ``--pretrained`` loads."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         for n in (name, *aliases):
@@ -25,6 +29,8 @@ def register_model(name: str, description: str = "", aliases: tuple[str, ...] = 
         _DESCRIPTIONS[name] = description
         for a in aliases:
             _ALIASES[a] = name
+        if torchvision:
+            _TORCHVISION[name] = torchvision
         return fn
 
     return wrap
@@ -32,23 +38,47 @@ def register_model(name: str, description: str = "", aliases: tuple[str, ...] = 
 
 def resolve_name(name: str) -> str:
     """The canonical name for ``name`` or an alias; a clear error for unknown names."""
+    if zoo.is_timm(name):
+        return zoo.TIMM_PREFIX + zoo.timm_name(name)
     key = name.lower()
     key = _ALIASES.get(key, key)
-    if key not in _BUILDERS:
-        raise UsageError(f"--arch {name}: unknown model; `imagenet-trainer models` lists them "
-                         f"({', '.join(sorted(_BUILDERS))})")
+    if key not in _BUILDERS and key not in zoo.torchvision_names():
+        raise UsageError(f"--arch {name}: unknown model; `imagenet-trainer models` lists them, "
+                         "`imagenet-trainer models --filter WORD` searches torchvision's and timm's (timm/NAME)")
     return key
 
 
-def create_model(name: str, num_classes: int = 1000, small_stem: bool = False) -> nn.Module:
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is one of this project's own registered networks (not a zoo's)."""
+    return not zoo.is_timm(name) and resolve_name(name) in _BUILDERS
+
+
+def torchvision_name(name: str) -> str | None:
+    """The torchvision model ``name`` builds (itself, for a torchvision name); None for timm's and our own."""
+    key = resolve_name(name)
+    if zoo.is_timm(key):
+        return None
+    return _TORCHVISION.get(key) if key in _BUILDERS else key
+
+
+def create_model(name: str, num_classes: int = 1000, small_stem: bool = False, drop_path: float | None = None,
+                 image_size: int | None = None) -> nn.Module:
     """Build a freshly initialized model by name (or alias) for ``num_classes`` classes.
 
     ``small_stem`` (ResNets): a 3x3 stride-1 first conv and no max-pool, so that 32-64 px images keep
-    their resolution instead of shrinking 4x before the first block.
+    their resolution instead of shrinking 4x before the first block. ``drop_path``: the stochastic depth rate,
+    for models that have it (``zoo.build``); ``image_size``: the input side, for models built for one (ViTs).
     """
     if num_classes < 1:
         raise UsageError(f"number of classes must be at least 1, got {num_classes}")
-    model = _BUILDERS[resolve_name(name)](num_classes=num_classes)
+    key = resolve_name(name)
+    if key not in _BUILDERS:
+        model = zoo.build(key, num_classes, drop_path=drop_path, image_size=image_size)
+    elif drop_path is not None:
+        raise UsageError(f"--drop-path: {key} has no stochastic depth (torchvision's ConvNeXt, EfficientNet, Swin and "
+                         "ViT have it, as most of timm's models do)")
+    else:
+        model = _BUILDERS[key](num_classes=num_classes)
     if small_stem:
         if not supports_small_stem(name):
             raise UsageError(f"--small-stem: only the ResNets have one; {name} keeps its stem")
@@ -56,6 +86,22 @@ def create_model(name: str, num_classes: int = 1000, small_stem: bool = False) -
         nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
         model.maxpool = nn.Identity()
     return model
+
+
+@functools.lru_cache(maxsize=None)
+def has_drop_path(name: str) -> bool:
+    """Whether the model has stochastic depth (``create_model(..., drop_path=R)``): built on the meta device."""
+    import torch
+
+    key = resolve_name(name)
+    if key in _BUILDERS:
+        return False
+    try:
+        with torch.device("meta"):
+            zoo.build(key, 2, drop_path=0.1)
+    except UsageError:
+        return False
+    return True
 
 
 def supports_small_stem(name: str) -> bool:
@@ -72,7 +118,10 @@ def aliases_of(name: str) -> list[str]:
 
 
 def describe(name: str) -> str:
-    return _DESCRIPTIONS[resolve_name(name)]
+    key = resolve_name(name)
+    if key in _DESCRIPTIONS:
+        return _DESCRIPTIONS[key]
+    return "timm" if zoo.is_timm(key) else "torchvision"
 
 
 @functools.lru_cache(maxsize=None)
