@@ -131,11 +131,12 @@ def test_adamw_resumes_exactly(tiny_tree, tmp_path, monkeypatch):
         assert torch.equal(full[k], resumed[k]), k
 
 
-def test_a_tiny_timm_model_trains_resumes_converts_and_predicts(tiny_tree, tmp_path, capsys):
+@pytest.mark.parametrize("arch", ["timm/test_convnext", "timm/test_vit"])
+def test_a_tiny_timm_model_trains_resumes_converts_and_predicts(tiny_tree, tmp_path, capsys, arch):
     pytest.importorskip("timm")
     pytest.importorskip("onnxruntime")
     run = tmp_path / "run"
-    args = ["train", "--data", str(tiny_tree), "--arch", "timm/test_convnext", "--epochs", "2", "--batch-size", "6",
+    args = ["train", "--data", str(tiny_tree), "--arch", arch, "--epochs", "2", "--batch-size", "6",
             "--crop-size", "32", "--image-size", "36", "--workers", "0", "--device", "cpu", "--output", str(run),
             "--recipe", "finetune", "--save-interval", "0"]
     assert main(args) == 0

@@ -70,3 +70,22 @@ def test_models_filter_searches_all_zoos(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["resnet9", "resnet9_w96", "resnet9_wide"] and not rows[0]["weights"]
     assert main(["models", "--filter", "no-such-net"]) == 1
+
+
+def test_a_vit_takes_sides_its_patches_divide(tiny_tree):
+    pytest.importorskip("timm")
+    from imagenet_trainer.config import TrainConfig
+    from imagenet_trainer.engine.resolve import adapt_to_data, check_input_size
+    from imagenet_trainer.models.registry import fitting_side, min_input_size
+
+    assert fitting_side("timm/test_vit", 20) == 32 and fitting_side("timm/test_vit", 48) == 48
+    assert min_input_size("timm/test_vit") == 16 and fitting_side("resnet18", 20) == 20
+    cfg = TrainConfig.from_recipe("fast", data=str(tiny_tree), arch="timm/test_vit", workers=0)
+    resolved = adapt_to_data(cfg, verbose=False)  # the photos' 40-52 px: crops of 48, and no progressive resizing
+    assert resolved.crop_size == 48 and resolved.prog_resize is None
+    with pytest.raises(UsageError, match="--crop-size 20: timm/test_vit takes sides that its patches divide; give "
+                                         "--crop-size 32"):
+        check_input_size(resolved.replace(crop_size=20, image_size=24))
+    with pytest.raises(UsageError, match="--prog-resize: timm/test_vit takes only the input side"):
+        adapt_to_data(TrainConfig.from_recipe("fast", data=str(tiny_tree), arch="timm/test_vit", workers=0,
+                                              prog_resize=[0.5, 0.5]), verbose=False)

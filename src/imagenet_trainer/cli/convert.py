@@ -64,7 +64,8 @@ def run(args) -> int:
         diffs = "  ".join(f"{k.replace('max_abs_diff_', '')} inputs: max |diff| of probabilities {v:.2e}, "
                           f"of outputs {report['max_rel_diff_output_' + k[13:]]:.1e} relative"
                           for k, v in report.items() if k.startswith("max_abs_diff"))
-        folded = {True: "batch norm folded", False: "batch norm NOT folded", None: "weights only"}[report["bn_folded"]]
+        folded = {True: "batch norm folded", False: "batch norm NOT folded", None: "weights only",
+                  "none": "no batch norm"}[report["bn_folded"]]
         print(f"wrote {report['dst']} ({report['format']}, {dtype}, {folded})  {diffs}")
     return 0
 

@@ -15,7 +15,9 @@ from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD
 from imagenet_trainer.engine.optim import default_weight_decay
 from imagenet_trainer.engine.runlog import log
 from imagenet_trainer.errors import UsageError
-from imagenet_trainer.models import has_drop_path, min_input_size, supports_small_stem
+from imagenet_trainer.models import has_drop_path, min_input_size, resolve_name, supports_small_stem
+from imagenet_trainer.models.registry import fitting_side
+from imagenet_trainer.models.zoo import sized_at_build
 from imagenet_trainer.models.weights import starting_recipe
 
 SMALL_CROP_CHECK = 96  # crops below this side are checked against the net's smallest input (min_input_size)
@@ -32,6 +34,12 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
     cfg, recipe = follow_starting_weights(cfg, verbose)
     if cfg.drop_path is not None and "drop_path" not in cfg.typed and not has_drop_path(cfg.arch):
         cfg = cfg.replace(drop_path=None)  # a recipe's drop-path, for the models that have it
+    if cfg.prog_resize and sized_at_build(resolve_name(cfg.arch)):  # a ViT takes the one input side it was built for
+        if "prog_resize" in cfg.typed:
+            raise UsageError(f"--prog-resize: {cfg.arch} takes only the input side it is built for; leave it out")
+        cfg = cfg.replace(prog_resize=None)
+        if verbose:
+            log(f"no progressive resizing: {cfg.arch} takes only the input side it is built for")
     if cfg.small_stem == "on" and not supports_small_stem(cfg.arch):
         raise UsageError(f"--small-stem on: {cfg.arch} has none (only the ResNets do)")
     auto = {k for k in ("small_stem", "train_crop") if getattr(cfg, k) == "auto"}
@@ -60,6 +68,10 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
         crop = -(-least // 8) * 8
         size = cfg.image_size or (crop if small else round(crop * 8 / 7))
         notes.append(f"{cfg.arch} takes at least {least} px: crops of {crop}")
+    if cfg.crop_size is None and fitting_side(cfg.arch, crop) != crop:  # a ViT: a side its patches divide
+        crop = fitting_side(cfg.arch, crop)
+        size = max(cfg.image_size or 0, crop if small else round(crop * 8 / 7))
+        notes.append(f"{cfg.arch} takes sides its patches divide: crops of {crop}")
     changes |= {"crop_size": crop, "image_size": size, "batch_size": sized.batch_size}
     if cfg.crop_size is None and (small or crop != DEFAULT_CROP):
         notes.append(f"crops of {crop} px" + ("" if small else f" (val: shorter side to {size}, centre crop)"))
@@ -118,6 +130,10 @@ def check_input_size(cfg: TrainConfig) -> None:
         raise UsageError(f"--crop-size {cfg.crop_size}: {cfg.arch} takes inputs of at least {least} px; give "
                          f"--crop-size {least} or more (with --image-size at least as large), or a net made for "
                          "small images (--arch resnet9)")
+    side = fitting_side(cfg.arch, cfg.crop_size)
+    if side != cfg.crop_size:
+        raise UsageError(f"--crop-size {cfg.crop_size}: {cfg.arch} takes sides that its patches divide; give "
+                         f"--crop-size {side} (with --image-size at least as large)")
     cfg.check()  # and the sizes against each other, now that both are known
 
 

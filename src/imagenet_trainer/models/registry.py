@@ -124,12 +124,38 @@ def describe(name: str) -> str:
     return "timm" if zoo.is_timm(key) else "torchvision"
 
 
+def fits_input(name: str, side: int) -> bool:
+    """Whether a model built for ``side`` takes ``side``-px inputs: one forward pass on the meta device (shapes
+    only). For the models sized when built (ViTs), whose patches must divide the side."""
+    import torch
+
+    try:
+        with torch.device("meta"), torch.no_grad():
+            create_model(name, 2, image_size=side).eval()(torch.zeros(1, 3, side, side))
+        return True
+    except (RuntimeError, AssertionError, ValueError):  # timm asserts on sides its patches do not divide
+        return False
+
+
+def fitting_side(name: str, side: int) -> int:
+    """The smallest side from ``side`` up that the model takes: ``side`` itself, except for a model sized when
+    built (a ViT with 16-px patches takes multiples of 16)."""
+    key = resolve_name(name)
+    if key in _BUILDERS or not zoo.sized_at_build(key):
+        return side
+    return next((s for s in range(side, side + 65) if fits_input(key, s)), side)
+
+
 @functools.lru_cache(maxsize=None)
 def min_input_size(name: str, small_stem: bool = False) -> int:
     """The smallest square input side (pixels) the model takes, found by forward passes of one CPU image
-    (a binary search from 8 to 512 px; AlexNet's strides and pools need 63 px, ResNets 8)."""
+    (a binary search from 8 to 512 px; AlexNet's strides and pools need 63 px, ResNets 8). A model sized when
+    built (a ViT): its smallest fitting side (``fitting_side``)."""
     import torch
 
+    key = resolve_name(name)
+    if key not in _BUILDERS and zoo.sized_at_build(key):
+        return fitting_side(key, 8)
     model = create_model(name, 2, small_stem=small_stem).eval()
 
     def fits(side: int) -> bool:

@@ -67,6 +67,14 @@ def timm_name(name: str) -> str:
     return bare
 
 
+def sized_at_build(name: str) -> bool:
+    """Whether the model takes only the input side it was built for (ViTs, MaxViT): no progressive resizing."""
+    if is_timm(name):
+        cfg = timm_module().get_pretrained_cfg(timm_name(name).split(".")[0])
+        return bool(cfg is not None and cfg.fixed_input_size)
+    return any(name.startswith(prefix) for prefix in _TV_SIZE_ARG)
+
+
 def build(name: str, num_classes: int, drop_path: float | None = None, image_size: int | None = None) -> nn.Module:
     """A freshly initialized zoo model (``timm/NAME`` or a torchvision name) for ``num_classes`` classes.
 

@@ -96,8 +96,15 @@ def count_batch_norms(model: nn.Module) -> int:
 
 
 def inference_model(lm: LoadedModel, softmax: bool = False) -> InferenceModel:
+    """The model as exported: dropout removed, batch norm folded where it has any and torch.fx can trace it
+    (a model whose forward branches on its input's shape, a timm ViT's, is exported unfolded)."""
     net = remove_dropout(copy.deepcopy(lm.model).float().eval().to(memory_format=torch.contiguous_format))
-    return InferenceModel(fold_batch_norm(net), lm.mean, lm.std, softmax).eval()
+    if count_batch_norms(net):
+        try:
+            net = fold_batch_norm(net)
+        except Exception:  # noqa: BLE001 - torch.fx's trace errors come in several types
+            pass
+    return InferenceModel(net, lm.mean, lm.std, softmax).eval()
 
 
 def metadata(lm: LoadedModel, softmax: bool, dtype: str) -> dict:
@@ -147,7 +154,7 @@ def convert(lm: LoadedModel, dst: str | os.PathLike, softmax: bool = False, dtyp
         folded = None
     else:
         model = inference_model(lm, softmax)
-        folded = count_batch_norms(model) == 0
+        folded = (count_batch_norms(model) == 0) if count_batch_norms(lm.model) else "none"
         model = model.to(DTYPES[dtype]) if dtype != "fp32" else model
         example = torch.rand(1, 3, size, size, dtype=DTYPES[dtype])
         if dst.suffix == ".ts":
