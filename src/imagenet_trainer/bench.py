@@ -108,7 +108,7 @@ def build_model(cfg: TrainConfig, device: torch.device, num_classes: int) -> nn.
     from imagenet_trainer.models import create_model
 
     torch.backends.cudnn.benchmark = cfg.tune_cudnn()
-    model = create_model(cfg.arch, num_classes).to(device, memory_format=torch.channels_last)
+    model = create_model(cfg.arch, num_classes, image_size=cfg.crop_size).to(device, memory_format=torch.channels_last)
     return torch.compile(model) if cfg.backend == "compile" else model
 
 

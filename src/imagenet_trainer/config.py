@@ -108,6 +108,22 @@ class TrainConfig:
     cutout: float = option(0.0, "erase one random square per training image (side FRACTION x the crop, filled with "
                            "the mean colour, may be clipped at the border); 0 = off", group="data",
                            metavar="FRACTION")
+    mixup: float = option(0.0, "MixUp: mix each batch with itself reversed, by a weight drawn from Beta(ALPHA, "
+                          "ALPHA), with soft targets; 0 = off (timm's --mixup)", group="augmentation", low=0,
+                          metavar="ALPHA")
+    cutmix: float = option(0.0, "CutMix: paste a box of the reversed batch, of area from Beta(ALPHA, ALPHA), with "
+                           "soft targets; 0 = off (timm's --cutmix)", group="augmentation", low=0, metavar="ALPHA")
+    mix_prob: float = option(1.0, "share of batches that MixUp or CutMix mixes", group="augmentation", metavar="P")
+    mix_switch_prob: float = option(0.5, "with both --mixup and --cutmix: share of mixed batches that CutMix takes",
+                                    group="augmentation", metavar="P")
+    reprob: float = option(0.0, "random erasing: probability that an image loses 1 to --recount rectangles "
+                           "(timm's --reprob); 0 = off", group="augmentation", metavar="P")
+    remode: str = option("pixel", "random erasing's fill: pixel = per-pixel normal noise, const = the mean colour",
+                         group="augmentation", choices=("pixel", "const"))
+    recount: int = option(1, "random erasing: at most this many rectangles per image", group="augmentation", low=1)
+    repeated_aug: int = option(1, "repeated augmentation: each image N times per epoch, with other crops, in "
+                               "different processes' batches; the epoch keeps its length (DeiT: 3)",
+                               group="augmentation", low=1, metavar="N")
     prog_resize: Optional[list] = option(None, "progressive resizing: crops grow from START x crop-size to full "
                                          "size by END of the run", group="data", nargs=2, metavar=("START", "END"))
     sampling: str = option("shuffle", "shuffle: each image once per epoch; balanced: uniform class, then image "
@@ -303,6 +319,11 @@ class TrainConfig:
         need(self.ddp_graph != "whole" or self.backend == "compile", "ddp-graph", self.ddp_graph,
              "chooses how torch.compile cuts a DDP model: add --backend compile")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
+        for name in ("mix_prob", "mix_switch_prob", "reprob"):
+            need(0.0 <= getattr(self, name) <= 1.0, name.replace("_", "-"), getattr(self, name),
+                 "must be a probability from 0 to 1")
+        need(self.repeated_aug == 1 or self.sampling == "shuffle", "repeated-aug", self.repeated_aug,
+             "repeats the images of a shuffled pass: leave out --sampling balanced")
         need(self.layer_decay is None or 0.0 < self.layer_decay <= 1.0, "layer-decay", self.layer_decay,
              "must be a factor above 0 and at most 1")
         need(self.clip_grad is None or self.clip_grad > 0, "clip-grad", self.clip_grad, "must be a norm above 0")

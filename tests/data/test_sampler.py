@@ -79,3 +79,22 @@ def test_a_continuous_sampler_stops_after_its_last_epoch():
         one.set_epoch(e)
         expected += list(one)
     assert list(cont) == expected  # epochs 2 and 3, then the end
+
+
+def test_repeated_augmentation_deals_each_image_to_several_ranks_with_other_seeds():
+    labels = np.zeros(48, dtype=np.int64)
+    ranks = [EpochBatchSampler(labels, 6, seed=1, rank=r, world_size=4, repeats=3) for r in range(4)]
+    single = EpochBatchSampler(labels, 24, seed=1, repeats=3)
+    assert len(ranks[0]) == len(single) == 2  # the epoch keeps its length
+    for b, (one, *parts) in enumerate(zip(single.batches(), *(s.batches() for s in ranks))):
+        per_rank = [set(p[0].tolist()) for p in parts]
+        union = np.concatenate([p[0] for p in parts])
+        assert sorted(union.tolist()) == sorted(one[0].tolist())  # the ranks share the global batch
+        counts = np.bincount(union)
+        assert set(counts[counts > 0].tolist()) == {3}  # each image 3 times in the global batch ...
+        for image in set(union.tolist()):
+            assert sum(image in s for s in per_rank) == 3  # ... on 3 different ranks
+        seeds = np.concatenate([p[1] for p in parts])
+        assert len(set(seeds.tolist())) == len(seeds)  # each copy its own crop
+    assert EpochBatchSampler(labels, 6, seed=1, repeats=3)._global_order(0).tolist() == \
+        EpochBatchSampler(labels, 6, seed=1, repeats=3)._global_order(0).tolist()

@@ -284,6 +284,31 @@ def test_naive_loader_trains_and_validates_every_image(tiny_tree, tmp_path):
         train(_cfg(tiny_tree, tmp_path / "r2", loader="naive", cache="gpu"))
 
 
+def test_augmentations_resume_exactly(tiny_tree, tmp_path, monkeypatch):
+    kw = dict(mixup=0.2, cutmix=1.0, mix_prob=0.8, reprob=0.5, recount=2, repeated_aug=2, label_smoothing=0.1,
+              cutout=0.2)
+    assert train(_cfg(tiny_tree, tmp_path / "full", **kw)) == 0
+    real_metrics = runlog.RunLog.metrics
+
+    def stop_after_first_epoch(self, record):
+        real_metrics(self, record)
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runlog.RunLog, "metrics", stop_after_first_epoch)
+    assert train(_cfg(tiny_tree, tmp_path / "part", **kw)) == 130
+    monkeypatch.undo()
+    assert train(_cfg(tiny_tree, tmp_path / "part", resume="auto", **kw)) == 0
+    full, resumed = _weights(tmp_path / "full" / "model_03.pt"), _weights(tmp_path / "part" / "model_03.pt")
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+    config = (tmp_path / "full" / "config.yaml").read_text()
+    assert "mixup: 0.2" in config and "repeated_aug: 2" in config and "remode: pixel" in config
+    plain = _weights(tmp_path / "full" / "model_01.pt")
+    assert train(_cfg(tiny_tree, tmp_path / "none", epochs=1)) == 0
+    assert not torch.equal(plain["fc.weight"], _weights(tmp_path / "none" / "model_01.pt")["fc.weight"])
+
+
 def test_cutout_and_shift_tta_train_and_are_saved_with_the_config(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, cutout=0.25, tta=True, tta_shift=1)) == 0
     config = (tmp_path / "run" / "config.yaml").read_text()

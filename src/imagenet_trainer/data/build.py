@@ -128,7 +128,8 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         """The train sampler; ``continuous``: the workers start on the next epoch while this one ends
         (``WrappedLoader``), never past the run's last epoch."""
         return EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling, rank,
-                                 world_size, functools.partial(crop_size_at, cfg), continuous, cfg.epochs)
+                                 world_size, functools.partial(crop_size_at, cfg), continuous, cfg.epochs,
+                                 cfg.repeated_aug)
 
     if rank == 0 and len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "

@@ -30,7 +30,10 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def __init__(self, labels: np.ndarray, batch_size: int, seed: int = 0, epoch_size: int | None = None,
                  sampling: str = "shuffle", rank: int = 0, world_size: int = 1,
                  crop_schedule: Callable[[int], int | None] | None = None, continuous: bool = False,
-                 last_epoch: int | None = None):
+                 last_epoch: int | None = None, repeats: int = 1):
+        if repeats > 1 and sampling != "shuffle":
+            raise ValueError("repeated augmentation goes with --sampling shuffle")
+        self.repeats = repeats
         self.labels = labels
         self.batch_size = batch_size
         self.seed = seed
@@ -76,10 +79,13 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         parts, total, p = [], 0, 0
         while total < need:  # an epoch longer than the data takes further permutations
             g = torch.Generator().manual_seed(_mix(self.seed, epoch, p))
-            parts.append(torch.randperm(n, generator=g).numpy())
-            total += n
+            parts.append(np.repeat(torch.randperm(n, generator=g).numpy(), self.repeats))
+            total += n * self.repeats
             p += 1
-        return np.concatenate(parts)[:need]
+        order = np.concatenate(parts)[:need]
+        if self.repeats > 1 and self.world_size > 1:  # deal each global batch to the ranks in turn
+            order = order.reshape(-1, self.batch_size, self.world_size).transpose(0, 2, 1).reshape(-1)
+        return order
 
     def batches(self, epoch: int | None = None):
         """This rank's batches of ``epoch`` (default: the current one) as ``(positions, sample_seeds)``:

@@ -99,7 +99,7 @@ class Run:
     device: torch.device
     dist: DistContext
     bad: BadImages
-    cutout: object = None  # data.augment.Cutout or None
+    augment: object = None  # data.augment.BatchAugment or None
     start_epoch: int = 1
     step: int = 0  # optimizer steps done
     best: dict = field(default_factory=lambda: {"top1": -1.0})  # the best validated epoch
@@ -139,8 +139,8 @@ def _one_epoch(run: Run, epoch: int, writer: ckpt_io.BackgroundWriter, saves: di
     """Train and validate one epoch, log it, and save its files when due."""
     cfg, data, dist = run.cfg, run.data, run.dist
     data.train.batch_sampler.set_epoch(epoch)
-    if run.cutout is not None:
-        run.cutout.set_epoch(epoch)
+    if run.augment is not None:
+        run.augment.set_epoch(epoch)
     t0 = time.perf_counter()
     tr = train_one_epoch(run.net, data.train, run.criterion, run.optimizer, run.ctx, epoch, run.step,
                          time_first_step=epoch == run.start_epoch)

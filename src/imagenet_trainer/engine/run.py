@@ -20,7 +20,7 @@ import torch.nn as nn
 import imagenet_trainer
 from imagenet_trainer.config import PRECISIONS, TrainConfig
 from imagenet_trainer.cuda_env import prefer_many_hardware_queues
-from imagenet_trainer.data.augment import Cutout
+from imagenet_trainer.data.augment import BatchAugment, Cutout, MixUpCutMix, RandomErasing
 from imagenet_trainer.data.build import build_data, load_indexes, steps_per_epoch
 from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine import checkpoint as ckpt_io
@@ -155,9 +155,9 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     runlog.write_config(cfg.to_dict() | {"run_dir": str(run_dir), "world_size": dist.world_size}, data.classes)
     runlog.truncate_after(start_epoch - 1)
     bad = BadImages(cfg.max_bad_images, runlog, run_dir)
-    cutout = Cutout(cfg.cutout, cfg.seed * 4099 + dist.rank) if cfg.cutout else None
+    augment = batch_augment(cfg, num_classes, dist.rank)
     ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, ema, model, cfg.tta,
-                      cfg.tta_shift, cutout, bad,
+                      cfg.tta_shift, augment, bad,
                       cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead",
                       guard=LossGuard(num_classes, schedule.warmup * schedule.steps_per_epoch, schedule.base_lr)
                       if cfg.guard else None, clip_grad=cfg.clip_grad)
@@ -169,8 +169,19 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
     return run_epochs(Run(cfg, model, net, ema, optimizer, scaler, criterion, data, ctx, runlog, run_dir, device,
-                          dist, bad, cutout, start_epoch, step, best,
+                          dist, bad, augment, start_epoch, step, best,
                           times={"setup": time.perf_counter() - launch}))
+
+
+def batch_augment(cfg: TrainConfig, num_classes: int, rank: int) -> BatchAugment | None:
+    """The run's augmentations of whole batches on the device; each process draws its own (seed, rank)."""
+    seed = cfg.seed * 4099 + rank
+    augment = BatchAugment(
+        Cutout(cfg.cutout, seed) if cfg.cutout else None,
+        RandomErasing(cfg.reprob, cfg.remode, cfg.recount, seed * 3 + 1) if cfg.reprob else None,
+        MixUpCutMix(cfg.mixup, cfg.cutmix, num_classes, cfg.mix_prob, cfg.mix_switch_prob, seed * 3 + 2)
+        if (cfg.mixup or cfg.cutmix) and cfg.mix_prob > 0 else None)
+    return augment if augment else None
 
 
 def _resume_state(cfg: TrainConfig) -> tuple[Path | None, dict | None]:

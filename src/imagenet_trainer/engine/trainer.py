@@ -32,7 +32,7 @@ class StepContext:
     ema_source: nn.Module | None = None  # ... from this (unwrapped) model
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
     tta_shift: int = 0  # ... and on the image moved this many pixels diagonally each way (see ``tta_probs``)
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # batch augmentation on the device (data.augment)
+    augment: Callable | None = None  # (images, labels) -> (images, loss targets, top-k labels) (data.augment)
     on_bad_image: Callable[[str, str], None] = lambda path, reason: None
     cuda_graphs: bool = False  # the compiled model replays CUDA graphs: each training step starts a new generation
     guard: object = None  # a divergence guard (engine.guard.LossGuard) that looks at the loss now and then
@@ -89,13 +89,14 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                 torch.compiler.cudagraph_mark_step_begin()
             with sync:
                 with ctx.autocast():
-                    images = batch.images if ctx.augment is None else ctx.augment(batch.images)
+                    images, targets, labels = ((batch.images, batch.labels, batch.labels) if ctx.augment is None
+                                               else ctx.augment(batch.images, batch.labels))
                     logits = model(images)
-                    loss = criterion(logits, batch.labels)
+                    loss = criterion(logits, targets)
                 scaled = loss / k
                 (ctx.scaler.scale(scaled) if ctx.scaler is not None else scaled).backward()
             with torch.no_grad():
-                last["row"] = acc.add(loss, topk_correct(logits.detach(), batch.labels), n)
+                last["row"] = acc.add(loss, topk_correct(logits.detach(), labels), n)
             if progress.sample_due(i):
                 shown.send(last["row"])
             if ctx.guard is not None:
