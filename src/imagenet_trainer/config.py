@@ -108,6 +108,10 @@ class TrainConfig:
     cutout: float = option(0.0, "erase one random square per training image (side FRACTION x the crop, filled with "
                            "the mean colour, may be clipped at the border); 0 = off", group="data",
                            metavar="FRACTION")
+    auto_augment: Optional[str] = option(None, "an augmentation policy per image: rand-m9-mstd0.5-inc1 (timm's "
+                                         "RandAugment strings), trivial (TrivialAugmentWide) or autoaugment-imagenet "
+                                         "(AutoAugment's ImageNet policy); applied to each batch on the device",
+                                         group="augmentation", metavar="POLICY")
     mixup: float = option(0.0, "MixUp: mix each batch with itself reversed, by a weight drawn from Beta(ALPHA, "
                           "ALPHA), with soft targets; 0 = off (timm's --mixup)", group="augmentation", low=0,
                           metavar="ALPHA")
@@ -319,6 +323,10 @@ class TrainConfig:
         need(self.ddp_graph != "whole" or self.backend == "compile", "ddp-graph", self.ddp_graph,
              "chooses how torch.compile cuts a DDP model: add --backend compile")
         need(self.dist_timeout > 0, "dist-timeout", self.dist_timeout, "must be more than 0 minutes")
+        if self.auto_augment:
+            from imagenet_trainer.data.autoaugment import check_policy
+
+            check_policy(self.auto_augment)
         for name in ("mix_prob", "mix_switch_prob", "reprob"):
             need(0.0 <= getattr(self, name) <= 1.0, name.replace("_", "-"), getattr(self, name),
                  "must be a probability from 0 to 1")

@@ -286,7 +286,7 @@ def test_naive_loader_trains_and_validates_every_image(tiny_tree, tmp_path):
 
 def test_augmentations_resume_exactly(tiny_tree, tmp_path, monkeypatch):
     kw = dict(mixup=0.2, cutmix=1.0, mix_prob=0.8, reprob=0.5, recount=2, repeated_aug=2, label_smoothing=0.1,
-              cutout=0.2)
+              cutout=0.2, auto_augment="rand-m9-mstd0.5-inc1")
     assert train(_cfg(tiny_tree, tmp_path / "full", **kw)) == 0
     real_metrics = runlog.RunLog.metrics
 
@@ -303,10 +303,14 @@ def test_augmentations_resume_exactly(tiny_tree, tmp_path, monkeypatch):
     for k in full:
         assert torch.equal(full[k], resumed[k]), k
     config = (tmp_path / "full" / "config.yaml").read_text()
-    assert "mixup: 0.2" in config and "repeated_aug: 2" in config and "remode: pixel" in config
+    assert "auto_augment: rand-m9-mstd0.5-inc1" in config and "mixup: 0.2" in config and "repeated_aug: 2" in config and "remode: pixel" in config
     plain = _weights(tmp_path / "full" / "model_01.pt")
     assert train(_cfg(tiny_tree, tmp_path / "none", epochs=1)) == 0
     assert not torch.equal(plain["fc.weight"], _weights(tmp_path / "none" / "model_01.pt")["fc.weight"])
+
+
+def test_the_naive_path_applies_the_policy_per_image(tiny_tree, tmp_path):
+    assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, loader="naive", auto_augment="trivial")) == 0
 
 
 def test_cutout_and_shift_tta_train_and_are_saved_with_the_config(tiny_tree, tmp_path):

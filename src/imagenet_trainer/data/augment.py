@@ -176,22 +176,29 @@ class MixUpCutMix:
 
 
 class BatchAugment:
-    """The batch augmentations of a run, in order: cutout, random erasing, MixUp/CutMix; ``set_epoch`` reseeds all."""
+    """The batch augmentations of a run, in order: a policy (``data.autoaugment.AutoAugment``), cutout, random
+    erasing, MixUp/CutMix (timm's order: the policy on pixels, erasing after normalization, mixing last);
+    ``set_epoch`` reseeds all."""
 
     def __init__(self, cutout: Cutout | None = None, erasing: RandomErasing | None = None,
-                 mix: MixUpCutMix | None = None):
-        self.cutout, self.erasing, self.mix = cutout, erasing, mix
+                 mix: MixUpCutMix | None = None, policy=None):
+        self.cutout, self.erasing, self.mix, self.policy = cutout, erasing, mix, policy
+
+    def _parts(self) -> tuple:
+        return self.policy, self.cutout, self.erasing, self.mix
 
     def __bool__(self) -> bool:
-        return any(a is not None for a in (self.cutout, self.erasing, self.mix))
+        return any(a is not None for a in self._parts())
 
     def set_epoch(self, epoch: int) -> None:
-        for a in (self.cutout, self.erasing, self.mix):
+        for a in self._parts():
             if a is not None:
                 a.set_epoch(epoch)
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor):
         """(images, loss targets, labels for top-1/top-5): the targets are ``labels`` unless the batch is mixed."""
+        if self.policy is not None:
+            images = self.policy(images)
         if self.cutout is not None:
             images = self.cutout(images)
         if self.erasing is not None:

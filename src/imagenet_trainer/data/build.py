@@ -171,8 +171,8 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         if train_geometry.kind not in ("rrc", "pad"):
             raise UsageError(f"--loader naive: reproduces torchvision's RandomResizedCrop and RandomCrop(padding) "
                              f"only; use --train-crop rrc or pad, not {cfg.train_crop}")
-        bundle.train = NaiveLoader(NaiveDataset(train_index, train_geometry, mean, std), sampler(False), workers,
-                                   device)
+        bundle.train = NaiveLoader(NaiveDataset(train_index, train_geometry, mean, std, cfg.auto_augment),
+                                   sampler(False), workers, device)
         if val_index is not None:
             bundle.val = NaiveLoader(NaiveDataset(val_index, val_geometry, mean, std),
                                      ShardBatchSampler(len(val_index), local_batch, rank, world_size), workers, device)

@@ -21,8 +21,10 @@ from imagenet_trainer.data.index import FileIndex
 from imagenet_trainer.data.loader import DeviceBatch, WrappedLoader, make_dataloader
 
 
-def naive_transform(geometry: Geometry, mean, std, crop_size: int | None = None) -> T.Compose:
-    """torchvision transforms equivalent to ``geometry`` (rrc or center), ending in a normalized float tensor."""
+def naive_transform(geometry: Geometry, mean, std, crop_size: int | None = None,
+                    auto_augment: str | None = None) -> T.Compose:
+    """torchvision transforms equivalent to ``geometry`` (rrc or center), then ``auto_augment``'s reference
+    transform (``data.autoaugment.reference_transform``), ending in a normalized float tensor."""
     crop = crop_size or geometry.crop_size
     if geometry.kind == "rrc":
         head = [T.RandomResizedCrop(crop, scale=geometry.scale, ratio=geometry.ratio), T.RandomHorizontalFlip()]
@@ -32,14 +34,19 @@ def naive_transform(geometry: Geometry, mean, std, crop_size: int | None = None)
         head = [T.Resize(geometry.image_size), T.CenterCrop(crop)]
     else:
         raise ValueError(f"the naive pipeline has no {geometry.kind!r} crop; use rrc, pad or center")
+    if auto_augment:
+        from imagenet_trainer.data.autoaugment import reference_transform
+
+        head.append(reference_transform(auto_augment, mean))
     return T.Compose(head + [T.ToTensor(), T.Normalize(mean, std)])
 
 
 class NaiveDataset(torch.utils.data.Dataset):
     """PIL + torchvision transforms over a ``FileIndex``; items as ``ImageFolderDataset`` takes them."""
 
-    def __init__(self, index: FileIndex, geometry: Geometry, mean, std):
+    def __init__(self, index: FileIndex, geometry: Geometry, mean, std, auto_augment: str | None = None):
         self.index, self.geometry, self.mean, self.std = index, geometry, mean, std
+        self.auto_augment = auto_augment
         self._transforms: dict[int, T.Compose] = {}
 
     def __len__(self) -> int:
@@ -49,7 +56,7 @@ class NaiveDataset(torch.utils.data.Dataset):
         i, _, size = parse_item(item)
         size = size or self.geometry.crop_size
         if size not in self._transforms:  # progressive resizing: one transform per crop size
-            self._transforms[size] = naive_transform(self.geometry, self.mean, self.std, size)
+            self._transforms[size] = naive_transform(self.geometry, self.mean, self.std, size, self.auto_augment)
         try:
             with Image.open(self.index.path(i)) as im:  # upright, as the fast paths decode it
                 check_pixels(*im.size)

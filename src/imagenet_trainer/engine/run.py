@@ -21,6 +21,7 @@ import imagenet_trainer
 from imagenet_trainer.config import PRECISIONS, TrainConfig
 from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.data.augment import BatchAugment, Cutout, MixUpCutMix, RandomErasing
+from imagenet_trainer.data.autoaugment import AutoAugment
 from imagenet_trainer.data.build import build_data, load_indexes, steps_per_epoch
 from imagenet_trainer.data.index import find_split_dirs
 from imagenet_trainer.engine import checkpoint as ckpt_io
@@ -155,7 +156,7 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     runlog.write_config(cfg.to_dict() | {"run_dir": str(run_dir), "world_size": dist.world_size}, data.classes)
     runlog.truncate_after(start_epoch - 1)
     bad = BadImages(cfg.max_bad_images, runlog, run_dir)
-    augment = batch_augment(cfg, num_classes, dist.rank)
+    augment = batch_augment(cfg, num_classes, dist.rank, data.mean, data.std, naive=data.loader == "naive")
     ctx = StepContext(device, dtype, scaler, schedule, dist, cfg.print_freq, cfg.accum, ema, model, cfg.tta,
                       cfg.tta_shift, augment, bad,
                       cuda_graphs=cfg.backend == "compile" and cfg.compile_mode == "reduce-overhead",
@@ -173,14 +174,17 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
                           times={"setup": time.perf_counter() - launch}))
 
 
-def batch_augment(cfg: TrainConfig, num_classes: int, rank: int) -> BatchAugment | None:
-    """The run's augmentations of whole batches on the device; each process draws its own (seed, rank)."""
+def batch_augment(cfg: TrainConfig, num_classes: int, rank: int, mean, std,
+                  naive: bool = False) -> BatchAugment | None:
+    """The run's augmentations of whole batches on the device; each process draws its own (seed, rank). The naive
+    loader applies the policy itself, per image, with the library's own transform."""
     seed = cfg.seed * 4099 + rank
+    policy = AutoAugment(cfg.auto_augment, mean, std, seed * 3) if cfg.auto_augment and not naive else None
     augment = BatchAugment(
         Cutout(cfg.cutout, seed) if cfg.cutout else None,
         RandomErasing(cfg.reprob, cfg.remode, cfg.recount, seed * 3 + 1) if cfg.reprob else None,
         MixUpCutMix(cfg.mixup, cfg.cutmix, num_classes, cfg.mix_prob, cfg.mix_switch_prob, seed * 3 + 2)
-        if (cfg.mixup or cfg.cutmix) and cfg.mix_prob > 0 else None)
+        if (cfg.mixup or cfg.cutmix) and cfg.mix_prob > 0 else None, policy)
     return augment if augment else None
 
 
