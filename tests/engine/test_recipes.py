@@ -5,7 +5,7 @@ import yaml
 
 from imagenet_trainer.cli import build_parser, main
 from imagenet_trainer.cli.train import config_from_args
-from imagenet_trainer.config import TrainConfig, list_recipes, load_recipe
+from imagenet_trainer.config import TrainConfig, list_recipes, load_recipe, recipe_dir as config_dir
 from imagenet_trainer.engine.checkpoint import safe_load
 from imagenet_trainer.engine.optim import Schedule
 from imagenet_trainer.data.build import crop_size_at
@@ -228,3 +228,21 @@ def test_an_option_the_user_typed_beats_every_automatic_choice(tmp_path):
     cli = adapt_to_data(_cfg_from(["train", "--data", data, "--prog-resize", "0.5", "0.5", "--crop-size", "32",
                                    "--image-size", "40", "-b", "4"]), verbose=False)
     assert (cli.prog_resize, cli.crop_size, cli.image_size, cli.batch_size) == ([0.5, 0.5], 32, 40, 4)
+
+
+@pytest.mark.parametrize("name", ["tv-resnet50-v2", "deit-small", "timm-a3"])
+def test_a_published_recipe_runs_and_records_every_value_of_its_source(name, tiny_tree, tmp_path):
+    values = load_recipe(name)
+    if values["arch"].startswith("timm/"):
+        pytest.importorskip("timm")
+    source = (config_dir() / f"{name}.yaml").read_text()
+    assert "http" in source or "et al." in source  # the file names where its values come from
+    short = dict(epochs=1, epoch_size=2, batch_size=6, crop_size=32, image_size=36, workers=0, device="cpu",
+                 save_interval=0, output=str(tmp_path / "run"))
+    cfg = TrainConfig.from_recipe(name, data=str(tiny_tree), **short)
+    assert train(cfg) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    for key, value in values.items():
+        if key not in short and key not in ("lr_per_256", "weight_decay", "warmup_fraction"):
+            assert saved[key] == value, key
+    assert saved["lr_per_256"] == values["lr_per_256"] and saved["weight_decay"] == values["weight_decay"]
