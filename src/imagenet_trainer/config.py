@@ -125,8 +125,8 @@ class TrainConfig:
     remode: str = option("pixel", "random erasing's fill: pixel = per-pixel normal noise, const = the mean colour",
                          group="augmentation", choices=("pixel", "const"))
     recount: int = option(1, "random erasing: at most this many rectangles per image", group="augmentation", low=1)
-    repeated_aug: int = option(1, "repeated augmentation: each image N times per epoch, with other crops, in "
-                               "different processes' batches; the epoch keeps its length (DeiT: 3)",
+    repeated_aug: int = option(1, "repeated augmentation: each image N times per epoch, with other crops, dealt "
+                               "to the processes in turn; the epoch keeps its length (DeiT: 3)",
                                group="augmentation", low=1, metavar="N")
     prog_resize: Optional[list] = option(None, "progressive resizing: crops grow from START x crop-size to full "
                                          "size by END of the run", group="data", nargs=2, metavar=("START", "END"))

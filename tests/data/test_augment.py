@@ -1,4 +1,5 @@
-"""Cutout: one square per image, the right size, filled with 0 (the mean after normalization), repeatable."""
+"""Batch augmentations (data/augment.py): cutout, random erasing, MixUp/CutMix and their order; each repeatable for
+its seed and epoch."""
 
 from __future__ import annotations
 
@@ -66,11 +67,6 @@ def test_each_batch_gets_new_squares():
 # --- random erasing, MixUp and CutMix ---
 
 from imagenet_trainer.data.augment import BatchAugment, MixUpCutMix, RandomErasing  # noqa: E402
-
-
-def _rectangles(mask: torch.Tensor) -> int:
-    """Pixels erased in one (H, W) mask."""
-    return int(mask.sum())
 
 
 def test_erasing_hits_the_share_of_images_asked_in_rectangles_inside_the_image():

@@ -106,6 +106,7 @@ def test_the_batch_policy_has_the_reference_transforms_distribution(text):
 
 
 @pytest.mark.parametrize("text,words", [("rand", "needs a magnitude"), ("rand-m9-x3", "'x3' is not one of"),
+                                        ("rand-m9-mmax12", "magnitudes go up to 10"),
                                         ("randaug", "unknown policy"), ("trivial-wide", "unknown policy")])
 def test_a_bad_policy_is_one_line_naming_the_forms(text, words):
     with pytest.raises(UsageError, match=words) as e:

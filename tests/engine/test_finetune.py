@@ -64,12 +64,18 @@ def test_weights_decay_only_on_weights_and_layer_decay_grows_to_the_head():
     assert "blocks.0.attn.qkv.weight" not in no_decay
     scale = {names[id(p)]: g["lr_scale"] for g in groups for p in g["params"]}
     assert scale["head.weight"] == 1.0 and scale["pos_embed"] < scale["blocks.0.attn.qkv.weight"] < 1.0
-    # a torchvision model: its top-level blocks, in order
+    from timm.optim import param_groups_layer_decay  # the same scales as timm's own grouping
+
+    ref = {id(p): g["lr_scale"] for g in param_groups_layer_decay(model, 0.05, layer_decay=0.5)
+           for p in g["params"]}
+    assert {names[k]: v for k, v in ref.items()} == scale
+    # a torchvision model: each residual block, and each other module, in order
     resnet = create_model("resnet18", 3)
     groups = param_groups(resnet, TrainConfig(layer_decay=0.5), ["fc"])
     names = {id(p): n for n, p in resnet.named_parameters()}
     scale = {names[id(p)]: g["lr_scale"] for g in groups for p in g["params"]}
-    assert scale["fc.weight"] == 1.0 and scale["layer4.0.conv1.weight"] == 0.5 and scale["conv1.weight"] == 0.5 ** 6
+    assert scale["fc.weight"] == 1.0 and scale["layer4.1.conv1.weight"] == 0.5
+    assert scale["layer4.0.conv2.weight"] == 0.25 and scale["conv1.weight"] == 0.5 ** 10
 
 
 def test_the_schedule_scales_each_group_and_holds_the_body_in_the_head_phase():
@@ -83,7 +89,7 @@ def test_the_schedule_scales_each_group_and_holds_the_body_in_the_head_phase():
     assert all(g["lr"] > 0 for g in opt.param_groups if g["head"])
     sched.apply(opt, 10)
     lrs = sorted({g["lr"] for g in opt.param_groups})
-    assert len(lrs) == 7 and all(lr > 0 for lr in lrs)
+    assert len(lrs) == 11 and all(lr > 0 for lr in lrs)
 
 
 @pytest.mark.parametrize("opt", ["lamb", "lars"])
@@ -156,7 +162,7 @@ def test_weights_and_pretrained_on_the_command_line(tiny_tree, tmp_path, capsys)
     capsys.readouterr()
     assert main([*common, "--weights", start]) == 0
     err = capsys.readouterr().err
-    assert "loaded 120 of 122 tensors" not in err and "head kept (3 classes" in err  # same classes: the head stays
+    assert "loaded 122 of 122 tensors" in err and "head kept (3 classes" in err  # same classes: the head stays
     assert "input recipe of" in err and "crops of 32 px" in err  # the file's own sizes
     for bad, words in ((["--weights", str(tmp_path / "nope.pth")], "no such file"),
                        (["--weights", start, "--pretrained"], "choose one"),
@@ -164,3 +170,28 @@ def test_weights_and_pretrained_on_the_command_line(tiny_tree, tmp_path, capsys)
         assert main([*common[:-2], "--output", str(tmp_path / "x"), *bad]) == 2
         err = capsys.readouterr().err.strip()
         assert words in err and len(err.splitlines()) == 1, err
+
+
+def test_a_resumed_fine_tune_keeps_the_input_recipe_of_its_weights(tiny_tree, tmp_path, monkeypatch):
+    from imagenet_trainer.engine import runlog
+
+    pre = tmp_path / "pre"
+    assert train(_cfg(tiny_tree, pre, epochs=1, crop_size=48, image_size=56, normalize="fixed",
+                      mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])) == 0
+    args = ["train", "--data", str(tiny_tree), "--arch", "resnet18", "--weights", str(pre / "model_best.pt"),
+            "--recipe", "finetune", "--epochs", "2", "--batch-size", "6", "--workers", "0", "--device", "cpu",
+            "--output", str(tmp_path / "ft"), "--save-interval", "0"]
+    real = runlog.RunLog.metrics
+
+    def stop(self, record):
+        real(self, record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runlog.RunLog, "metrics", stop)
+    assert main(args) == 130
+    monkeypatch.undo()
+    assert main([*args, "--resume", "auto"]) == 0
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())
+    assert (saved["crop_size"], saved["image_size"], saved["mean"], saved["small_stem"]) == (48, 56, [0.5] * 3, "off")

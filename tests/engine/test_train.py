@@ -310,6 +310,13 @@ def test_augmentations_resume_exactly(tiny_tree, tmp_path, monkeypatch):
 
 
 def test_the_naive_path_applies_the_policy_per_image(tiny_tree, tmp_path):
+    from torchvision.transforms import TrivialAugmentWide
+
+    from imagenet_trainer.data.geometry import Geometry
+    from imagenet_trainer.data.naive import naive_transform
+
+    steps = naive_transform(Geometry("rrc", 32, 36), [0.5] * 3, [0.25] * 3, 32, "trivial").transforms
+    assert isinstance(steps[2], TrivialAugmentWide)  # after the crop and flip, before ToTensor
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=1, loader="naive", auto_augment="trivial")) == 0
 
 

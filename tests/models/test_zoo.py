@@ -89,3 +89,18 @@ def test_a_vit_takes_sides_its_patches_divide(tiny_tree):
     with pytest.raises(UsageError, match="--prog-resize: timm/test_vit takes only the input side"):
         adapt_to_data(TrainConfig.from_recipe("fast", data=str(tiny_tree), arch="timm/test_vit", workers=0,
                                               prog_resize=[0.5, 0.5]), verbose=False)
+
+
+def test_tagged_timm_names_and_published_weights():
+    pytest.importorskip("timm")
+    assert zoo.input_recipe("timm/resnet50.tv_in1k")["image_size"] == 256  # the tag's recipe, not the default's
+    assert zoo.input_recipe("timm/resnet50")["interpolation"] == "bicubic"
+    assert zoo.has_published_weights("timm/convnext_tiny") and not zoo.has_published_weights("timm/beit3_giant_patch14_224")
+    from imagenet_trainer.models.registry import fitting_side
+
+    assert fitting_side("timm/vit_small_patch16_224", 200) == 208 and fitting_side("vit_b_16", 200) == 208
+
+
+def test_googlenet_and_inception_weights_take_their_own_input_scaling():
+    assert zoo.input_recipe("inception_v3")["mean"] == [0.5] * 3 and zoo.input_recipe("googlenet")["std"] == [0.5] * 3
+    assert zoo.input_recipe("resnet50")["mean"] == [0.485, 0.456, 0.406]

@@ -31,10 +31,7 @@ def has_weights(name: str) -> bool:
     """Whether ``--pretrained`` has published weights to load for ``name``."""
     if is_registered(name) and torchvision_name(name) is None:
         return False
-    try:
-        return zoo.input_recipe(name, torchvision_name(name)) is not None
-    except Exception:  # noqa: BLE001 - a zoo's metadata for one model
-        return False
+    return zoo.has_published_weights(name, torchvision_name(name))
 
 
 def model_stats(name: str, size: int = 224, classes: int = 1000) -> dict:

@@ -66,6 +66,9 @@ def parse(text: str) -> dict:
             settings[m.group(1)] = _RAND_KEYS[m.group(1)](m.group(2))
         except ValueError:
             raise UsageError(f"--auto-augment {text}: {part!r} needs a number; the forms are {FORMS}") from None
+    if settings["mmax"] > 10 or (settings["m"] or 0) > settings["mmax"]:
+        raise UsageError(f"--auto-augment {text}: magnitudes go up to 10 (mmax at most 10, m at most mmax); the "
+                         f"forms are {FORMS}")
     if settings["m"] is None:
         raise UsageError(f"--auto-augment {text}: RandAugment needs a magnitude (rand-m9...); the forms are {FORMS}")
     return settings
@@ -125,6 +128,8 @@ class AutoAugment:
                 self.ops = tuple(sorted({op for pair in self._policies for op, _, _ in pair}))
                 space = TvAutoAugment()._augmentation_space(10, (224, 224))
                 self.signed = np.array([space[o][1] for o in self.ops])
+        # timm resamples its geometric ops bilinear or bicubic (at random); torchvision's policies nearest
+        self.resample = "bilinear" if kind == "rand" else "nearest"
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -196,7 +201,7 @@ class AutoAugment:
                 idx = torch.from_numpy(rows).to(device)
                 mag = torch.from_numpy(mags[rows, layer]).to(device=device, dtype=x.dtype)
                 # to uint8 as torchvision's and PIL's ops do: truncated (the epsilon absorbs float error)
-                x[idx] = _apply(self.ops[i], x[idx], mag, fill).add_(1e-3).floor_().clamp_(0, 255)
+                x[idx] = _apply(self.ops[i], x[idx], mag, fill, self.resample).add_(1e-3).floor_().clamp_(0, 255)
         out = (x / 255 - mean) / std
         return images.copy_(out)
 
@@ -236,22 +241,24 @@ def _blend(x: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> t
     return (degenerate + factor.view(-1, 1, 1, 1) * (x - degenerate)).clamp_(0, 255)
 
 
-def _affine(x: torch.Tensor, matrix: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-    """Nearest-neighbour resampling of each image through its (n, 2, 3) pixel-space matrix, which maps output
-    pixel centres to input coordinates; outside the image, ``fill``."""
+def _affine(x: torch.Tensor, matrix: torch.Tensor, fill: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
+    """Resampling (``mode``: nearest or bilinear) of each image through its (n, 2, 3) pixel-space matrix, which
+    maps output pixel centres to input coordinates; outside the image, ``fill``."""
     n, _, h, w = x.shape
     ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
                             torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
     coords = torch.stack([xs + 0.5, ys + 0.5, torch.ones_like(xs)], -1).view(1, h * w, 3)
     src = coords @ matrix.transpose(1, 2)  # (n, h*w, 2): input coordinates
     grid = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1).view(n, h, w, 2)
-    out = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-    inside = F.grid_sample(torch.ones_like(x[:, :1]), grid, mode="nearest", padding_mode="zeros",
-                           align_corners=False)
-    return torch.where(inside > 0.5, out, fill.expand_as(out))
+    out = F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    inside = F.grid_sample(torch.ones_like(x[:, :1]), grid, mode=mode, padding_mode="zeros", align_corners=False)
+    if mode == "nearest":
+        return torch.where(inside > 0.5, out, fill.expand_as(out))
+    return out + (1 - inside) * fill  # the fill blends in at the edges, as PIL's bilinear fill does
 
 
-def _apply(name: str, x: torch.Tensor, mag: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+def _apply(name: str, x: torch.Tensor, mag: torch.Tensor, fill: torch.Tensor,
+           resample: str = "nearest") -> torch.Tensor:
     """Op ``name`` on the 0..255 float images ``x`` (n, 3, H, W), with magnitude ``mag`` (n,) in the op's unit."""
     n, _, h, w = x.shape
     zero, one = torch.zeros_like(mag), torch.ones_like(mag)
@@ -269,7 +276,7 @@ def _apply(name: str, x: torch.Tensor, mag: torch.Tensor, fill: torch.Tensor) ->
             cos, sin = torch.cos(a), torch.sin(a)
             cx, cy = w / 2, h / 2
             m = torch.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy], 1)
-        return _affine(x, m.view(n, 2, 3), fill)
+        return _affine(x, m.view(n, 2, 3), fill, resample)
     if name in ("Brightness", "BrightnessIncreasing"):
         return (x * (1 + mag).view(-1, 1, 1, 1)).clamp_(0, 255)
     if name in ("Color", "ColorIncreasing"):

@@ -17,15 +17,17 @@ DEFAULT_WEIGHT_DECAY_ADAPTIVE = 0.05  # ... with AdamW or LAMB (DeiT's and timm'
 # ViT and Swin names)
 NO_DECAY_NAMES = ("pos_embed", "pos_embedding", "cls_token", "class_token", "dist_token", "reg_token",
                   "relative_position_bias_table", "absolute_pos_embed")
-
-
-def default_weight_decay(opt: str) -> float:
-    return DEFAULT_WEIGHT_DECAY_ADAPTIVE if opt in ("adamw", "lamb") else DEFAULT_WEIGHT_DECAY
 MAX_WARMUP_FLOOR_SHARE = 0.25  # --warmup-min-steps never makes the warmup longer than this share of the run
 
 # The original example's regime: (first epoch, last epoch, lr, weight decay), epochs counted from 1.
 SEED_TABLE = ((1, 18, 1e-2, 5e-4), (19, 29, 5e-3, 5e-4), (30, 43, 1e-3, 0.0), (44, 52, 5e-4, 0.0),
               (53, 10**9, 1e-4, 0.0))
+
+
+def default_weight_decay(opt: str) -> float:
+    """The weight decay of ``--opt`` when ``--weight-decay`` is not given: decoupled decay (AdamW, LAMB) needs a
+    larger factor than SGD's L2 term for the same pull."""
+    return DEFAULT_WEIGHT_DECAY_ADAPTIVE if opt in ("adamw", "lamb") else DEFAULT_WEIGHT_DECAY
 
 
 def seed_regime(epoch: int) -> tuple[float, float]:
@@ -98,19 +100,35 @@ def _no_decay(name: str, p: torch.Tensor, listed: set[str]) -> bool:
 
 def layer_ids(model: nn.Module) -> tuple[dict[str, int], int]:
     """(parameter name -> layer number, number of layers) for layer-wise LR decay, the head last: timm's own
-    grouping of its models' blocks (``group_matcher``), else the model's top-level blocks in order."""
+    grouping of its models' blocks (``group_matcher``, as ``timm.optim.param_groups_layer_decay``), else each
+    block of the model's Sequentials and ModuleLists (a ResNet's residual blocks, a ViT's encoder layers, a
+    ConvNeXt's blocks) and each other module, in order."""
     names = [n for n, _ in model.named_parameters()]
     matcher = getattr(model, "group_matcher", None)
     if matcher is not None and type(model).__module__.startswith("timm."):
         from timm.models import group_parameters
 
         ids = group_parameters(model, matcher(coarse=False), reverse=True)
-        top = max(ids.values()) + 1
-        return {n: ids.get(n, top) for n in names}, top + 1
+        count = max(ids.values()) + 1
+        return {n: ids.get(n, count - 1) for n in names}, count
     order: dict[str, int] = {}
+    keys = {n: _block_of(model, n) for n in names}
     for n in names:
-        order.setdefault(n.split(".")[0], len(order))
-    return {n: order[n.split(".")[0]] for n in names}, len(order)
+        order.setdefault(keys[n], len(order))
+    return {n: order[keys[n]] for n in names}, len(order)
+
+
+def _block_of(model: nn.Module, name: str) -> str:
+    """The block a parameter belongs to: the path down to the first module inside a Sequential or ModuleList
+    (however deeply nested), else its own module's path."""
+    parts, path, inside = name.split(".")[:-1], [], False
+    for part in parts:
+        path.append(part)
+        if isinstance(model.get_submodule(".".join(path)), (nn.Sequential, nn.ModuleList)):
+            inside = True
+        elif inside:
+            break
+    return ".".join(path)
 
 
 def param_groups(model: nn.Module, cfg: TrainConfig, head: list[str]) -> list[dict]:

@@ -23,7 +23,7 @@ from imagenet_trainer.models.weights import starting_recipe
 SMALL_CROP_CHECK = 96  # crops below this side are checked against the net's smallest input (min_input_size)
 
 
-def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -> TrainConfig:
+def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True, resuming: bool = False) -> TrainConfig:
     """Every choice left to the data, made from the train set: ``--crop-size``/``--image-size``
     (``config.auto_sizes``), ``--batch-size`` (``config.auto_batch_size``; a batch made smaller for a small set
     keeps the LR of 256, unless ``--lr`` is given), ``--small-stem auto`` and
@@ -31,7 +31,7 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
     crops and no progressive resizing; random-resized crops for the others). A value the user gave is kept.
     """
     cfg.check()
-    cfg, recipe = follow_starting_weights(cfg, verbose)
+    cfg, recipe = follow_starting_weights(cfg, verbose) if not resuming else (cfg, None)
     if cfg.drop_path is not None and "drop_path" not in cfg.typed and not has_drop_path(cfg.arch):
         cfg = cfg.replace(drop_path=None)  # a recipe's drop-path, for the models that have it
     if cfg.prog_resize and sized_at_build(resolve_name(cfg.arch)):  # a ViT takes the one input side it was built for
@@ -98,7 +98,7 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True) -
 def follow_starting_weights(cfg: TrainConfig, verbose: bool = True) -> tuple[TrainConfig, dict | None]:
     """``cfg`` with the input recipe of ``--pretrained``'s or ``--weights``' weights (``models.weights.
     starting_recipe``): their mean and std, crop and resize sizes, where the user gave none; and the recipe."""
-    if not (cfg.pretrained or cfg.weights) or cfg.resume:
+    if not (cfg.pretrained or cfg.weights):
         return cfg, None
     recipe = starting_recipe(cfg.arch, cfg.pretrained, cfg.weights)
     if recipe is None:

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -124,9 +125,9 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     prefer_many_hardware_queues()  # for library callers; the CLI has asked already
     device, dist, dtype = _setup(cfg)
     resume_path, state = _resume_state(cfg)
-    if state is not None and cfg.batch_size is None:  # the run's own batch, whatever the number of processes now
-        cfg = cfg.replace(batch_size=(state.get("config") or {}).get("batch_size"))
-    cfg = adapt_to_data(cfg, dist.world_size, verbose=dist.is_main)
+    if state is not None:  # the run's own batch, sizes, stem and normalization, unless given again
+        cfg = cfg.replace(**resumed_settings(cfg, state.get("config") or {}))
+    cfg = adapt_to_data(cfg, dist.world_size, verbose=dist.is_main, resuming=state is not None)
     cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
     check_input_size(cfg)
     train_index, num_classes = _check_data(cfg, state, resume_path)
@@ -138,6 +139,8 @@ def train(cfg: TrainConfig, nprocs: int = 1) -> int:
     head = head_names(model, num_classes)
     if cfg.freeze_backbone:
         freeze_body(model, head)
+    elif cfg.freeze_epochs and not head:
+        raise UsageError(f"--freeze-epochs: {cfg.arch} has no classifier head found to train alone; leave it out")
     optimizer = make_optimizer(model, cfg, head)
     schedule = Schedule(cfg, steps_per_epoch(cfg, len(train_index)))
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
@@ -178,14 +181,25 @@ def batch_augment(cfg: TrainConfig, num_classes: int, rank: int, mean, std,
                   naive: bool = False) -> BatchAugment | None:
     """The run's augmentations of whole batches on the device; each process draws its own (seed, rank). The naive
     loader applies the policy itself, per image, with the library's own transform."""
-    seed = cfg.seed * 4099 + rank
-    policy = AutoAugment(cfg.auto_augment, mean, std, seed * 3) if cfg.auto_augment and not naive else None
+    def seed(kind: int) -> int:  # one independent stream per augmentation and process
+        return int(np.random.SeedSequence([cfg.seed, rank, kind]).generate_state(1)[0])
+
+    policy = AutoAugment(cfg.auto_augment, mean, std, seed(1)) if cfg.auto_augment and not naive else None
     augment = BatchAugment(
-        Cutout(cfg.cutout, seed) if cfg.cutout else None,
-        RandomErasing(cfg.reprob, cfg.remode, cfg.recount, seed * 3 + 1) if cfg.reprob else None,
-        MixUpCutMix(cfg.mixup, cfg.cutmix, num_classes, cfg.mix_prob, cfg.mix_switch_prob, seed * 3 + 2)
+        Cutout(cfg.cutout, cfg.seed * 4099 + rank) if cfg.cutout else None,
+        RandomErasing(cfg.reprob, cfg.remode, cfg.recount, seed(2)) if cfg.reprob else None,
+        MixUpCutMix(cfg.mixup, cfg.cutmix, num_classes, cfg.mix_prob, cfg.mix_switch_prob, seed(3))
         if (cfg.mixup or cfg.cutmix) and cfg.mix_prob > 0 else None, policy)
     return augment if augment else None
+
+
+RESUMED = ("batch_size", "crop_size", "image_size", "small_stem", "normalize", "mean", "std")
+
+
+def resumed_settings(cfg: TrainConfig, saved: dict) -> dict:
+    """The settings a resumed run takes from its checkpoint's config rather than from the data again (a batch that
+    fits other processes, the input recipe of the weights it started from): each one the user did not give."""
+    return {k: saved[k] for k in RESUMED if k in saved and k not in cfg.typed}
 
 
 def _resume_state(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
@@ -244,6 +258,9 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
     resolve_name(cfg.arch)
     if cfg.pretrained:
         check_published(cfg.arch)
+    if cfg.opt in ("lamb", "lars") and importlib.util.find_spec("timm") is None:
+        raise UsageError(f"--opt {cfg.opt}: timm's {cfg.opt.upper()} needs timm: "
+                         "pip install 'imagenet-trainer[timm]'")
     device = resolve_device(cfg.device)
     dist = init_from_env(device.type, cfg.dist_timeout)
     if dist.enabled and device.type == "cuda":

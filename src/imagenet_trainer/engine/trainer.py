@@ -88,9 +88,11 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
             if ctx.cuda_graphs:  # the last step's graph outputs may be overwritten from here on
                 torch.compiler.cudagraph_mark_step_begin()
             with sync:
+                # augmented in the batch's own precision: under bf16 autocast a geometric op's coordinates would
+                # be rounded to the wrong pixels
+                images, targets, labels = ((batch.images, batch.labels, batch.labels) if ctx.augment is None
+                                           else ctx.augment(batch.images, batch.labels))
                 with ctx.autocast():
-                    images, targets, labels = ((batch.images, batch.labels, batch.labels) if ctx.augment is None
-                                               else ctx.augment(batch.images, batch.labels))
                     logits = model(images)
                     loss = criterion(logits, targets)
                 scaled = loss / k

@@ -75,8 +75,7 @@ def create_model(name: str, num_classes: int = 1000, small_stem: bool = False, d
     if key not in _BUILDERS:
         model = zoo.build(key, num_classes, drop_path=drop_path, image_size=image_size)
     elif drop_path is not None:
-        raise UsageError(f"--drop-path: {key} has no stochastic depth (torchvision's ConvNeXt, EfficientNet, Swin and "
-                         "ViT have it, as most of timm's models do)")
+        raise UsageError(f"--drop-path: {key} has no stochastic depth (it is in {zoo.DROP_PATH_MODELS})")
     else:
         model = _BUILDERS[key](num_classes=num_classes)
     if small_stem:
@@ -131,10 +130,13 @@ def fits_input(name: str, side: int) -> bool:
 
     try:
         with torch.device("meta"), torch.no_grad():
-            create_model(name, 2, image_size=side).eval()(torch.zeros(1, 3, side, side))
-        return True
+            model = create_model(name, 2, image_size=side).eval()
+            model(torch.zeros(1, 3, side, side))
     except (RuntimeError, AssertionError, ValueError):  # timm asserts on sides its patches do not divide
         return False
+    # a ViT that runs on a side its patches do not divide drops the last pixels: not a side it takes
+    patch = getattr(getattr(model, "patch_embed", None), "patch_size", None) or getattr(model, "patch_size", None)
+    return all(side % int(p) == 0 for p in ((patch,) if isinstance(patch, int) else patch or ()))
 
 
 def fitting_side(name: str, side: int) -> int:

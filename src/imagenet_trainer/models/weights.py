@@ -5,7 +5,8 @@ A file may be a torchvision ``.pth`` (a bare state dict), a timm checkpoint (``s
 ``model``...), a ``.safetensors`` file, or one of this project's model files or checkpoints. Key prefixes of
 wrappers (``module.``, ``_orig_mod.``) are dropped, and a timm model's own ``checkpoint_filter_fn`` adapts
 the file to the model (a ViT's position embeddings to another input size). Every tensor outside the head must
-fit: a shape mismatch in the body is an error, never a silent skip.
+fit: a shape mismatch in the body is an error, never a silent skip; body tensors the file lacks (at most half) are
+named in the report.
 """
 
 from __future__ import annotations
@@ -185,7 +186,10 @@ def load_into(model: nn.Module, weights: WeightsFile, num_classes: int, classes:
     model.load_state_dict(own | {k: v.to(own[k].dtype) for k, v in found.items()})
     head_note = (f"head kept ({num_classes} classes, as in the file)" if keep_head
                  else f"new head: {num_classes} classes")
-    return f"loaded {len(found)} of {len(own)} tensors from {weights.source}; {head_note}"
+    missing = [k for k in body_keys if k not in found]
+    missing_note = (f"; {len(missing)} body tensor(s) not in the file keep their initialization (e.g. {missing[0]})"
+                    if missing else "")
+    return f"loaded {len(found)} of {len(own)} tensors from {weights.source}; {head_note}{missing_note}"
 
 
 def check_published(arch: str) -> str:

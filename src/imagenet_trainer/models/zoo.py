@@ -16,6 +16,7 @@ import torch.nn as nn
 from imagenet_trainer.errors import UsageError
 
 TIMM_PREFIX = "timm/"
+DROP_PATH_MODELS = "timm's models mostly; torchvision's ConvNeXt, EfficientNet, Swin and MaxViT"
 # torchvision builders that take the input side (their position embeddings or windows are sized at build time)
 _TV_SIZE_ARG = {"vit_": "image_size", "maxvit_t": "input_size"}
 
@@ -67,10 +68,29 @@ def timm_name(name: str) -> str:
     return bare
 
 
+def _timm_cfg(name: str):
+    """timm's pretrained config of ``timm/NAME[.TAG]``: the tag's own where a tag is given, else the default's."""
+    return timm_module().get_pretrained_cfg(timm_name(name))
+
+
+def has_published_weights(name: str, torchvision_name: str | None = None) -> bool:
+    """Whether the zoo publishes weights for ``name`` (what ``--pretrained`` would load)."""
+    if is_timm(name):
+        cfg = _timm_cfg(name)
+        return bool(cfg is not None and (cfg.hf_hub_id or cfg.url or cfg.file))
+    from torchvision import models as tvm
+
+    try:
+        tvm.get_model_weights(torchvision_name or name)
+    except (ValueError, KeyError):
+        return False
+    return True
+
+
 def sized_at_build(name: str) -> bool:
     """Whether the model takes only the input side it was built for (ViTs, MaxViT): no progressive resizing."""
     if is_timm(name):
-        cfg = timm_module().get_pretrained_cfg(timm_name(name).split(".")[0])
+        cfg = _timm_cfg(name)
         return bool(cfg is not None and cfg.fixed_input_size)
     return any(name.startswith(prefix) for prefix in _TV_SIZE_ARG)
 
@@ -88,14 +108,14 @@ def build(name: str, num_classes: int, drop_path: float | None = None, image_siz
         bare = timm_name(name)
         if drop_path is not None:
             extra["drop_path_rate"] = drop_path
-        cfg = timm.get_pretrained_cfg(bare.split(".")[0]) if "." not in bare else None
+        cfg = _timm_cfg(name)
         if image_size is not None and cfg is not None and cfg.fixed_input_size:
             extra["img_size"] = image_size
         try:
             return timm.create_model(bare, pretrained=False, num_classes=num_classes, **extra)
         except TypeError as e:
             if "drop_path_rate" in str(e):
-                raise UsageError(f"--drop-path: {name} has no stochastic depth") from None
+                raise UsageError(f"--drop-path: {name} has no stochastic depth (it is in {DROP_PATH_MODELS})") from None
             raise
     from torchvision import models as tvm
 
@@ -110,8 +130,7 @@ def build(name: str, num_classes: int, drop_path: float | None = None, image_siz
         return tvm.get_model(name, weights=None, num_classes=num_classes, **extra)
     except TypeError as e:
         if "stochastic_depth_prob" in str(e):
-            raise UsageError(f"--drop-path: {name} has no stochastic depth (torchvision's ConvNeXt, EfficientNet, "
-                             "Swin and MaxViT have it, as most of timm's models do)") from None
+            raise UsageError(f"--drop-path: {name} has no stochastic depth (it is in {DROP_PATH_MODELS})") from None
         raise
 
 
@@ -121,9 +140,9 @@ def pretrained_state_dict(name: str, torchvision_name: str | None = None) -> tup
     if is_timm(name):
         timm = timm_module()
         bare = timm_name(name)
-        cfg = timm.get_pretrained_cfg(bare.split(".")[0])
+        cfg = _timm_cfg(name)
         tag = (cfg.hf_hub_id or cfg.url or bare) if cfg is not None else bare
-        if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
+        if not has_published_weights(name):
             raise UsageError(f"--pretrained: timm publishes no weights for {bare}; give --weights FILE")
         try:
             model = timm.create_model(bare, pretrained=True)
@@ -166,8 +185,7 @@ def input_recipe(name: str, torchvision_name: str | None = None) -> dict | None:
     """The input recipe of ``name``'s published weights: mean, std, crop (input side), resize (the shorter side
     before the centre crop) and interpolation; None for a model with no published weights."""
     if is_timm(name):
-        timm = timm_module()
-        cfg = timm.get_pretrained_cfg(timm_name(name).split(".")[0])
+        cfg = _timm_cfg(name)
         if cfg is None:
             return None
         crop = int(cfg.input_size[-1])
@@ -175,9 +193,15 @@ def input_recipe(name: str, torchvision_name: str | None = None) -> dict | None:
                 "image_size": int(round(crop / (cfg.crop_pct or 0.875))), "interpolation": cfg.interpolation}
     from torchvision import models as tvm
 
+    tv = torchvision_name or name
     try:
-        t = tvm.get_model_weights(torchvision_name or name).DEFAULT.transforms()
+        t = tvm.get_model_weights(tv).DEFAULT.transforms()
     except (ValueError, KeyError):
         return None
-    return {"mean": [float(v) for v in t.mean], "std": [float(v) for v in t.std], "crop_size": int(t.crop_size[0]),
-            "image_size": int(t.resize_size[0]), "interpolation": t.interpolation.value}
+    mean, std = [float(v) for v in t.mean], [float(v) for v in t.std]
+    if tv in ("googlenet", "inception_v3"):
+        # torchvision turns these nets' input back into the (x - 0.5) / 0.5 scaling their weights were trained on
+        # (``transform_input``) only when it loads the weights itself; here the input is scaled so from the start
+        mean, std = [0.5] * 3, [0.5] * 3
+    return {"mean": mean, "std": std, "crop_size": int(t.crop_size[0]), "image_size": int(t.resize_size[0]),
+            "interpolation": t.interpolation.value}
