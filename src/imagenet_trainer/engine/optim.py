@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from imagenet_trainer.config import DEFAULT_BATCH, TrainConfig
+from imagenet_trainer.models.weights import in_modules
 
 DEFAULT_WEIGHT_DECAY = 1e-4  # step and cosine, when --weight-decay is not given
 DEFAULT_WEIGHT_DECAY_ADAPTIVE = 0.05  # ... with AdamW or LAMB (DeiT's and timm's value for decoupled decay)
@@ -142,7 +143,7 @@ def param_groups(model: nn.Module, cfg: TrainConfig, head: list[str]) -> list[di
         if not p.requires_grad:
             continue
         decay = not (cfg.no_bn_decay and _no_decay(name, p, listed))
-        in_head = any(name == h or name.startswith(h + ".") for h in head)
+        in_head = in_modules(name, head)
         layer = layers - 1 if in_head else layer_of.get(name, layers - 1)
         scale = cfg.layer_decay ** (layers - 1 - layer) if cfg.layer_decay is not None else 1.0
         key = (decay, in_head, layer)

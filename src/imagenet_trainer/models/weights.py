@@ -62,7 +62,7 @@ def read_weights(path: str | os.PathLike) -> WeightsFile:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = _load(path)
     except pickle.UnpicklingError as e:
         raise UsageError(f"--weights {path}: refused to load: the file holds objects other than tensors and plain "
                          f"values ({reason(e, 100)}); save its state_dict() instead") from None
@@ -80,6 +80,22 @@ def read_weights(path: str | os.PathLike) -> WeightsFile:
         raise UsageError(f"--weights {path}: no tensors found (expected a state dict, or a checkpoint holding one "
                          f"under {', '.join(_NESTED[:5])})")
     return WeightsFile(state, str(path))
+
+
+def _load(path: Path):
+    """``torch.load`` with ``weights_only``, memory-mapped where the file allows (a zip archive): the run reads a file
+    twice, for its input recipe and for its tensors, and a mapped read costs only the pages it touches."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap" not in str(e) and "zip" not in str(e):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def in_modules(name: str, modules: list[str]) -> bool:
+    """Whether parameter or buffer ``name`` belongs to one of ``modules`` (module paths, the head's)."""
+    return any(name == m or name.startswith(m + ".") for m in modules)
 
 
 def _find_state_dict(obj) -> dict | None:
@@ -134,10 +150,6 @@ def head_names(model: nn.Module, num_classes: int) -> list[str]:
     return [outputs[-1][0]] + [n for n, _ in outputs[:-1] if "aux" in n.lower()]
 
 
-def _in(key: str, modules: list[str]) -> bool:
-    return any(key == m or key.startswith(m + ".") for m in modules)
-
-
 def _adapt(model: nn.Module, state: dict) -> dict:
     """A timm model's own ``checkpoint_filter_fn``: other key layouts, position embeddings to the model's size."""
     fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
@@ -157,14 +169,14 @@ def load_into(model: nn.Module, weights: WeightsFile, num_classes: int, classes:
     state = _adapt(model, strip_wrappers(weights.state_dict))
     own = model.state_dict()
     head = head_names(model, num_classes)
-    body_keys = [k for k in own if not _in(k, head)]
+    body_keys = [k for k in own if not in_modules(k, head)]
     found, wrong = {}, []
     for k, v in own.items():
         if k not in state or not isinstance(state[k], torch.Tensor):
             continue
         if tuple(state[k].shape) == tuple(v.shape):
             found[k] = state[k]
-        elif not _in(k, head):
+        elif not in_modules(k, head):
             wrong.append(f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model")
     if wrong:
         raise UsageError(f"--weights {weights.source}: {len(wrong)} tensor(s) of the body have another shape than "
@@ -177,7 +189,7 @@ def load_into(model: nn.Module, weights: WeightsFile, num_classes: int, classes:
                          f"are in the file (missing e.g. {', '.join(missing)}"
                          + (f"; the file has e.g. {', '.join(extra)}" if extra else "")
                          + "); is it for another --arch?")
-    head_keys = [k for k in own if _in(k, head)]
+    head_keys = [k for k in own if in_modules(k, head)]
     same_classes = not classes or not weights.meta.get("classes") or list(weights.meta["classes"]) == list(classes)
     keep_head = bool(head_keys) and all(k in found for k in head_keys) and same_classes
     if not keep_head:
@@ -240,4 +252,4 @@ def freeze_body(model: nn.Module, head: list[str]) -> None:
     if not head:
         raise UsageError("--freeze-backbone: this model has no classifier head to train alone")
     for name, p in model.named_parameters():
-        p.requires_grad_(any(name == h or name.startswith(h + ".") for h in head))
+        p.requires_grad_(in_modules(name, head))
