@@ -10,6 +10,10 @@ class UsageError(Exception):
     """Bad input or bad usage: the message names the file or option and says what to do."""
 
 
+class MissingExtra(UsageError):
+    """An optional extra (timm, safetensors, onnx) is needed and not installed: the message says what to install."""
+
+
 class CheckError(Exception):
     """A result failed its own check (exit code 1, one line): the message says what and what was kept."""
 

@@ -18,7 +18,7 @@ from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import build_index, find_split_dirs
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.trainer import StepContext, evaluate
-from imagenet_trainer.errors import UsageError, reason
+from imagenet_trainer.errors import MissingExtra, UsageError, reason
 from imagenet_trainer.models import create_model
 from imagenet_trainer.models.weights import strip_wrappers
 from imagenet_trainer.tools.images import image_files
@@ -69,9 +69,9 @@ def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool | N
     try:
         model = create_model(rec["arch"], rec["num_classes"], small_stem=bool(rec.get("small_stem", False)),
                              image_size=int(rec["crop_size"]))
-    except UsageError as e:
-        if "timm" in str(e) and "pip install" in str(e):
-            raise UsageError(f"{path}: made with {rec['arch']}; {e}") from None
+    except MissingExtra as e:
+        raise UsageError(f"{path}: made with {rec['arch']}; {e}") from None
+    except UsageError:
         raise UsageError(f"{path}: made with model {rec['arch']!r}, which this version does not know") from None
     if ema and "ema_state_dict" not in rec:
         raise UsageError(f"{path}: has no EMA weights (train with --ema, or the fast recipe)")

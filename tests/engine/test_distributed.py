@@ -422,3 +422,19 @@ def test_two_processes_warn_once_of_a_bad_image_both_cached(tiny_tree, tmp_path,
     err = capfd.readouterr().err
     assert err.count("warning: skipped unreadable image") == 2, err
     assert err.count(f"cat{os.sep}broken.jpg") == 1 and err.count("zz-broken.jpg") == 1
+
+
+def test_a_timm_model_fine_tuned_by_two_processes_matches_one(tiny_tree, tmp_path):
+    pytest.importorskip("timm")
+    args = [*ARGS[2:], "--arch", "timm/test_convnext", "--opt", "adamw", "--lr", "0.001", "--layer-decay", "0.8",
+            "--freeze-epochs", "0.5", "--clip-grad", "1.0"]
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "one"), *args]) == 0
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *args]) == 0
+    _assert_same_weights(tmp_path / "one" / "model_01.pt", tmp_path / "two" / "model_01.pt", atol=1e-4)
+
+
+def test_two_processes_each_augment_their_own_part(tiny_tree, tmp_path):
+    args = [*ARGS, "--auto-augment", "trivial", "--mixup", "0.2", "--cutmix", "1.0", "--reprob", "0.5",
+            "--repeated-aug", "2", "--label-smoothing", "0.1"]
+    assert main(["train", "--data", str(tiny_tree), "--output", str(tmp_path / "two"), "--ngpu", "2", *args]) == 0
+    assert safe_load(tmp_path / "two" / "model_01.pt")["metrics"]["train"]["count"] == 18

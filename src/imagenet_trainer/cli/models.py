@@ -9,8 +9,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from imagenet_trainer.cli.common import add_subparser, positive_int, print_json
-from imagenet_trainer.models import aliases_of, create_model, describe, list_models, zoo
-from imagenet_trainer.models.registry import is_registered, torchvision_name
+from imagenet_trainer.models import aliases_of, create_model, describe, zoo
+from imagenet_trainer.models.registry import all_names, has_weights, is_registered
 
 
 def add_parser(sub) -> None:
@@ -25,13 +25,6 @@ def add_parser(sub) -> None:
     p.add_argument("--classes", type=positive_int, default=1000, help="number of classes")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.set_defaults(run=run)
-
-
-def has_weights(name: str) -> bool:
-    """Whether ``--pretrained`` has published weights to load for ``name``."""
-    if is_registered(name) and torchvision_name(name) is None:
-        return False
-    return zoo.has_published_weights(name, torchvision_name(name))
 
 
 def model_stats(name: str, size: int = 224, classes: int = 1000) -> dict:
@@ -56,17 +49,8 @@ def model_stats(name: str, size: int = 224, classes: int = 1000) -> dict:
             "weights": has_weights(name)}
 
 
-def names(pattern: str | None) -> list[str]:
-    """The names to list: ours and torchvision's (each once), and timm's when a pattern is given."""
-    ours = list_models()
-    listed = ours + [n for n in zoo.torchvision_names() if n not in ours]
-    if pattern is None:
-        return listed
-    return [n for n in listed if zoo.matches(n, pattern)] + [n for n in zoo.timm_names() if zoo.matches(n, pattern)]
-
-
 def run(args) -> int:
-    rows = [model_stats(n, args.size, args.classes) for n in names(args.filter)]
+    rows = [model_stats(n, args.size, args.classes) for n in all_names(args.filter)]
     if args.json:
         print_json(rows)
         return 0

@@ -112,6 +112,24 @@ def list_models() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def all_names(pattern: str | None = None) -> list[str]:
+    """The names ``--arch`` takes: this tool's and torchvision's (each once); with ``pattern`` (``zoo.matches``),
+    those that match it, and timm's that do."""
+    ours = list_models()
+    listed = ours + [n for n in zoo.torchvision_names() if n not in ours]
+    if pattern is None:
+        return listed
+    return [n for n in listed if zoo.matches(n, pattern)] + [n for n in zoo.timm_names() if zoo.matches(n, pattern)]
+
+
+def has_weights(name: str) -> bool:
+    """Whether ``--pretrained`` has published weights to load for ``name``."""
+    key = resolve_name(name)
+    if key in _BUILDERS and key not in _TORCHVISION:
+        return False
+    return zoo.has_published_weights(key, torchvision_name(key))
+
+
 def aliases_of(name: str) -> list[str]:
     return sorted(a for a, n in _ALIASES.items() if n == name)
 

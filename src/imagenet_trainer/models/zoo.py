@@ -13,7 +13,7 @@ import os
 
 import torch.nn as nn
 
-from imagenet_trainer.errors import UsageError
+from imagenet_trainer.errors import MissingExtra, UsageError
 
 TIMM_PREFIX = "timm/"
 DROP_PATH_MODELS = "timm's models mostly; torchvision's ConvNeXt, EfficientNet, Swin and MaxViT"
@@ -30,7 +30,7 @@ def timm_module():
     try:
         import timm
     except ImportError:
-        raise UsageError("timm models need timm: pip install 'imagenet-trainer[timm]' (or pip install timm)") from None
+        raise MissingExtra("timm models need timm: pip install 'imagenet-trainer[timm]' (or pip install timm)") from None
     return timm
 
 
