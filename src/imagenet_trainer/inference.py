@@ -20,7 +20,7 @@ from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.trainer import StepContext, evaluate
 from imagenet_trainer.errors import MissingExtra, UsageError, reason
 from imagenet_trainer.models import create_model
-from imagenet_trainer.models.weights import strip_wrappers
+from imagenet_trainer.models.weights import read_safetensors, strip_wrappers
 from imagenet_trainer.tools.images import image_files
 
 
@@ -40,16 +40,7 @@ class LoadedModel:
 
 
 def _read_safetensors(path: Path) -> dict:
-    try:
-        from safetensors import safe_open
-    except ImportError:
-        raise UsageError(f"{path}: reading .safetensors needs the export extras: pip install 'imagenet-trainer[export]'") from None
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        raise UsageError(f"{path}: not a readable safetensors file ({reason(e)})") from None
+    state, meta = read_safetensors(path, str(path))
     if meta.get("format") != ckpt_io.MODEL_FORMAT:
         raise UsageError(f"{path}: a safetensors file without imagenet-trainer metadata (arch, classes)")
     return meta | {"state_dict": state, "num_classes": len(meta["classes"])}

@@ -13,7 +13,7 @@ from imagenet_trainer.engine.optim import Schedule, make_optimizer, param_groups
 from imagenet_trainer.engine.run import adapt_to_data, train
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.models import create_model
-from tests.engine.test_train import _cfg, _weights
+from tests.engine.test_train import _cfg, _weights, assert_resume_is_exact
 
 
 def _pretrain(tree, out) -> str:
@@ -117,24 +117,8 @@ def test_clip_grad_bounds_each_step(tiny_tree, tmp_path):
 
 
 def test_adamw_resumes_exactly(tiny_tree, tmp_path, monkeypatch):
-    from imagenet_trainer.engine import runlog
-
-    kw = dict(opt="adamw", lr=1e-3, layer_decay=0.8, clip_grad=1.0, no_bn_decay=True)
-    assert train(_cfg(tiny_tree, tmp_path / "full", **kw)) == 0
-    real = runlog.RunLog.metrics
-
-    def stop(self, record):
-        real(self, record)
-        if record["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runlog.RunLog, "metrics", stop)
-    assert train(_cfg(tiny_tree, tmp_path / "part", **kw)) == 130
-    monkeypatch.undo()
-    assert train(_cfg(tiny_tree, tmp_path / "part", resume="auto", **kw)) == 0
-    full, resumed = _weights(tmp_path / "full" / "model_03.pt"), _weights(tmp_path / "part" / "model_03.pt")
-    for k in full:
-        assert torch.equal(full[k], resumed[k]), k
+    assert_resume_is_exact(tiny_tree, tmp_path, monkeypatch, opt="adamw", lr=1e-3, layer_decay=0.8, clip_grad=1.0,
+                           no_bn_decay=True)
 
 
 @pytest.mark.parametrize("arch", ["timm/test_convnext", "timm/test_vit"])

@@ -43,9 +43,10 @@ def test_learns_the_sample_set(shapes_data, tmp_path):
     assert best["top1"] > 90.0, best
 
 
-@pytest.mark.parametrize("arch,cache", [("resnet18", "off"), ("squeezenet1_1", "off"), ("resnet18", "ram")])
-def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch, cache):
-    assert train(_cfg(tiny_tree, tmp_path / "full", arch=arch, workers=2, cache=cache)) == 0
+def assert_resume_is_exact(tree: Path, tmp_path: Path, monkeypatch, full_run: dict | None = None, **kw) -> None:
+    """Train 3 epochs at once, and again stopped by Ctrl-C after epoch 1 and resumed with ``--resume auto``: the
+    same final weights. ``full_run``: settings of the uninterrupted run only (its workers, say)."""
+    assert train(_cfg(tree, tmp_path / "full", **kw, **(full_run or {}))) == 0
 
     real_metrics = runlog.RunLog.metrics
 
@@ -55,15 +56,20 @@ def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch, cac
             raise KeyboardInterrupt
 
     monkeypatch.setattr(runlog.RunLog, "metrics", stop_after_first_epoch)
-    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch, cache=cache)) == 130
+    assert train(_cfg(tree, tmp_path / "part", **kw)) == 130
     assert not (tmp_path / "part" / "model_02.pt").exists()
     monkeypatch.undo()
-    assert train(_cfg(tiny_tree, tmp_path / "part", arch=arch, cache=cache, resume="auto")) == 0
+    assert train(_cfg(tree, tmp_path / "part", resume="auto", **kw)) == 0
 
     full, resumed = _weights(tmp_path / "full" / "model_03.pt"), _weights(tmp_path / "part" / "model_03.pt")
     assert full.keys() == resumed.keys()
     for k in full:
         assert torch.equal(full[k], resumed[k]), k
+
+
+@pytest.mark.parametrize("arch,cache", [("resnet18", "off"), ("squeezenet1_1", "off"), ("resnet18", "ram")])
+def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch, cache):
+    assert_resume_is_exact(tiny_tree, tmp_path, monkeypatch, full_run={"workers": 2}, arch=arch, cache=cache)
     rows = (tmp_path / "part" / "train.log").read_text().splitlines()
     assert [r.split("\t")[0] for r in rows[1:]] == ["1", "2", "3"]
 
@@ -287,21 +293,7 @@ def test_naive_loader_trains_and_validates_every_image(tiny_tree, tmp_path):
 def test_augmentations_resume_exactly(tiny_tree, tmp_path, monkeypatch):
     kw = dict(mixup=0.2, cutmix=1.0, mix_prob=0.8, reprob=0.5, recount=2, repeated_aug=2, label_smoothing=0.1,
               cutout=0.2, auto_augment="rand-m9-mstd0.5-inc1")
-    assert train(_cfg(tiny_tree, tmp_path / "full", **kw)) == 0
-    real_metrics = runlog.RunLog.metrics
-
-    def stop_after_first_epoch(self, record):
-        real_metrics(self, record)
-        if record["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runlog.RunLog, "metrics", stop_after_first_epoch)
-    assert train(_cfg(tiny_tree, tmp_path / "part", **kw)) == 130
-    monkeypatch.undo()
-    assert train(_cfg(tiny_tree, tmp_path / "part", resume="auto", **kw)) == 0
-    full, resumed = _weights(tmp_path / "full" / "model_03.pt"), _weights(tmp_path / "part" / "model_03.pt")
-    for k in full:
-        assert torch.equal(full[k], resumed[k]), k
+    assert_resume_is_exact(tiny_tree, tmp_path, monkeypatch, **kw)
     config = (tmp_path / "full" / "config.yaml").read_text()
     assert "auto_augment: rand-m9-mstd0.5-inc1" in config and "mixup: 0.2" in config and "repeated_aug: 2" in config and "remode: pixel" in config
     plain = _weights(tmp_path / "full" / "model_01.pt")

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from imagenet_trainer.errors import UsageError, reason
+from imagenet_trainer.errors import MissingExtra, UsageError, reason
 
 OUR_FORMATS = "imagenet-trainer/"  # this project's model files and checkpoints (engine.checkpoint)
 MIN_BODY_SHARE = 0.5  # fewer of the body's tensors found in a file than this share: the file is for another net
@@ -112,27 +112,34 @@ def _find_state_dict(obj) -> dict | None:
     return None
 
 
-def _read_safetensors(path: Path) -> WeightsFile:
+def read_safetensors(path: Path, label: str) -> tuple[dict, dict]:
+    """(tensors, metadata) of a ``.safetensors`` file; the metadata values that are JSON (this tool's: arch, classes,
+    input recipe) decoded. ``label`` starts the one-line errors (``--weights FILE``, or the file alone)."""
     import json
 
     try:
         from safetensors import safe_open
     except ImportError:
-        raise UsageError(f"--weights {path}: reading .safetensors needs safetensors: "
-                         "pip install 'imagenet-trainer[export]'") from None
+        raise MissingExtra(f"{label}: reading .safetensors needs the export extras: "
+                           "pip install 'imagenet-trainer[export]'") from None
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # noqa: BLE001 - safetensors raises its own and Rust-side errors
-        raise UsageError(f"--weights {path}: not a readable safetensors file ({reason(e, 100)})") from None
-    ours = {}
+        raise UsageError(f"{label}: not a readable safetensors file ({reason(e, 100)})") from None
+    decoded = {}
     for k, v in meta.items():
         try:
-            ours[k] = json.loads(v)
+            decoded[k] = json.loads(v)
         except ValueError:
             pass
-    return WeightsFile(state, str(path), ours if ours.get("classes") else {})
+    return state, decoded
+
+
+def _read_safetensors(path: Path) -> WeightsFile:
+    state, meta = read_safetensors(path, f"--weights {path}")
+    return WeightsFile(state, str(path), meta if meta.get("classes") else {})
 
 
 def head_names(model: nn.Module, num_classes: int) -> list[str]:

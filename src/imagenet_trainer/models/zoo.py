@@ -106,30 +106,27 @@ def build(name: str, num_classes: int, drop_path: float | None = None, image_siz
     if is_timm(name):
         timm = timm_module()
         bare = timm_name(name)
-        if drop_path is not None:
-            extra["drop_path_rate"] = drop_path
+        depth_arg = "drop_path_rate"
         cfg = _timm_cfg(name)
         if image_size is not None and cfg is not None and cfg.fixed_input_size:
             extra["img_size"] = image_size
-        try:
-            return timm.create_model(bare, pretrained=False, num_classes=num_classes, **extra)
-        except TypeError as e:
-            if "drop_path_rate" in str(e):
-                raise UsageError(f"--drop-path: {name} has no stochastic depth (it is in {DROP_PATH_MODELS})") from None
-            raise
-    from torchvision import models as tvm
+        create = lambda **kw: timm.create_model(bare, pretrained=False, num_classes=num_classes, **kw)  # noqa: E731
+    else:
+        from torchvision import models as tvm
 
+        depth_arg = "stochastic_depth_prob"
+        for prefix, arg in _TV_SIZE_ARG.items():
+            if name.startswith(prefix) and image_size is not None:
+                extra[arg] = image_size if arg == "image_size" else (image_size, image_size)
+        if name == "inception_v3":
+            extra |= {"aux_logits": False, "init_weights": True}
+        create = lambda **kw: tvm.get_model(name, weights=None, num_classes=num_classes, **kw)  # noqa: E731
     if drop_path is not None:
-        extra["stochastic_depth_prob"] = drop_path
-    for prefix, arg in _TV_SIZE_ARG.items():
-        if name.startswith(prefix) and image_size is not None:
-            extra[arg] = image_size if arg == "image_size" else (image_size, image_size)
-    if name == "inception_v3":
-        extra |= {"aux_logits": False, "init_weights": True}
+        extra[depth_arg] = drop_path
     try:
-        return tvm.get_model(name, weights=None, num_classes=num_classes, **extra)
-    except TypeError as e:
-        if "stochastic_depth_prob" in str(e):
+        return create(**extra)
+    except TypeError as e:  # the builder takes no such argument
+        if depth_arg in str(e):
             raise UsageError(f"--drop-path: {name} has no stochastic depth (it is in {DROP_PATH_MODELS})") from None
         raise
 
