@@ -78,10 +78,11 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def load(self, i: int, sample_seed: int = 0, crop_size: int | None = None) -> tuple[np.ndarray, bool]:
-        """(crops (n_boxes, H, W, 3) uint8, flip) for file ``i``; raises OSError or DecodeError."""
-        with open(self.index.path(i), "rb") as f:
-            data = f.read()
+    def load(self, i: int, sample_seed: int = 0, crop_size: int | None = None,
+             data: bytes | None = None) -> tuple[np.ndarray, bool]:
+        """(crops (n_boxes, H, W, 3) uint8, flip) for file ``i`` (of ``data``, its bytes, when given); raises
+        OSError or DecodeError."""
+        data = self.index.read(i) if data is None else data
         rng = np.random.default_rng(sample_seed) if self.geometry.random else None
         crops, flip = decode_crops(data, self.geometry_for(crop_size), rng, self.scaled_decode)
         if self.sizes is not None:
@@ -96,13 +97,23 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return dataclasses.replace(self.geometry, crop_size=crop_size, image_size=round(crop_size * ratio))
 
     def __getitem__(self, item):
+        return self.sample(item)
+
+    def sample(self, item, data: bytes | None = None, label: int | None = None, name: str | None = None):
+        """The sample for ``item`` (``index``, ``(index, seed)`` or ``(index, seed, crop_size)``), or a ``BadSample``.
+        A stream of shards hands over the file's ``data``, its ``label`` and its ``name`` for messages; otherwise
+        the file is read from the index."""
         i, sample_seed, size = parse_item(item)
         try:
-            crops, flip = self.load(i, sample_seed, size)
+            crops, flip = self.load(i, sample_seed, size, data)
         except (OSError, DecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            return BadSample(self.index.path(i), reason)
-        return crops, int(self.index.labels[i]), flip, i
+            return BadSample(name or self.index.path(i), error_reason(e))
+        return crops, int(self.index.labels[i]) if label is None else label, flip, i
+
+
+def error_reason(e: BaseException) -> str:
+    """Why a file was skipped: an OS error's text, or a decode error's message."""
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
 
 
 def collate(samples: list, slots: BatchSlots | None = None) -> Batch:

@@ -31,7 +31,7 @@ import simplejpeg
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, parse_item
+from imagenet_trainer.data.dataset import BadSample, ImageFolderDataset, error_reason, parse_item
 from imagenet_trainer.data.decode import MAX_PIXELS, DecodeError, decode_crops, decode_region, needs_exif_rotation
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.gpu_crop import PackedImages, crop_resize_into
@@ -111,13 +111,12 @@ class EncodedFolderDataset(ImageFolderDataset):
         self.cpu_share = multiprocessing.Value("d", cpu_share, lock=False)
         self.cpu_items: frozenset = frozenset()  # items decoded here whatever the share (the loader's first batch)
 
-    def __getitem__(self, item):
+    def sample(self, item, data: bytes | None = None, label: int | None = None, name: str | None = None):
         i, sample_seed, size = parse_item(item)
         geometry = self.geometry_for(size)
-        label = int(self.index.labels[i])
+        label = int(self.index.labels[i]) if label is None else label
         try:
-            with open(self.index.path(i), "rb") as f:
-                data = f.read()
+            data = self.index.read(i) if data is None else data
             rng = np.random.default_rng(sample_seed) if self.geometry.random else None
             on_cpu = (item in self.cpu_items
                       or (sample_seed * 0x9E3779B97F4A7C15 % 2**64) / 2**64 < self.cpu_share.value)
@@ -135,8 +134,7 @@ class EncodedFolderDataset(ImageFolderDataset):
             boxes, flip = geometry.boxes(width, height, rng)
             return ("enc", np.frombuffer(data, dtype=np.uint8), boxes[0], geometry.crop_size, label, flip, i)
         except (OSError, DecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            return BadSample(self.index.path(i), reason)
+            return BadSample(name or self.index.path(i), error_reason(e))
 
 
 def _gpu_header(data: bytes) -> tuple[int, int] | None:

@@ -48,6 +48,15 @@ class FileIndex:
     def path(self, i: int) -> str:
         return os.path.join(self.root, os.fsdecode(self.paths[i]))
 
+    def read(self, i: int) -> bytes:
+        """The bytes of file ``i``."""
+        with open(self.path(i), "rb") as f:
+            return f.read()
+
+    def identity(self) -> str:
+        """What the run's caches (loader probe, dataset statistics) are keyed by: the folder's real path."""
+        return str(self.root.resolve())
+
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=len(self.classes))
 

@@ -18,7 +18,8 @@ from imagenet_trainer.data.index import FileIndex, default_cache_dir
 def estimate_mean_std(index: FileIndex, crop_size: int, image_size: int, samples: int = 3000,
                       seed: int = 0, cache_dir: Path | None = None) -> tuple[list[float], list[float]]:
     """Mean and std (0-1 scale) over up to ``samples`` centre-cropped train images; cached by file list."""
-    key = hashlib.sha1(str(index.root.resolve()).encode() + index.paths.tobytes()
+    names = index.paths.tobytes() if isinstance(index, FileIndex) else "\n".join(map(index.path, range(len(index)))).encode()
+    key = hashlib.sha1(index.identity().encode() + names
                        + f"{crop_size},{image_size},{samples},{seed}".encode()).hexdigest()[:20]
     cache = (cache_dir or default_cache_dir()) / "stats" / f"{key}.json"
     try:

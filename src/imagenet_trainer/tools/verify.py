@@ -36,6 +36,11 @@ def check_file(path: str) -> tuple[str, str, list[str]]:
         data = Path(path).read_bytes()
     except OSError as e:
         return path, "", [f"undecodable: cannot read ({e.strerror})"]
+    return check_bytes(path, data)
+
+
+def check_bytes(path: str, data: bytes) -> tuple[str, str, list[str]]:
+    """(path, sha1 of ``data``, faults) for the content of one image file."""
     digest = hashlib.sha1(data).hexdigest()
     if not data:
         return path, digest, ["undecodable: empty file"]
