@@ -26,6 +26,7 @@ from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.loader import IMAGENET_MEAN, IMAGENET_STD, Normalizer
 from imagenet_trainer.engine.probe import choose_for_run
 from imagenet_trainer.engine.trainer import synthetic_step_rate
+from imagenet_trainer.errors import UsageError
 
 
 @dataclass
@@ -35,6 +36,7 @@ class BenchOptions:
     compare: bool = False
     epochs: int = 0  # loader only: full epochs, recording resident memory after each
     rounds: int = 1  # loader --compare: ours and the naive pipeline alternate this many times; medians reported
+    naive_data: str | None = None  # --compare: the folder the naive pipeline reads (default: --data)
 
 
 def card(device: torch.device) -> str:
@@ -133,14 +135,19 @@ def _ceiling(step, cfg: TrainConfig, device: torch.device, opts: BenchOptions, n
     return _timed(cycle(), device, opts.warmup, opts.steps, lambda b: step(norm(b[0]), b[1]))
 
 
-def naive_loader(cfg: TrainConfig, workers: int, device: torch.device):
-    """pytorch/examples' pipeline: ImageFolder + PIL + RandomResizedCrop + flip + ToTensor + Normalize."""
+def naive_loader(cfg: TrainConfig, workers: int, device: torch.device, data: str | None = None):
+    """pytorch/examples' pipeline: ImageFolder + PIL + RandomResizedCrop + flip + ToTensor + Normalize, over the
+    folder ``data`` (default: ``cfg.data``)."""
     import torchvision.datasets as tvd
 
     from imagenet_trainer.data.index import find_split_dirs
     from imagenet_trainer.data.naive import naive_transform
+    from imagenet_trainer.data.shards import is_shard_data
 
-    train_dir, _ = find_split_dirs(cfg.data, cfg.val_dir)
+    if data is None and is_shard_data(cfg.data):
+        raise UsageError(f"--compare: the naive pipeline reads a folder, and --data {cfg.data} is shards; give the "
+                         "folder of the same images with --naive-data")
+    train_dir, _ = find_split_dirs(data or cfg.data, None if data else cfg.val_dir)
     rrc = Geometry("rrc", cfg.crop_size, cfg.image_size)  # torchvision's defaults, as pytorch/examples uses them
     ds = tvd.ImageFolder(str(train_dir), naive_transform(rrc, IMAGENET_MEAN, IMAGENET_STD))
     kwargs = dict(persistent_workers=True, prefetch_factor=4) if workers else {}
@@ -226,7 +233,7 @@ def bench_loader(cfg: TrainConfig, device: torch.device, opts: BenchOptions) -> 
     elif not opts.compare:
         out["images_per_s"] = _timed(ours, device, opts.warmup, opts.steps)
     if opts.compare:
-        naive = _endless(naive_loader(cfg, data.train.num_workers, device))
+        naive = _endless(naive_loader(cfg, data.train.num_workers, device, opts.naive_data))
 
         def deliver(b):
             b[0].to(device, non_blocking=True)
@@ -283,7 +290,7 @@ def bench_train(cfg: TrainConfig, device: torch.device, dtype, opts: BenchOption
         fp32 = TrainConfig(**{**cfg.to_dict(), "backend": "cudnn"})
         naive_model = build_model(fp32, device, len(data.classes))
         naive_step = make_step(naive_model, device, None)
-        naive = naive_loader(cfg, data.train.num_workers, device)
+        naive = naive_loader(cfg, data.train.num_workers, device, opts.naive_data)
 
         def naive_work(b):
             naive_step(b[0].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),

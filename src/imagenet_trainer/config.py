@@ -85,9 +85,12 @@ class TrainConfig:
     """
 
     # --- data ---
-    data: str = option("", "dataset root holding train/ and val/ (required, unless --config gives it)",
-                       group="data", flags=("-data",))
-    val_dir: Optional[str] = option(None, "validation folder (default: DATA/val, validation or test)", group="data")
+    data: str = option("", "dataset root holding train/ and val/ (required, unless --config gives it): a folder of "
+                       "images, or tar shards (a folder or URL holding train/ and val/ shards with their index.json, "
+                       "a pattern train-{000000..000099}.tar, s3://, https://, pipe:CMD)", group="data",
+                       flags=("-data",))
+    val_dir: Optional[str] = option(None, "validation folder or shards (default: DATA/val, validation or test)",
+                                    group="data")
     workers: int = option(-1, "loader worker processes; 0 decodes in the main process (full tracebacks); -1 = "
                           "cores-1, at most 16", group="data", flags=("-nDonkeys", "-j"), low=-1)
     batch_size: Optional[int] = option(None, "global batch size (all GPUs together); default 256, or less for a "
@@ -95,6 +98,8 @@ class TrainConfig:
                                        "at the LR of 256", group="data", flags=("-batchSize", "-b"), low=1)
     epoch_size: Optional[int] = option(None, "batches per epoch (default: one full pass)", group="data",
                                        flags=("-epochSize",), low=1)
+    shuffle_buffer: int = option(1000, "shards: samples each loader worker holds to shuffle what it reads",
+                                 group="data", low=1)
     image_size: Optional[int] = option(None, "shorter side before the val centre crop (and the seed train crop); "
                                        "default: crop-size x 8/7 (256 for 224)", group="data", low=8)
     crop_size: Optional[int] = option(None, "network input side in pixels; default: 224, or the images' median "

@@ -16,6 +16,7 @@ from imagenet_trainer.data.build import default_workers, make_val_loader
 from imagenet_trainer.data.decode import DecodeError, decode_crops
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import build_index, find_split_dirs
+from imagenet_trainer.data.shards import ShardIndex, is_shard_data, load_shard_splits
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.trainer import StepContext, evaluate
 from imagenet_trainer.errors import MissingExtra, UsageError, reason
@@ -160,17 +161,26 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     if not 0 <= tta_shift < crop:
         raise UsageError(f"--tta-shift {tta_shift}: must be 0 (off) or a number of pixels smaller than the crop ({crop} px)")
     root = Path(data)
-    _, vdir = find_split_dirs(root, val_dir) if (root / "train").is_dir() or val_dir else (None, None)
-    if vdir is None:  # a folder of class folders given directly
-        if not root.is_dir():
-            raise UsageError(f"--data {root}: no such folder")
-        vdir = root
-    index = build_index(vdir)
+    if is_shard_data(data):  # the val shards, or the shards given (a pattern)
+        train, val = load_shard_splits(str(data), None if val_dir is None else str(val_dir))
+        index = val or train
+        vdir = index.root
+    else:
+        _, vdir = find_split_dirs(root, val_dir) if (root / "train").is_dir() or val_dir else (None, None)
+        if vdir is None:  # a folder of class folders given directly
+            if not root.is_dir():
+                raise UsageError(f"--data {root}: no such folder")
+            vdir = root
+        index = build_index(vdir)
     unknown = [c for c in index.classes if c not in set(lm.classes)]
     if unknown:
-        raise UsageError(f"{vdir / unknown[0]}: class not known to the model ({len(unknown)} such)")
+        where = f"{vdir}: class {unknown[0]}" if isinstance(index, ShardIndex) else f"{vdir / unknown[0]}: class"
+        raise UsageError(f"{where} not known to the model ({len(unknown)} such)")
     remap = np.array([lm.classes.index(c) for c in index.classes])
-    index.labels = remap[index.labels]
+    if isinstance(index, ShardIndex):
+        index.label_map = remap
+    else:
+        index.labels = remap[index.labels]
     index.classes = lm.classes
     geometry = Geometry("five" if crops == 10 else "center", crop, size)
     workers = default_workers() if workers < 0 else workers

@@ -15,7 +15,7 @@ from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.errors import CheckError, UsageError, os_error_message
 
 _SUBCOMMANDS = ("train", "evaluate", "predict", "models", "sample_data", "bench", "plot", "convert", "verify", "resize",
-                "create_dataset", "prepare_imagenet")
+                "create_dataset", "prepare_imagenet", "shard")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -36,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=non_negative_int, default=0,
                    help="loader: time whole epochs instead, recording resident memory after each")
     p.add_argument("--compare", action="store_true", help="also run the naive torchvision pipeline")
+    p.add_argument("--naive-data", metavar="DIR", default=None,
+                   help="--compare with shards as --data: the folder of the same images that the naive pipeline reads")
     p.add_argument("--rounds", type=positive_int, default=1,
                    help="loader --compare: alternate ours and the naive pipeline N times and report the medians "
                         "(steadier figures on a shared machine)")
@@ -60,8 +62,10 @@ def run(args) -> int:
                       image_size=args.image_size, workers=args.workers, loader=args.loader, cpu_share=args.cpu_share,
                       backend=args.backend, cudnn_benchmark=args.cudnn_benchmark, epoch_size=None,
                       cache="off")  # bench measures the JPEG pipeline
+    if args.naive_data and not args.compare:
+        raise UsageError("--naive-data: the folder for --compare's naive pipeline; add --compare")
     cfg.check()
-    opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs, args.rounds)
+    opts = bench.BenchOptions(args.steps, args.warmup, args.compare, args.epochs, args.rounds, args.naive_data)
     if args.what == "model":
         result = {"images_per_s": bench.bench_model(cfg, device, dtype, opts)}
     elif args.what == "loader":

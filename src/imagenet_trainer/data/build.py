@@ -18,6 +18,8 @@ from imagenet_trainer.data.loader import (DEVICE_PREFETCH, IMAGENET_MEAN, IMAGEN
                                           batch_slots, image_dataloader, local_processes, make_dataloader,
                                           usable_cores)
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
+from imagenet_trainer.data.shards import SampleIndex, ShardIndex, is_shard_data, load_shard_splits
+from imagenet_trainer.data.stream import ShardStream, StreamPlan
 from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
 
@@ -60,17 +62,34 @@ def resolve_workers(cfg: TrainConfig) -> int:
 
 
 INDEX_SECONDS: dict[tuple, float] = {}  # time the index of each (data, val_dir, cache_dir) took to build or load
+_SHARD_INDEXES: dict[tuple, tuple] = {}  # shard indexes read in this process (remote ones cost a request each)
+FILESYSTEM = None  # an fsspec filesystem that opens every shard URL (``train(cfg, filesystem=fs)``)
+
+Index = FileIndex | ShardIndex
 
 
-def load_indexes(cfg: TrainConfig) -> tuple[FileIndex, FileIndex | None]:
+def load_indexes(cfg: TrainConfig) -> tuple[Index, Index | None]:
+    """The train and val indexes of ``--data``: a folder tree's files, or a set of tar shards (``data.shards``)."""
     t0 = time.perf_counter()
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-    train_dir, val_dir = find_split_dirs(cfg.data, cfg.val_dir)
-    train_index = build_index(train_dir, cache_dir=cache)
-    val_index = build_index(val_dir, classes=train_index.classes, cache_dir=cache) if val_dir else None
     key = (cfg.data, cfg.val_dir, cfg.cache_dir)
+    if is_shard_data(cfg.data):
+        if (key, id(FILESYSTEM)) not in _SHARD_INDEXES:
+            _SHARD_INDEXES[key, id(FILESYSTEM)] = load_shard_splits(cfg.data, cfg.val_dir, filesystem=FILESYSTEM,
+                                                                    cache_dir=cache)
+        train_index, val_index = _SHARD_INDEXES[key, id(FILESYSTEM)]
+    else:
+        train_dir, val_dir = find_split_dirs(cfg.data, cfg.val_dir)
+        train_index = build_index(train_dir, cache_dir=cache)
+        val_index = build_index(val_dir, classes=train_index.classes, cache_dir=cache) if val_dir else None
     INDEX_SECONDS.setdefault(key, time.perf_counter() - t0)  # the first call's figure: later ones hit the cache
     return train_index, val_index
+
+
+def few_images(index: Index, n: int):
+    """An index of ``n`` images or so, read as files are: a folder's own index, or the first ``n`` samples of a
+    shard split held in memory (``shards.SampleIndex``)."""
+    return SampleIndex.first(index, n) if isinstance(index, ShardIndex) else index
 
 
 def normalization(cfg: TrainConfig, index: FileIndex) -> tuple[list[float], list[float]]:
@@ -78,7 +97,7 @@ def normalization(cfg: TrainConfig, index: FileIndex) -> tuple[list[float], list
         return list(IMAGENET_MEAN), list(IMAGENET_STD)
     if cfg.normalize == "auto":
         cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-        return estimate_mean_std(index, cfg.crop_size, cfg.image_size, cache_dir=cache)
+        return estimate_mean_std(few_images(index, 1000), cfg.crop_size, cfg.image_size, cache_dir=cache)
     if cfg.normalize == "fixed":
         if not (isinstance(cfg.mean, list) and isinstance(cfg.std, list) and len(cfg.mean) == len(cfg.std) == 3
                 and all(v > 0 for v in cfg.std)):
@@ -104,7 +123,7 @@ def resolve_sizes(cfg: TrainConfig, train_index: FileIndex, world_size: int = 1,
 
 def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1,
                choice=None) -> DataBundle:
-    """Index the folders, then build this rank's train and val loaders (uint8 in workers, floats on device).
+    """Index the data, then build this rank's train and val loaders (uint8 in workers, floats on device).
 
     ``choice``: the loader ``--loader auto`` took (``engine.probe.LoaderChoice``: its kind and the hybrid
     loader's first CPU share), made by the caller before; without it, auto is hybrid on a GPU.
@@ -124,21 +143,21 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     train_geometry = training_geometry(cfg)
     val_geometry = Geometry("center", cfg.crop_size, cfg.image_size)
 
-    def sampler(continuous: bool) -> EpochBatchSampler:
+    def sampler(continuous: bool, labels=None) -> EpochBatchSampler:
         """The train sampler; ``continuous``: the workers start on the next epoch while this one ends
         (``WrappedLoader``), never past the run's last epoch."""
-        return EpochBatchSampler(train_index.labels, local_batch, cfg.seed, steps * cfg.accum, cfg.sampling, rank,
-                                 world_size, functools.partial(crop_size_at, cfg), continuous, cfg.epochs,
-                                 cfg.repeated_aug)
+        return EpochBatchSampler(train_index.labels if labels is None else labels, local_batch, cfg.seed,
+                                 steps * cfg.accum, cfg.sampling, rank, world_size,
+                                 functools.partial(crop_size_at, cfg), continuous, cfg.epochs, cfg.repeated_aug)
 
     if rank == 0 and len(train_index) < cfg.batch_size and cfg.epoch_size is None:
         print(f"note: train/ has {len(train_index)} images, fewer than --batch-size {cfg.batch_size}; "
               "each epoch is one batch drawn with repetition", file=sys.stderr)
-    for root in [index.root for index in (train_index, val_index) if index is not None and rank == 0]:
-        stray = stray_images(root)
+    for index in [i for i in (train_index, val_index) if isinstance(i, FileIndex) and rank == 0]:
+        stray = stray_images(index.root)
         if stray:
             what = (f"{stray[0]} is" if len(stray) == 1 else f"{len(stray)} images (such as {stray[0]}) are")
-            print(f"note: {what} outside the class folders of {root}, so not used; move each image into "
+            print(f"note: {what} outside the class folders of {index.root}, so not used; move each image into "
                   "the folder of its class", file=sys.stderr)
     storage = cache_storage(cfg, device, train_index, val_index, rank, world_size)
     bundle = DataBundle(None, None, train_index, val_index, train_index.classes, mean, std, timings=timings)
@@ -147,7 +166,8 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
 
         t0 = time.perf_counter()
         train_cache = DecodedImages(train_index, Geometry("full", cfg.image_size, cfg.image_size), storage, workers)
-        bundle.train = CachedTrainLoader(train_cache, sampler(False), train_geometry, device, mean, std)
+        labels = train_cache.index_labels() if isinstance(train_index, ShardIndex) else None
+        bundle.train = CachedTrainLoader(train_cache, sampler(False, labels), train_geometry, device, mean, std)
         bundle.bad = list(train_cache.bad)
         if val_index is not None:
             val_cache = DecodedImages(val_index, val_geometry, storage, workers, rank, world_size)
@@ -165,6 +185,16 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
     if choice is not None and cfg.loader == "auto":
         bundle.loader, bundle.choice, timings["probe"] = choice.kind, choice, choice.seconds
         start = choice.start_share if choice.kind == "hybrid" else None
+    if isinstance(train_index, ShardIndex):
+        if bundle.loader == "naive" or cfg.sampling != "shuffle" or cfg.repeated_aug > 1:
+            what = ("--loader naive" if bundle.loader == "naive" else
+                    "--sampling balanced" if cfg.sampling != "shuffle" else "--repeated-aug")
+            raise UsageError(f"{what}: takes images in an order that a stream of shards does not give; leave it "
+                             "out, or use --cache ram (a set that fits in memory) or a folder of images")
+        plan = StreamPlan(train_index.counts, local_batch, cfg.seed, steps * cfg.accum, rank, world_size,
+                          functools.partial(crop_size_at, cfg), cfg.shuffle_buffer)
+    else:
+        plan = sampler(True)
     if bundle.loader == "naive":
         from imagenet_trainer.data.naive import NaiveDataset, NaiveLoader
 
@@ -177,7 +207,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
             bundle.val = NaiveLoader(NaiveDataset(val_index, val_geometry, mean, std),
                                      ShardBatchSampler(len(val_index), local_batch, rank, world_size), workers, device)
         return bundle
-    bundle.train = make_train_loader(bundle.loader, train_index, train_geometry, sampler(True), workers, device, mean, std,
+    bundle.train = make_train_loader(bundle.loader, train_index, train_geometry, plan, workers, device, mean, std,
                                      start, fixed=cfg.cpu_share is not None)
     if val_index is not None:
         bundle.val = make_val_loader(val_index, val_geometry, local_batch, workers, device, mean, std, rank, world_size)
@@ -231,10 +261,15 @@ def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex
     return device if mode == "gpu" else torch.device("cpu")
 
 
-def make_val_loader(index: FileIndex, geometry: Geometry, batch_size: int, workers: int, device: torch.device,
+def make_val_loader(index: Index, geometry: Geometry, batch_size: int, workers: int, device: torch.device,
                     mean, std, rank: int = 0, world_size: int = 1) -> DeviceLoader:
-    sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
-    loader = image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, device.type == "cuda")
+    dataset = ImageFolderDataset(index, geometry)
+    if isinstance(index, ShardIndex):
+        plan = StreamPlan(index.counts, batch_size, rank=rank, world_size=world_size)
+        loader = image_dataloader(dataset, plan, workers, device.type == "cuda", stream=index)
+    else:
+        sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
+        loader = image_dataloader(dataset, sampler, workers, device.type == "cuda")
     return DeviceLoader(loader, device, mean, std)
 
 
@@ -260,8 +295,9 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
 
     kind = pick_loader(kind, device)
     pin = device.type == "cuda"
+    stream = index if isinstance(index, ShardIndex) else None
     if kind == "cpu":
-        return DeviceLoader(image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin),
+        return DeviceLoader(image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin, stream=stream),
                             device, mean, std)
     if cpu_share is not None and not 0.0 <= cpu_share <= 1.0:
         raise UsageError(f"--cpu-share {cpu_share}: must be between 0 and 1")
@@ -275,20 +311,24 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     # of 2.5 crops' pixels each on average (300-520 px JPEGs to 224 px: 1.6), which JPEGs smaller than a
     # crop's pixels also fit (bigger batches take new memory, slower). Pages are mapped on first use.
     slots = batch_slots(workers, sampler.batch_size * geometry.crop_size ** 2 * 3 * 5 // 2)
-    loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=functools.partial(collate_mixed, slots=slots))
+    collate = functools.partial(collate_mixed, slots=slots)
+    if stream is not None:
+        loader = make_dataloader(ShardStream(stream, sampler, dataset, collate), None, workers, pin)
+    else:
+        loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=collate)
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
 
 
-def median_image_side(index: FileIndex, samples: int = 64) -> int:
+def median_image_side(index: Index, samples: int = 64) -> int:
     """The median shorter side of up to ``samples`` train images, read from their headers."""
     from imagenet_trainer.data.decode import DecodeError, image_size
 
+    index = few_images(index, samples)
     sides = []
     step = max(1, len(index) // samples)
     for i in range(0, len(index), step)[:samples]:
         try:
-            with open(index.path(i), "rb") as f:
-                sides.append(min(image_size(f.read(65536))))
+            sides.append(min(image_size(index.read(i))))
         except (OSError, DecodeError):
             continue
     return int(sorted(sides)[len(sides) // 2]) if sides else 0

@@ -26,6 +26,8 @@ from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
 from imagenet_trainer.data.loader import DeviceBatch, Normalizer, image_dataloader
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
+from imagenet_trainer.data.shards import ShardIndex
+from imagenet_trainer.data.stream import StreamPlan
 from imagenet_trainer.errors import UsageError
 
 GPU_SHARE = 0.25  # auto and gpu: the caches may take at most this share of the GPU's free memory
@@ -89,18 +91,26 @@ class DecodedImages:
                  rank: int = 0, world_size: int = 1, batch_size: int = 256):
         if geometry.random or geometry.n_boxes != 1:
             raise ValueError("the cache holds one fixed crop per image")
-        sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
         s = geometry.crop_size
         pin = storage.type == "cuda"
-        self.images = torch.empty(sampler.stop - sampler.start, s, s, 3, dtype=torch.uint8, device=storage)
+        n_local = len(index) * (rank + 1) // world_size - len(index) * rank // world_size
+        self.images = torch.empty(n_local, s, s, 3, dtype=torch.uint8, device=storage)
         self.rows = np.full(len(index), -1, dtype=np.int64)
         labels, indices, self.bad = [], [], []
         # Whole images: the workers write each one's upright size here as they decode it
         sizes = torch.zeros(len(index), 2, dtype=torch.int32).share_memory_() if geometry.kind == "full" else None
-        loader = image_dataloader(ImageFolderDataset(index, geometry, sizes=sizes), sampler, workers, pin,
-                                  persistent=False)
+        dataset = ImageFolderDataset(index, geometry, sizes=sizes)
+        if isinstance(index, ShardIndex):  # the shards read once, in order, this rank's share
+            plan = StreamPlan(index.counts, batch_size, rank=rank, world_size=world_size)
+            loader = image_dataloader(dataset, plan, workers, pin, persistent=False, stream=index)
+        else:
+            loader = image_dataloader(dataset, ShardBatchSampler(len(index), batch_size, rank, world_size), workers,
+                                      pin, persistent=False)
+        self.index_size = len(index)
         n = 0
         for batch in loader:
+            if isinstance(batch, BaseException):  # a stream's worker could not read a shard
+                raise batch
             self.bad.extend(batch.bad)
             k = len(batch.labels)
             if k:  # a batch of only unreadable files has no pixels
@@ -116,6 +126,13 @@ class DecodedImages:
         self.sizes = sizes[self.indices].double() if sizes is not None else None
         if pin:
             torch.cuda.synchronize(storage)
+
+    def index_labels(self) -> np.ndarray:
+        """Every index position's class (0 where the image could not be read: the cache has no row for it), for a
+        sampler over a set whose labels only the decoding told (shards)."""
+        labels = np.zeros(self.index_size, dtype=np.int64)
+        labels[self.indices.numpy()] = self.labels.cpu().numpy()
+        return labels
 
     def __len__(self) -> int:
         return len(self.images)

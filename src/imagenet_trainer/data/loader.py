@@ -110,9 +110,17 @@ def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, pers
         kwargs = dict(persistent_workers=persistent, prefetch_factor=PREFETCH)
         if lower_priority:
             kwargs["worker_init_fn"] = functools.partial(_lower_priority, cores=worker_cores(workers))
-    return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,
-                                       collate_fn=collate_fn, pin_memory=pin_memory,
+    if batch_sampler is None:  # a stream (``data.stream.ShardStream``) whose workers make whole batches
+        kwargs |= dict(batch_size=None, collate_fn=_as_made)
+    else:
+        kwargs |= dict(batch_sampler=batch_sampler, collate_fn=collate_fn)
+    return torch.utils.data.DataLoader(dataset, num_workers=workers, pin_memory=pin_memory,
                                        generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+def _as_made(item):
+    """A stream's batch, as its worker made it."""
+    return item
 
 
 def batch_slots(workers: int, capacity: int) -> BatchSlots | None:
@@ -129,15 +137,22 @@ def batch_slots(workers: int, capacity: int) -> BatchSlots | None:
 
 
 def image_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, pin_memory: bool,
-                     persistent: bool = True) -> torch.utils.data.DataLoader:
+                     persistent: bool = True, stream=None) -> torch.utils.data.DataLoader:
     """A DataLoader of uint8 ``Batch``es whose workers stack into reused shared-memory slots.
 
     On a GPU run (``pin_memory``) the workers yield their cores to the training process (``_lower_priority``).
+    ``stream``: the data is that ``ShardIndex``'s shards, read as ``batch_sampler`` (a ``StreamPlan``) says.
     """
     g = dataset.geometry
     slots = batch_slots(workers, batch_sampler.batch_size * g.n_boxes * g.crop_size ** 2 * 3)
-    return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent,
-                           functools.partial(collate, slots=slots), lower_priority=pin_memory)
+    batches = functools.partial(collate, slots=slots)
+    if stream is not None:
+        from imagenet_trainer.data.stream import ShardStream
+
+        return make_dataloader(ShardStream(stream, batch_sampler, dataset, batches), None, workers, pin_memory,
+                               persistent, lower_priority=pin_memory)
+    return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent, batches,
+                           lower_priority=pin_memory)
 
 
 @dataclass
@@ -262,13 +277,15 @@ class WrappedLoader:
 
     @property
     def batch_sampler(self):
-        return self.loader.batch_sampler
+        """What orders the batches: the DataLoader's batch sampler, or a shard stream's plan."""
+        plan = getattr(self.loader.dataset, "plan", None)
+        return plan if plan is not None else self.loader.batch_sampler
 
     def _items(self):
         """The DataLoader's items, each with the ``perf_counter`` time at which this thread began to wait for it."""
         sampler = self.loader.batch_sampler
         if not getattr(sampler, "continuous", False):
-            it, count = iter(self.loader), None
+            it, count = iter(self.loader), None  # a stream's workers read the plan's epoch as they start
         else:
             if self._running is None or self._next_epoch != sampler.epoch:
                 self._running = iter(self.loader)
@@ -279,6 +296,8 @@ class WrappedLoader:
             item = next(it, None)
             if item is None:
                 return
+            if isinstance(item, BaseException):  # a stream's worker could not read a shard: its one-line error
+                raise item
             taken += 1
             yield item, t0
         self._next_epoch = sampler.epoch + 1

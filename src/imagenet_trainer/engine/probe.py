@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from imagenet_trainer.config import TrainConfig
-from imagenet_trainer.data.build import cache_plan, load_indexes, resolve_workers, training_geometry
+from imagenet_trainer.data.build import cache_plan, few_images, load_indexes, resolve_workers, training_geometry
 from imagenet_trainer.data.dataset import ImageFolderDataset
 from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex, default_cache_dir
@@ -44,6 +44,7 @@ from imagenet_trainer.engine.distributed import all_ranks
 
 PROBE_BATCH = 32  # images per probe batch: small, so the pool's first round ends soon
 PROBE_ROUNDS = 2  # timed rounds of one batch per worker, after an untimed first round (the pool's start)
+PROBE_IMAGES = 512  # shards: the probe draws from their first images, held in memory
 
 
 @dataclass
@@ -177,7 +178,7 @@ def choose_loader(index: FileIndex, geometry: Geometry, workers: int, model_rate
     ``key``: what the rates depend on besides the files (model, batch, GPU, processes...); with it, a
     choice probed before for the same key and data is reused, if every rank has it.
     """
-    path = _cache_file({"data": str(index.root.resolve()), "files": len(index)} | key, cache_dir) if key else None
+    path = _cache_file({"data": index.identity(), "files": len(index)} | key, cache_dir) if key else None
     cached = _load(path) if path is not None else None
     if all_ranks(cached is not None, device):
         choice = cached
@@ -211,5 +212,6 @@ def choose_for_run(cfg: TrainConfig, device: torch.device, rank: int, world_size
            "model": [cfg.precision, cfg.backend, cfg.tune_cudnn(), cfg.channels_last, cfg.small_stem],
            "processes": world_size, "workers": workers, "torch": torch.__version__,
            "gpu": torch.cuda.get_device_name(device)}
-    return choose_loader(train_index, geometry, workers, model_rate, device, verbose=rank == 0, key=key,
+    return choose_loader(few_images(train_index, PROBE_IMAGES), geometry, workers, model_rate, device,
+                         verbose=rank == 0, key=key,
                          cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else None)

@@ -24,7 +24,9 @@ from imagenet_trainer.cuda_env import prefer_many_hardware_queues
 from imagenet_trainer.data.augment import BatchAugment, Cutout, MixUpCutMix, RandomErasing
 from imagenet_trainer.data.autoaugment import AutoAugment
 from imagenet_trainer.data.build import build_data, load_indexes, steps_per_epoch
+from imagenet_trainer.data import build as data_build
 from imagenet_trainer.data.index import find_split_dirs
+from imagenet_trainer.data.shards import is_shard_data
 from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, choose_ddp_graph, ddp_options, init_from_env, set_ddp_graph
 from imagenet_trainer.engine.ema import ema_decay, make_ema
@@ -112,11 +114,18 @@ def _banner(cfg, device, dtype, model, data, dist: DistContext) -> None:
         + (f" | DDP graph {cfg.ddp_graph}" if dist.enabled and cfg.backend == "compile" else ""))
 
 
-def train(cfg: TrainConfig, nprocs: int = 1) -> int:
+def train(cfg: TrainConfig, nprocs: int = 1, filesystem=None) -> int:
     """Run training as configured; returns the process exit code (130 after Ctrl-C).
 
     ``nprocs`` > 1: as that many local DDP processes, one per GPU (``--ngpu``; ``engine.launch.launch``).
+    ``filesystem``: an fsspec filesystem that opens the shard URLs of ``cfg.data`` (one with its own credentials or
+    endpoint); under torchrun each process passes its own.
     """
+    if filesystem is not None:
+        if nprocs > 1:
+            raise UsageError("train(filesystem=...) with nprocs > 1: start the processes with torchrun, each calling "
+                             "train(cfg, filesystem=fs)")
+        data_build.FILESYSTEM = filesystem
     if nprocs > 1:
         from imagenet_trainer.engine.launch import launch as launch_processes
 
@@ -273,6 +282,8 @@ def _setup(cfg: TrainConfig) -> tuple[torch.device, DistContext, torch.dtype | N
 def _check_outside_data(cfg: TrainConfig, run_dir: Path) -> None:
     """A run folder inside train/ or val/ would be taken for a class folder by the next run (its charts are
     PNG images): an error naming both."""
+    if is_shard_data(cfg.data):  # shards: no class folders to be mistaken for
+        return
     where = run_dir.resolve()
     for split in find_split_dirs(cfg.data, cfg.val_dir):
         if split is not None and where.is_relative_to(split.resolve()):

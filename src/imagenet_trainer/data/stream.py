@@ -1,0 +1,199 @@
+"""Batches streamed from tar shards for one rank: which samples each loader worker reads, in what order, with
+what random crops.
+
+An epoch's stream is the split's shards one after another, in an order drawn from (seed, epoch); an epoch longer
+than the data goes on into further orders. Rank r takes its contiguous part: ``steps x batch`` samples (the
+same count on every rank, as distributed training needs; the remainder, under one global batch, is left out,
+as ``EpochBatchSampler`` leaves it out of a folder's epoch). Its part is cut in turn into one contiguous run of
+whole batches per loader worker, which may begin and end inside a shard: a worker reads its shards in order,
+from its first sample to its last, never another worker's. A worker shuffles what it reads through a buffer
+of ``shuffle_buffer`` samples (the shards themselves are random samples of the classes, as ``shard`` writes
+them), and each sample's crop and flip come from (seed, epoch, its place in the stream). So a run is
+repeatable for a given number of workers, and a resumed run continues at the epoch boundary exactly.
+
+Validation reads the shards in index order; rank r takes the r-th contiguous share of the samples (the shares
+differ by one at most), so under DDP every image is counted once, whatever the shards' sizes.
+
+The workers hand back whole batches, as a folder's workers do (``Batch``, or ``MixedBatch`` for the GPU and
+hybrid decoders): the per-sample work is the folder datasets' own (``sample``), given the bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from imagenet_trainer.data.dataset import BadSample
+from imagenet_trainer.data.sampler import _mix
+from imagenet_trainer.data.shards import Sample, ShardIndex, ShardReadError, Unread, read_samples
+
+SHUFFLE_BUFFER = 1000  # samples a worker holds to shuffle (encoded: about 110 MB of ImageNet JPEGs)
+_SKIPPED = object()  # a sample a truncated shard lacked, after the first of them (which is logged)
+
+
+class StreamPlan:
+    """The schedule of one rank's stream: its length in batches, the epoch (shared with the workers, who read it
+    when an epoch starts), the crop size of each epoch, and each worker's part.
+
+    ``steps``: training batches per epoch (None: a validation stream, every sample once).
+    """
+
+    continuous = False  # each epoch starts the workers afresh: they learn its number from ``epoch``
+
+    def __init__(self, counts: np.ndarray, batch_size: int, seed: int = 0, steps: int | None = None, rank: int = 0,
+                 world_size: int = 1, crop_schedule=None, shuffle_buffer: int = SHUFFLE_BUFFER):
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.total = int(self.counts.sum())
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps = steps
+        self.rank = rank
+        self.world_size = world_size
+        self.crop_schedule = crop_schedule
+        self.shuffle_buffer = shuffle_buffer
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    @property
+    def train(self) -> bool:
+        return self.steps is not None
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch[0] = epoch
+
+    def crop_size_of(self, epoch: int) -> int | None:
+        return self.crop_schedule(epoch) if self.crop_schedule is not None else None
+
+    @property
+    def crop_size(self) -> int | None:
+        return self.crop_size_of(self.epoch)
+
+    def _rank_range(self) -> tuple[int, int]:
+        """This rank's samples of the epoch's stream, as [start, stop)."""
+        if self.train:
+            per_rank = self.steps * self.batch_size
+            return self.rank * per_rank, (self.rank + 1) * per_rank
+        return self.total * self.rank // self.world_size, self.total * (self.rank + 1) // self.world_size
+
+    def __len__(self) -> int:
+        start, stop = self._rank_range()
+        return self.steps if self.train else -(-(stop - start) // self.batch_size)
+
+    def worker_range(self, worker: int, workers: int) -> tuple[int, int]:
+        """Worker ``worker`` of ``workers``' samples of the epoch's stream, [start, stop): whole batches in a row."""
+        n = len(self)
+        first = worker * (n // workers) + min(worker, n % workers)
+        mine = n // workers + (worker < n % workers)
+        start, stop = self._rank_range()
+        return start + first * self.batch_size, min(stop, start + (first + mine) * self.batch_size)
+
+    def shard_order(self, epoch: int, p: int) -> np.ndarray:
+        """The shards' order in pass ``p`` of ``epoch``'s stream (validation: index order)."""
+        if not self.train:
+            return np.arange(len(self.counts))
+        return np.random.default_rng(_mix(self.seed, epoch, 3, p)).permutation(len(self.counts))
+
+    def segments(self, epoch: int, start: int, stop: int):
+        """[start, stop) of ``epoch``'s stream as ``(shard, first sample in it, count, stream position)``."""
+        pos = start
+        while pos < stop:
+            p, offset = divmod(pos, self.total)
+            ends = 0
+            for s in self.shard_order(epoch, p):
+                n = int(self.counts[s])
+                if offset < ends + n:
+                    take = min(ends + n - offset, stop - pos)
+                    yield int(s), offset - ends, take, pos
+                    pos, offset = pos + take, offset + take
+                    if pos >= stop:
+                        return
+                ends += n
+
+
+def _shuffled(items, size: int, rng: np.random.Generator):
+    """``items`` through a shuffle buffer of ``size``: each one out is drawn at random from those held."""
+    held = []
+    for item in items:
+        if len(held) < size:
+            held.append(item)
+            continue
+        j = int(rng.integers(size))
+        yield held[j]
+        held[j] = item
+    for j in rng.permutation(len(held)):
+        yield held[j]
+
+
+class ShardStream(torch.utils.data.IterableDataset):
+    """One rank's batches of ``plan``'s current epoch, made by each loader worker from its part of the stream.
+
+    ``dataset``: the per-sample work (``ImageFolderDataset`` or ``EncodedFolderDataset``: its ``sample``, given the
+    bytes); ``collate``: what stacks a worker's samples into a batch. A shard that cannot be read (missing, or a
+    connection that kept dropping) ends the stream with its ``ShardReadError``, handed to the loader as an item.
+    """
+
+    def __init__(self, index: ShardIndex, plan: StreamPlan, dataset, collate):
+        self.index = index
+        self.plan = plan
+        self.dataset = dataset
+        self.collate = collate
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def _read(self, epoch: int, start: int, stop: int):
+        """(sample number in the split, stream position, ``Sample``, ``BadSample`` or ``_SKIPPED``, shard URL) of
+        the range."""
+        index, starts = self.index, self.index.starts
+        for s, first, count, pos in self.plan.segments(epoch, start, stop):
+            url, k = index.urls[s], 0
+            for got in read_samples(url, first, count, index.filesystem, index.storage_options):
+                if isinstance(got, Unread):  # the rest of this segment: one logged, the others counted
+                    last = got.first + got.count - 1
+                    yield int(starts[s]) + got.first, pos + k, BadSample(
+                        f"{url} (samples {got.first}-{last}: {got.count} unread)", got.why), url
+                    for m in range(1, got.count):
+                        yield int(starts[s]) + got.first + m, pos + k + m, _SKIPPED, url
+                    break
+                yield int(starts[s]) + first + k, pos + k, got, url
+                k += 1
+
+    def _one(self, i: int, seed: int, size: int | None, got, url: str):
+        if not isinstance(got, Sample):
+            return got
+        name = f"{url} ({got.key})"
+        if got.image is None:
+            return BadSample(name, "the sample has no image (.jpg, .png, ...)")
+        classes = len(self.index.classes) if self.index.label_map is None else len(self.index.label_map)
+        if got.label is None or not 0 <= got.label < classes:
+            return BadSample(name, f"the sample's class (.cls) is missing or not one of the {classes}")
+        label = got.label if self.index.label_map is None else int(self.index.label_map[got.label])
+        return self.dataset.sample((i, seed, size), got.image, label, name)
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        plan = self.plan
+        epoch = plan.epoch
+        size = plan.crop_size_of(epoch) if plan.train else None
+        start, stop = plan.worker_range(worker, workers)
+        items = self._read(epoch, start, stop)
+        if plan.train and plan.shuffle_buffer > 1:
+            items = _shuffled(items, plan.shuffle_buffer, np.random.default_rng(_mix(plan.seed, epoch, 4, plan.rank, worker)))
+        base = _mix(plan.seed, epoch, 2)
+        batch, held = [], 0
+        try:
+            for i, pos, got, url in items:
+                held += 1
+                if got is not _SKIPPED:
+                    batch.append(self._one(i, (base + pos) % 2**64 if plan.train else 0, size, got, url))
+                if held == plan.batch_size:
+                    yield self.collate(batch)
+                    batch, held = [], 0
+            if held:
+                yield self.collate(batch)
+        except ShardReadError as e:
+            yield e
