@@ -160,3 +160,25 @@ def test_evaluate_reads_val_shards_as_the_val_folder(shard_dir, tiny_tree, tmp_p
     shards = evaluate_folder(lm, str(shard_dir), torch.device("cpu"), **kw)
     assert shards["count"] == folder["count"] == 6
     assert abs(shards["top1"] - folder["top1"]) < 1e-6 and "sample" in shards["paths"][0]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("loader", ["gpu", "hybrid"])
+def test_the_gpu_decoders_read_shards(shard_dir, tiny_tree, tmp_path, loader):
+    """nvJPEG and the CPU/GPU split on shards: the folder's counts, and the same crops as the CPU path's batch."""
+    for data, out in ((shard_dir, "shards"), (tiny_tree, "folder")):
+        assert train(_cfg(data, tmp_path / out, epochs=1, device="cuda", loader=loader)) == 0
+    shards, folder = (safe_load(tmp_path / r / "model_01.pt")["metrics"] for r in ("shards", "folder"))
+    assert shards["train"]["count"] == folder["train"]["count"] == 18
+    assert shards["val"]["count"] == folder["val"]["count"] == 6
+    cfg = _cfg(shard_dir, tmp_path / "x", device="cuda", workers=1, epoch_size=1)
+    batches = {}
+    for kind in ("cpu", loader):
+        data = build_data(cfg.replace(loader=kind, cpu_share=0.0 if kind != "cpu" else None), torch.device("cuda"))
+        data.train.batch_sampler.set_epoch(1)
+        batches[kind] = next(iter(data.train))
+    a, b = batches["cpu"], batches[loader]
+    assert torch.equal(a.labels, b.labels)
+    from tests.data.test_paths_agree import MEAN_TOLERANCE  # pixel levels, as the folder's paths agree
+
+    assert (a.images - b.images).abs().mean() * 255 * 0.225 <= MEAN_TOLERANCE  # normalized back to levels
