@@ -33,7 +33,7 @@ def _positions(plan: StreamPlan, epoch: int, workers: int) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("world,workers,steps", [(1, 1, 9), (2, 3, 4), (3, 2, 3), (2, 4, 5)])
+@pytest.mark.parametrize("world,workers,steps", [(1, 1, 9), (2, 3, 4), (3, 2, 3), (2, 4, 5), (1, 4, 2), (2, 2, 20)])
 def test_ranks_and_workers_split_the_epoch_into_disjoint_parts(world, workers, steps):
     counts = np.array([5, 7, 1, 0, 6, 4])  # 23 samples in uneven shards
     plans = [StreamPlan(counts, 2, seed=1, steps=steps, rank=r, world_size=world) for r in range(world)]
@@ -182,3 +182,20 @@ def test_the_gpu_decoders_read_shards(shard_dir, tiny_tree, tmp_path, loader):
     from tests.data.test_paths_agree import MEAN_TOLERANCE  # pixel levels, as the folder's paths agree
 
     assert (a.images - b.images).abs().mean() * 255 * 0.225 <= MEAN_TOLERANCE  # normalized back to levels
+
+
+def test_a_python_caller_s_filesystem_opens_the_shards(shard_dir, tmp_path):
+    local = pytest.importorskip("fsspec.implementations.local")
+
+    class Counting(local.LocalFileSystem):
+        opened: list = []
+
+        def _open(self, path, *args, **kwargs):
+            Counting.opened.append(path)
+            return super()._open(path, *args, **kwargs)
+
+    assert train(_cfg(shard_dir, tmp_path / "r", epochs=1, workers=0), filesystem=Counting(skip_instance_cache=True)) == 0
+    assert any(p.endswith(".tar") for p in Counting.opened) and any(p.endswith("index.json") for p in Counting.opened)
+    from imagenet_trainer.data import build
+
+    assert build.FILESYSTEM is None  # the next run opens files itself again

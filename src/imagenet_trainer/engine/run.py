@@ -126,6 +126,10 @@ def train(cfg: TrainConfig, nprocs: int = 1, filesystem=None) -> int:
             raise UsageError("train(filesystem=...) with nprocs > 1: start the processes with torchrun, each calling "
                              "train(cfg, filesystem=fs)")
         data_build.FILESYSTEM = filesystem
+        try:
+            return train(cfg)
+        finally:
+            data_build.FILESYSTEM = None
     if nprocs > 1:
         from imagenet_trainer.engine.launch import launch as launch_processes
 
