@@ -180,3 +180,30 @@ def test_over_s3(shard_dir, monkeypatch):
             list(read_samples("s3://data/in1k/train/missing.tar"))
     finally:
         server.stop()
+
+
+def test_a_server_that_is_down_is_retried_and_named_not_called_missing(http_root, monkeypatch):
+    monkeypatch.setattr(shards, "BACKOFF", 0.01)
+    monkeypatch.setattr(shards, "RETRIES", 1)
+    with pytest.raises(ShardReadError, match="no such file"):
+        list(read_samples(f"{http_root}/train/missing.tar"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(ShardReadError, match="tried 2 times"):
+        list(read_samples(f"http://127.0.0.1:{closed}/train/shard-000000.tar"))
+
+
+def test_a_folder_tree_with_a_tar_in_it_is_still_a_folder(tiny_tree, tmp_path):
+    (tiny_tree / "train" / "leftover.tar").write_bytes(b"")
+    assert not is_shard_data(tiny_tree)
+    (tmp_path / "only" / "train").mkdir(parents=True)
+    (tmp_path / "only" / "train" / "a.tar").write_bytes(b"")
+    assert is_shard_data(tmp_path / "only")
+
+
+def test_a_damaged_header_is_a_logged_skip_at_once(tmp_path):
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(bytes(range(256)) * 400)
+    got = list(read_samples(str(junk), 0, 3))
+    assert len(got) == 1 and isinstance(got[0], Unread) and got[0].count == 3

@@ -26,10 +26,21 @@ from tests.engine.test_train import assert_resume_is_exact
 
 
 def _positions(plan: StreamPlan, epoch: int, workers: int) -> list[int]:
-    out = []
+    """The stream positions the workers read, after checking that the samples behind them are each read once a
+    pass: position p of a pass is that pass's p-th sample in its shard order."""
+    out, seen = [], set()
     for w in range(workers):
         start, stop = plan.worker_range(w, workers)
-        out += [p for _, _, n, p in plan.segments(epoch, start, stop) for p in range(p, p + n)]
+        for shard, first, n, pos in plan.segments(epoch, start, stop):
+            assert 0 <= first and first + n <= plan.counts[shard]
+            for k in range(n):
+                p, offset = divmod(pos + k, plan.total)
+                order = plan.shard_order(epoch, p)
+                before = sum(int(plan.counts[s]) for s in order[:list(order).index(shard)])
+                assert before + first + k == offset  # the sample at this place of the pass's order
+                assert (p, shard, first + k) not in seen
+                seen.add((p, shard, first + k))
+                out.append(pos + k)
     return out
 
 
@@ -199,3 +210,19 @@ def test_a_python_caller_s_filesystem_opens_the_shards(shard_dir, tmp_path):
     from imagenet_trainer.data import build
 
     assert build.FILESYSTEM is None  # the next run opens files itself again
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_a_truncated_shard_keeps_every_rank_s_batch_count(shard_dir, world):
+    """A shard cut short leaves each rank its number of batches, and no training batch without an image."""
+    tar = sorted((shard_dir / "train").glob("*.tar"))[0]
+    tar.write_bytes(tar.read_bytes()[:2048])  # the first sample's header and a little of its image
+    train_index, _ = load_shard_splits(str(shard_dir))
+    for rank in range(world):
+        plan = StreamPlan(train_index.counts, 3, seed=0, steps=3 // world, rank=rank, world_size=world,
+                          shuffle_buffer=1)
+        plan.set_epoch(1)
+        batches = _stream_batches(train_index, plan, workers=2)
+        assert len(batches) == len(plan) and all(len(b.labels) > 0 for b in batches)
+        bad = [x for b in batches for x in b.bad]
+        assert len(bad) <= 2 and all("unread" in x.path for x in bad)

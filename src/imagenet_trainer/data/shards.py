@@ -86,8 +86,9 @@ class ShardIndex:
         return f"{self.urls[s]} (sample {i - int(self.starts[s])})"
 
     def identity(self) -> str:
-        """What the run's caches (loader probe, dataset statistics) are keyed by."""
-        return self.root
+        """What the run's caches (loader probe, dataset statistics) are keyed by: where the shards are, and which."""
+        listed = hashlib.sha1(json.dumps([self.urls, self.counts.tolist()]).encode()).hexdigest()[:12]
+        return f"{self.root} {listed}"
 
 
 @dataclass
@@ -123,9 +124,14 @@ def is_shard_data(data: str | os.PathLike) -> bool:
     text = str(data)
     if is_url(text) or text.startswith("pipe:") or "{" in text or text.endswith(".tar"):
         return True
-    root = Path(local_path(text))
-    return (root / "train" / INDEX_NAME).is_file() or (root / "train").is_dir() and any(
-        e.name.endswith(".tar") for e in os.scandir(root / "train"))
+    train = Path(local_path(text)) / "train"
+    if (train / INDEX_NAME).is_file():
+        return True
+    if not train.is_dir():
+        return False
+    entries = list(os.scandir(train))  # shards alone, no class folders (a class's tar left from extraction)
+    return any(e.name.endswith(".tar") for e in entries) and not any(
+        e.is_dir() and not e.name.startswith(".") for e in entries)
 
 
 def join(base: str, name: str) -> str:
@@ -235,18 +241,24 @@ def _plain_members(f):
             return
         if len(header) < 512:
             raise tarfile.ReadError("unexpected end of data")
-        stored = header[148:156].rstrip(b"\0 ")
-        if not stored or int(stored, 8) != sum(header[:148]) + 256 + sum(header[156:]):
-            raise tarfile.ReadError("bad checksum")
         kind = header[156:157]
         if kind not in (b"0", b"\0", b"5") or header[124] & 0x80:
             raise _NotPlain
-        size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+        try:
+            plain = int(header[148:156].rstrip(b"\0 "), 8) == sum(header[:148]) + 256 + sum(header[156:])
+            size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+        except ValueError:
+            plain = False
+        if not plain:  # tarfile's checks decide (signed checksums; or a damaged header, its ReadError)
+            raise _NotPlain
         if kind == b"5":
             continue
         name = header[:100].split(b"\0", 1)[0]
         if header[257:262] == b"ustar" and header[345]:
             name = header[345:500].split(b"\0", 1)[0] + b"/" + name
+        if name.endswith(b"/"):  # an old-style folder entry, as tarfile reads it
+            f.seek(size + -size % 512, 1)
+            continue
         start = f.tell()
 
         def read(size=size):
@@ -284,9 +296,26 @@ def _tar_samples(f, skip: int, seekable: bool, plain: bool = True):
         yield _sample(key, parts)
 
 
-def _permanent(e: BaseException) -> bool:
-    """Errors that another try will not change: a missing file or URL, a refused permission."""
-    return isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, UsageError))
+def _missing(e: BaseException) -> bool:
+    """Whether an error says that the file or object is not there. fsspec's HTTP files turn every failure of their
+    first request into FileNotFoundError, a refused connection too: only a 404 (or no cause at all, as on a disk)
+    means missing."""
+    if not isinstance(e, FileNotFoundError):
+        return False
+    cause = e.__cause__
+    code = getattr(cause, "status", None) or (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")
+    return cause is None or str(code) in ("404", "NoSuchKey", "NoSuchBucket")
+
+
+def _transient(e: BaseException) -> bool:
+    """Errors that another try may not meet: the network's and the object stores' (aiohttp's, botocore's, the
+    OS's), not a refused permission or a file that is a folder."""
+    if isinstance(e, (PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if isinstance(e, (OSError, TimeoutError, ConnectionError, EOFError)):
+        return True
+    return type(e).__module__.split(".")[0] in ("aiohttp", "botocore", "aiobotocore", "urllib3", "requests",
+                                                 "fsspec", "s3fs", "gcsfs", "google", "asyncio")
 
 
 def read_samples(url: str, first: int = 0, count: int | None = None, filesystem=None,
@@ -304,10 +333,10 @@ def read_samples(url: str, first: int = 0, count: int | None = None, filesystem=
         try:
             with open_url(url, filesystem, storage_options) as f:
                 for sample in _tar_samples(f, first + done, seekable, plain):
-                    if count is not None and done >= count:
-                        return
                     yield sample
                     done, tries = done + 1, 0
+                    if done == count:  # no look past the last sample asked for: it may be damaged, or far
+                        return
             if count is not None and done < count:
                 yield Unread(url, first + done, count - done, "the shard ends early")
             return
@@ -320,12 +349,13 @@ def read_samples(url: str, first: int = 0, count: int | None = None, filesystem=
                 return
             yield Unread(url, first + done, count - done, f"the shard is damaged ({reason(e)})")
             return
-        except Exception as e:  # connections: aiohttp's, botocore's and the OS's errors all land here
+        except Exception as e:
             if isinstance(e, ShardReadError):
                 raise
-            if _permanent(e):
-                what = "no such file or URL" if isinstance(e, FileNotFoundError) else reason(e)
-                raise ShardReadError(f"{url}: {what}") from None
+            if _missing(e):
+                raise ShardReadError(f"{url}: no such file or URL") from None
+            if not _transient(e):
+                raise ShardReadError(f"{url}: {reason(e)}") from None
             tries += 1
             if tries > retries:
                 raise ShardReadError(f"{url}: {reason(e)} (sample {first + done}; tried {retries + 1} times over "
@@ -340,8 +370,12 @@ def _read_json(url: str, filesystem=None, storage_options: dict | None = None) -
     try:
         with open_url(url, filesystem, storage_options) as f:
             text = f.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    except (IsADirectoryError, NotADirectoryError):
         return None
+    except FileNotFoundError as e:
+        if _missing(e):
+            return None
+        raise ShardReadError(f"{url}: {reason(e.__cause__)}; check the server and the network") from None
     try:
         doc = json.loads(text)
     except ValueError as e:
@@ -373,7 +407,14 @@ def scan_shards(urls: list[str], root: str, storage_options=None, filesystem=Non
     class names are the class numbers), cached under ``cache_dir`` by the shard list."""
     from imagenet_trainer.data.index import default_cache_dir
 
-    key = hashlib.sha1(json.dumps(urls).encode()).hexdigest()[:20]
+    def stamp(url: str) -> list:  # a local shard rewritten under its name is counted again
+        try:
+            st = os.stat(local_path(url))
+            return [st.st_size, st.st_mtime_ns]
+        except OSError:
+            return []
+
+    key = hashlib.sha1(json.dumps([(u, stamp(u)) for u in urls]).encode()).hexdigest()[:20]
     cache = (cache_dir or default_cache_dir()) / "shards" / f"{key}.json"
     try:
         doc = json.loads(cache.read_text())
@@ -443,6 +484,10 @@ def load_shard_splits(data: str, val_dir: str | None = None, storage_options: di
     from imagenet_trainer.data.index import VAL_DIR_NAMES
 
     data = str(data)
+    if not is_url(data) and not data.startswith("pipe:"):
+        data = os.path.abspath(local_path(data))  # the caches know it wherever the run starts
+    if val_dir is not None and not is_url(str(val_dir)) and not str(val_dir).startswith("pipe:"):
+        val_dir = os.path.abspath(local_path(str(val_dir)))
     single = "{" in data or data.endswith(".tar") or data.startswith("pipe:")
     train = _split_index(data if single else join(data, "train"), storage_options, filesystem, cache_dir)
     if train is None:

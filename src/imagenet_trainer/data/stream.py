@@ -151,15 +151,17 @@ class ShardStream(torch.utils.data.IterableDataset):
         for s, first, count, pos in self.plan.segments(epoch, start, stop):
             url, k = index.urls[s], 0
             for got in read_samples(url, first, count, index.filesystem, index.storage_options):
+                if k == count:
+                    break
                 if isinstance(got, Unread):  # the rest of this segment: one logged, the others counted
-                    last = got.first + got.count - 1
-                    yield int(starts[s]) + got.first, pos + k, BadSample(
-                        f"{url} (samples {got.first}-{last}: {got.count} unread)", got.why), url
-                    for m in range(1, got.count):
-                        yield int(starts[s]) + got.first + m, pos + k + m, _SKIPPED, url
+                    yield int(starts[s]) + first + k, pos + k, BadSample(
+                        f"{url} (samples {first + k}-{first + count - 1}: {count - k} unread)", got.why), url
+                    k += 1
                     break
                 yield int(starts[s]) + first + k, pos + k, got, url
                 k += 1
+            for m in range(k, count):  # exactly ``count`` items, whatever the shard held: every batch is made
+                yield int(starts[s]) + first + m, pos + m, _SKIPPED, url
 
     def _one(self, i: int, seed: int, size: int | None, got, url: str):
         if not isinstance(got, Sample):
@@ -184,16 +186,26 @@ class ShardStream(torch.utils.data.IterableDataset):
         if plan.train and plan.shuffle_buffer > 1:
             items = _shuffled(items, plan.shuffle_buffer, np.random.default_rng(_mix(plan.seed, epoch, 4, plan.rank, worker)))
         base = _mix(plan.seed, epoch, 2)
-        batch, held = [], 0
+        batch, held, last_good = [], 0, None
         try:
             for i, pos, got, url in items:
                 held += 1
                 if got is not _SKIPPED:
-                    batch.append(self._one(i, (base + pos) % 2**64 if plan.train else 0, size, got, url))
+                    args = (i, (base + pos) % 2**64 if plan.train else 0, size, got, url)
+                    batch.append(self._one(*args))
+                    if isinstance(got, Sample) and not isinstance(batch[-1], BadSample):
+                        last_good = args
                 if held == plan.batch_size:
-                    yield self.collate(batch)
+                    yield self._whole(batch, last_good)
                     batch, held = [], 0
             if held:
-                yield self.collate(batch)
+                yield self._whole(batch, last_good)
         except ShardReadError as e:
             yield e
+
+    def _whole(self, batch: list, last_good):
+        """The batch collated; a training batch that lost every image (a truncated shard) takes the worker's last
+        good sample again: under DDP every rank must run each step's backward, and an empty batch has none."""
+        if self.plan.train and last_good is not None and all(isinstance(b, BadSample) for b in batch):
+            batch = batch + [self._one(*last_good)]
+        return self.collate(batch)
