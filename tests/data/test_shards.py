@@ -65,14 +65,18 @@ def test_a_pattern_finds_the_index_beside_its_shards_or_scans_them(shard_dir, tm
     assert list(again.counts) == list(scanned.counts) and capsys.readouterr().err == ""
 
 
-def test_a_part_of_a_shard_and_a_pipe(shard_dir):
+def test_a_part_of_a_shard_and_a_pipe(shard_dir, tmp_path, monkeypatch):
     url = str(sorted((shard_dir / "train").glob("*.tar"))[0])
     whole = list(read_samples(url))
     assert [s.key for s in read_samples(url, 2, 2)] == [s.key for s in whole[2:4]]
     piped = list(read_samples(f"pipe:cat {url}", 1))
     assert [s.image for s in piped] == [s.image for s in whole[1:]]
-    with pytest.raises(ShardReadError, match="exited with status"):
+    monkeypatch.setattr(shards, "BACKOFF", 0.01)
+    monkeypatch.setattr(shards, "RETRIES", 2)
+    with pytest.raises(ShardReadError, match="pipe:exit 3: the command exited with status 3.*tried 3 times"):
         list(read_samples("pipe:exit 3"))
+    flaky = f"pipe:test -e {tmp_path}/again && cat {url} || {{ touch {tmp_path}/again; exit 1; }}"
+    assert [s.image for s in read_samples(flaky, 0, len(whole))] == [s.image for s in whole]  # the second try
 
 
 def test_a_truncated_shard_yields_what_it_lacked(shard_dir, tmp_path):

@@ -150,9 +150,14 @@ def expand(pattern: str) -> list[str]:
 
 # --------------------------------------------------------------------------- reading
 
+class PipeFailed(OSError):
+    """A ``pipe:`` command ended with a non-zero status (a download that failed, say): tried again, as a dropped
+    connection is."""
+
+
 class _Pipe(io.RawIOBase):
     """``pipe:CMD``: the command's standard output as a file; closing it stops the command, and a command that
-    fails is an error naming it."""
+    fails raises ``PipeFailed``."""
 
     def __init__(self, command: str):
         self.command = command
@@ -164,7 +169,7 @@ class _Pipe(io.RawIOBase):
     def readinto(self, b) -> int:
         n = self.proc.stdout.readinto(b)
         if n == 0 and self.proc.wait() != 0:
-            raise ShardReadError(f"pipe:{self.command}: the command exited with status {self.proc.returncode}")
+            raise PipeFailed(f"the command exited with status {self.proc.returncode}")
         return n
 
     def close(self) -> None:
