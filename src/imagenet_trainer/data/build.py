@@ -19,7 +19,7 @@ from imagenet_trainer.data.loader import (DEVICE_PREFETCH, IMAGENET_MEAN, IMAGEN
                                           usable_cores)
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
 from imagenet_trainer.data.shards import SampleIndex, ShardIndex, is_shard_data, load_shard_splits
-from imagenet_trainer.data.stream import ShardStream, StreamPlan
+from imagenet_trainer.data.stream import StreamPlan, in_order
 from imagenet_trainer.data.stats import estimate_mean_std
 from imagenet_trainer.errors import UsageError
 
@@ -263,13 +263,8 @@ def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex
 
 def make_val_loader(index: Index, geometry: Geometry, batch_size: int, workers: int, device: torch.device,
                     mean, std, rank: int = 0, world_size: int = 1) -> DeviceLoader:
-    dataset = ImageFolderDataset(index, geometry)
-    if isinstance(index, ShardIndex):
-        plan = StreamPlan(index.counts, batch_size, rank=rank, world_size=world_size)
-        loader = image_dataloader(dataset, plan, workers, device.type == "cuda", stream=index)
-    else:
-        sampler = ShardBatchSampler(len(index), batch_size, rank, world_size)
-        loader = image_dataloader(dataset, sampler, workers, device.type == "cuda")
+    loader = image_dataloader(ImageFolderDataset(index, geometry), in_order(index, batch_size, rank, world_size),
+                              workers, device.type == "cuda")
     return DeviceLoader(loader, device, mean, std)
 
 
@@ -295,9 +290,8 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
 
     kind = pick_loader(kind, device)
     pin = device.type == "cuda"
-    stream = index if isinstance(index, ShardIndex) else None
     if kind == "cpu":
-        return DeviceLoader(image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin, stream=stream),
+        return DeviceLoader(image_dataloader(ImageFolderDataset(index, geometry), sampler, workers, pin),
                             device, mean, std)
     if cpu_share is not None and not 0.0 <= cpu_share <= 1.0:
         raise UsageError(f"--cpu-share {cpu_share}: must be between 0 and 1")
@@ -311,11 +305,7 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     # of 2.5 crops' pixels each on average (300-520 px JPEGs to 224 px: 1.6), which JPEGs smaller than a
     # crop's pixels also fit (bigger batches take new memory, slower). Pages are mapped on first use.
     slots = batch_slots(workers, sampler.batch_size * geometry.crop_size ** 2 * 3 * 5 // 2)
-    collate = functools.partial(collate_mixed, slots=slots)
-    if stream is not None:
-        loader = make_dataloader(ShardStream(stream, sampler, dataset, collate), None, workers, pin)
-    else:
-        loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=collate)
+    loader = make_dataloader(dataset, sampler, workers, pin, collate_fn=functools.partial(collate_mixed, slots=slots))
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
 
 

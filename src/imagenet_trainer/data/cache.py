@@ -26,8 +26,7 @@ from imagenet_trainer.data.geometry import Geometry
 from imagenet_trainer.data.index import FileIndex
 from imagenet_trainer.data.loader import DeviceBatch, Normalizer, image_dataloader
 from imagenet_trainer.data.sampler import EpochBatchSampler, ShardBatchSampler
-from imagenet_trainer.data.shards import ShardIndex
-from imagenet_trainer.data.stream import StreamPlan
+from imagenet_trainer.data.stream import in_order
 from imagenet_trainer.errors import UsageError
 
 GPU_SHARE = 0.25  # auto and gpu: the caches may take at most this share of the GPU's free memory
@@ -99,13 +98,8 @@ class DecodedImages:
         labels, indices, self.bad = [], [], []
         # Whole images: the workers write each one's upright size here as they decode it
         sizes = torch.zeros(len(index), 2, dtype=torch.int32).share_memory_() if geometry.kind == "full" else None
-        dataset = ImageFolderDataset(index, geometry, sizes=sizes)
-        if isinstance(index, ShardIndex):  # the shards read once, in order, this rank's share
-            plan = StreamPlan(index.counts, batch_size, rank=rank, world_size=world_size)
-            loader = image_dataloader(dataset, plan, workers, pin, persistent=False, stream=index)
-        else:
-            loader = image_dataloader(dataset, ShardBatchSampler(len(index), batch_size, rank, world_size), workers,
-                                      pin, persistent=False)
+        loader = image_dataloader(ImageFolderDataset(index, geometry, sizes=sizes),
+                                  in_order(index, batch_size, rank, world_size), workers, pin, persistent=False)
         self.index_size = len(index)
         n = 0
         for batch in loader:

@@ -24,6 +24,7 @@ import torch
 
 from imagenet_trainer.data.dataset import Batch, BadSample, ImageFolderDataset, collate
 from imagenet_trainer.data.slots import BatchSlots, shared_memory_free
+from imagenet_trainer.data.stream import ShardStream, StreamPlan
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -100,7 +101,8 @@ def _lower_priority(worker_id: int, cores: frozenset[int] | None = None) -> None
 
 def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, persistent: bool = True,
                     collate_fn=collate, lower_priority: bool = False) -> torch.utils.data.DataLoader:
-    """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks).
+    """A DataLoader of batches; ``workers=0`` decodes in this process (full tracebacks). With a ``StreamPlan`` for
+    ``batch_sampler``, the dataset's samples come from its index's shards (``ShardStream``).
 
     ``lower_priority``: the workers run at a lower scheduling priority (``WORKER_NICE``), and off the cores
     set aside for the ranks' own threads when several share the machine (``worker_cores``).
@@ -110,7 +112,8 @@ def make_dataloader(dataset, batch_sampler, workers: int, pin_memory: bool, pers
         kwargs = dict(persistent_workers=persistent, prefetch_factor=PREFETCH)
         if lower_priority:
             kwargs["worker_init_fn"] = functools.partial(_lower_priority, cores=worker_cores(workers))
-    if batch_sampler is None:  # a stream (``data.stream.ShardStream``) whose workers make whole batches
+    if isinstance(batch_sampler, StreamPlan):  # shards: the workers read the plan's part and make whole batches
+        dataset = ShardStream(dataset.index, batch_sampler, dataset, collate_fn)
         kwargs |= dict(batch_size=None, collate_fn=_as_made)
     else:
         kwargs |= dict(batch_sampler=batch_sampler, collate_fn=collate_fn)
@@ -137,22 +140,15 @@ def batch_slots(workers: int, capacity: int) -> BatchSlots | None:
 
 
 def image_dataloader(dataset: ImageFolderDataset, batch_sampler, workers: int, pin_memory: bool,
-                     persistent: bool = True, stream=None) -> torch.utils.data.DataLoader:
+                     persistent: bool = True) -> torch.utils.data.DataLoader:
     """A DataLoader of uint8 ``Batch``es whose workers stack into reused shared-memory slots.
 
     On a GPU run (``pin_memory``) the workers yield their cores to the training process (``_lower_priority``).
-    ``stream``: the data is that ``ShardIndex``'s shards, read as ``batch_sampler`` (a ``StreamPlan``) says.
     """
     g = dataset.geometry
     slots = batch_slots(workers, batch_sampler.batch_size * g.n_boxes * g.crop_size ** 2 * 3)
-    batches = functools.partial(collate, slots=slots)
-    if stream is not None:
-        from imagenet_trainer.data.stream import ShardStream
-
-        return make_dataloader(ShardStream(stream, batch_sampler, dataset, batches), None, workers, pin_memory,
-                               persistent, lower_priority=pin_memory)
-    return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent, batches,
-                           lower_priority=pin_memory)
+    return make_dataloader(dataset, batch_sampler, workers, pin_memory, persistent,
+                           functools.partial(collate, slots=slots), lower_priority=pin_memory)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from imagenet_trainer.data.dataset import BadSample
-from imagenet_trainer.data.sampler import _mix
+from imagenet_trainer.data.sampler import ShardBatchSampler, _mix
 from imagenet_trainer.data.shards import Sample, ShardIndex, ShardReadError, Unread, read_samples
 
 SHUFFLE_BUFFER = 1000  # samples a worker holds to shuffle (encoded: about 110 MB of ImageNet JPEGs)
@@ -209,3 +209,11 @@ class ShardStream(torch.utils.data.IterableDataset):
         if self.plan.train and last_good is not None and all(isinstance(b, BadSample) for b in batch):
             batch = batch + [self._one(*last_good)]
         return self.collate(batch)
+
+
+def in_order(index, batch_size: int, rank: int = 0, world_size: int = 1):
+    """Batches of every sample of ``index`` once, rank ``rank``'s contiguous share, in order: a folder's
+    ``ShardBatchSampler``, or a shard stream's plan (validation, and filling the decoded cache)."""
+    if isinstance(index, ShardIndex):
+        return StreamPlan(index.counts, batch_size, rank=rank, world_size=world_size)
+    return ShardBatchSampler(len(index), batch_size, rank, world_size)
