@@ -318,7 +318,7 @@ def median_image_side(index: Index, samples: int = 64) -> int:
     step = max(1, len(index) // samples)
     for i in range(0, len(index), step)[:samples]:
         try:
-            sides.append(min(image_size(index.read(i))))
+            sides.append(min(image_size(index.read(i, 65536))))  # the header is at the start
         except (OSError, DecodeError):
             continue
     return int(sorted(sides)[len(sides) // 2]) if sides else 0

@@ -48,10 +48,10 @@ class FileIndex:
     def path(self, i: int) -> str:
         return os.path.join(self.root, os.fsdecode(self.paths[i]))
 
-    def read(self, i: int) -> bytes:
-        """The bytes of file ``i``."""
+    def read(self, i: int, size: int = -1) -> bytes:
+        """The bytes of file ``i`` (its first ``size`` bytes, when given)."""
         with open(self.path(i), "rb") as f:
-            return f.read()
+            return f.read(size)
 
     def identity(self) -> str:
         """What the run's caches (loader probe, dataset statistics) are keyed by: the folder's real path."""

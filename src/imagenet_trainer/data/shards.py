@@ -534,8 +534,8 @@ class SampleIndex:
     def path(self, i: int) -> str:
         return self.names[i]
 
-    def read(self, i: int) -> bytes:
-        return self.data[i]
+    def read(self, i: int, size: int = -1) -> bytes:
+        return self.data[i] if size < 0 else self.data[i][:size]
 
     def identity(self) -> str:
         return self.root
