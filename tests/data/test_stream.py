@@ -186,6 +186,7 @@ def test_the_gpu_decoders_read_shards(shard_dir, tiny_tree, tmp_path, loader):
     batches = {}
     for kind in ("cpu", loader):
         data = build_data(cfg.replace(loader=kind, cpu_share=0.0 if kind != "cpu" else None), torch.device("cuda"))
+        data.train.cpu_first = False  # else the workers decode this first batch whole, and nvJPEG never runs
         data.train.batch_sampler.set_epoch(1)
         batches[kind] = next(iter(data.train))
     a, b = batches["cpu"], batches[loader]
@@ -226,3 +227,25 @@ def test_a_truncated_shard_keeps_every_rank_s_batch_count(shard_dir, world):
         assert len(batches) == len(plan) and all(len(b.labels) > 0 for b in batches)
         bad = [x for b in batches for x in b.bad]
         assert len(bad) <= 2 and all("unread" in x.path for x in bad)
+
+
+def test_a_gpu_loader_s_first_batch_of_shards_is_decoded_by_the_workers(shard_dir, cuda_stubs):
+    """As for a folder, nvJPEG's start-up stays out of the first step: worker 0 decodes its first batch whole, and
+    every later batch, in this pass and the next, goes to the GPU decoder at a CPU share of 0."""
+    from imagenet_trainer.data.hybrid import EncodedFolderDataset, GpuCropDecoder, collate_mixed
+    from imagenet_trainer.data.loader import DeviceLoader, make_dataloader
+
+    train_index, _ = load_shard_splits(str(shard_dir))
+    cpu = torch.device("cpu")
+    plan = StreamPlan(train_index.counts, 2, seed=0, steps=4, shuffle_buffer=3)
+    ds = EncodedFolderDataset(train_index, Geometry("rrc", 32, 32), cpu_share=0.0)
+    loader = DeviceLoader(make_dataloader(ds, plan, 2, False, collate_fn=collate_mixed), cpu, (0.5,) * 3,
+                          (0.25,) * 3, GpuCropDecoder(cpu, 32))
+    batches = []
+    to_device = loader._to_device
+    loader._to_device = lambda batch, *a: batches.append(batch) or to_device(batch, *a)
+    for epoch in (1, 2):
+        plan.set_epoch(epoch)
+        assert len(list(loader._iter_cuda())) == 4
+    assert batches[0].lengths == [] and len(batches[0].decoded_pos) + len(batches[0].region_pos) == 2
+    assert all(len(b.lengths) == 2 for b in batches[1:])

@@ -405,7 +405,8 @@ class DeviceLoader(WrappedLoader):
 
         nvJPEG's first call in a process starts it up, which took 1.1-2.5 s on 2x H200 (2026-11-27), after a
         warm-up call on one small image too. So the workers decode the loader's very first batch whole (its items
-        go in the dataset's ``cpu_items`` before the workers fork; its device side then took 0.7 s), and nvJPEG
+        go in the dataset's ``cpu_items`` before the workers fork, or a shard stream's first worker decodes its first
+        batch whole; its device side then took 0.7 s), and nvJPEG
         starts on the second batch while training compiles its first step. Holding the split's share at 1 until
         the first batch arrived instead gave whichever samples the workers reached meanwhile to the CPU: runs at a
         fixed split no longer trained alike, and the start-up fell on a later batch (steps 10-20 at half speed)."""
@@ -421,8 +422,11 @@ class DeviceLoader(WrappedLoader):
         halt = threading.Event()
         put = functools.partial(_put_unless, ahead, stop, halt)
         decoded_on = torch.cuda.Stream(self.device)
-        if self.cpu_first and self.first_batch is None and hasattr(self.loader.dataset, "cpu_items"):
-            self.loader.dataset.cpu_items = frozenset(next(iter(self.loader.batch_sampler), []))
+        dataset = self.loader.dataset
+        if self.cpu_first and self.first_batch is None and isinstance(dataset, ShardStream):
+            dataset.cpu_first_batch = True  # worker 0 decodes its first batch whole
+        elif self.cpu_first and self.first_batch is None and hasattr(dataset, "cpu_items"):
+            dataset.cpu_items = frozenset(next(iter(self.loader.batch_sampler), []))
 
         def decode():
             try:
@@ -432,6 +436,8 @@ class DeviceLoader(WrappedLoader):
                     t0 = time.perf_counter()
                     if self.first_batch is None:
                         self.first_batch = FirstBatch(t0 - begun)
+                        if isinstance(dataset, ShardStream):  # workers started later split from their first batch
+                            dataset.cpu_first_batch = False
                     decoded = ready = None
                     if not isinstance(batch, Batch) and batch.lengths:  # files for the GPU, as _to_device tells
                         with torch.cuda.stream(decoded_on):

@@ -15,7 +15,9 @@ Validation reads the shards in index order; rank r takes the r-th contiguous sha
 differ by one at most), so under DDP every image is counted once, whatever the shards' sizes.
 
 The workers hand back whole batches, as a folder's workers do (``Batch``, or ``MixedBatch`` for the GPU and
-hybrid decoders): the per-sample work is the folder datasets' own (``sample``), given the bytes.
+hybrid decoders): the per-sample work is the folder datasets' own (``sample``), given the bytes. As for a folder, a
+GPU loader's very first batch can be decoded whole by the workers (``cpu_first_batch``), so that nvJPEG starts up
+on the second batch, not under the first step.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from imagenet_trainer.data.shards import Sample, ShardIndex, ShardReadError, Unr
 
 SHUFFLE_BUFFER = 1000  # samples a worker holds to shuffle (encoded: about 110 MB of ImageNet JPEGs)
 _SKIPPED = object()  # a sample a truncated shard lacked, after the first of them (which is logged)
+
+
+class _Every:
+    """Every item: the ``cpu_items`` of a dataset whose samples are all decoded on the CPU."""
+
+    def __contains__(self, item) -> bool:
+        return True
 
 
 class StreamPlan:
@@ -133,6 +142,10 @@ class ShardStream(torch.utils.data.IterableDataset):
     ``dataset``: the per-sample work (``ImageFolderDataset`` or ``EncodedFolderDataset``: its ``sample``, given the
     bytes); ``collate``: what stacks a worker's samples into a batch. A shard that cannot be read (missing, or a
     connection that kept dropping) ends the stream with its ``ShardReadError``, handed to the loader as an item.
+
+    ``cpu_first_batch``: set before the workers start, the first batch of the next pass (worker 0's, which a
+    DataLoader hands out first) is decoded whole by the worker: its items are the dataset's ``cpu_items`` (the
+    GPU decoders' datasets have them; see ``DeviceLoader``).
     """
 
     def __init__(self, index: ShardIndex, plan: StreamPlan, dataset, collate):
@@ -140,6 +153,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         self.plan = plan
         self.dataset = dataset
         self.collate = collate
+        self.cpu_first_batch = False
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -187,6 +201,10 @@ class ShardStream(torch.utils.data.IterableDataset):
             items = _shuffled(items, plan.shuffle_buffer, np.random.default_rng(_mix(plan.seed, epoch, 4, plan.rank, worker)))
         base = _mix(plan.seed, epoch, 2)
         batch, held, last_good = [], 0, None
+        on_cpu = self.cpu_first_batch and worker == 0 and hasattr(self.dataset, "cpu_items")
+        self.cpu_first_batch = False  # this worker's later passes (persistent workers keep this copy)
+        if on_cpu:
+            self.dataset.cpu_items = _Every()
         try:
             for i, pos, got, url in items:
                 held += 1
@@ -196,12 +214,17 @@ class ShardStream(torch.utils.data.IterableDataset):
                     if isinstance(got, Sample) and not isinstance(batch[-1], BadSample):
                         last_good = args
                 if held == plan.batch_size:
+                    if on_cpu:  # the first batch is made: the dataset splits as it will from now on
+                        self.dataset.cpu_items, on_cpu = frozenset(), False
                     yield self._whole(batch, last_good)
                     batch, held = [], 0
             if held:
                 yield self._whole(batch, last_good)
         except ShardReadError as e:
             yield e
+        finally:
+            if on_cpu:
+                self.dataset.cpu_items = frozenset()
 
     def _whole(self, batch: list, last_good):
         """The batch collated; a training batch that lost every image (a truncated shard) takes the worker's last
