@@ -132,6 +132,25 @@ def test_resize_in_place(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_resize_resamples_palette_images_in_colour(tmp_path, capsys):
+    """A palette PNG is shrunk in colour (Lanczos blends the stripes), not by nearest neighbour, and keeps its
+    transparency; shard --resize shrinks it with the same code."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    stripes = np.zeros((120, 160, 3), np.uint8)
+    stripes[:, ::2] = (255, 0, 0)
+    Image.fromarray(stripes).convert("P", palette=Image.Palette.ADAPTIVE, colors=2).save(d / "p.png")
+    clear = Image.fromarray(stripes).convert("P", palette=Image.Palette.ADAPTIVE, colors=2)
+    clear.info["transparency"] = 0
+    clear.save(d / "t.png", transparency=0)
+    assert main(["resize", str(d), "--in-place", "--size", "30", "--workers", "1"]) == 0
+    out = Image.open(d / "p.png")
+    assert out.size == (40, 30) and out.mode == "RGB"
+    assert 100 < np.asarray(out)[..., 0].mean() < 160 and len(np.unique(np.asarray(out)[..., 0])) > 2  # blended
+    assert Image.open(d / "t.png").mode == "RGBA"
+    capsys.readouterr()
+
+
 # ------------------------------------------------------------------ create-dataset
 
 @pytest.fixture

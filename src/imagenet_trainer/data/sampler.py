@@ -13,7 +13,24 @@ def _mix(*xs: int) -> int:
     return int(np.random.SeedSequence(list(xs)).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-class EpochBatchSampler(torch.utils.data.Sampler):
+class EpochCrops:
+    """An epoch sampler's crop sizes under progressive resizing: ``crop_schedule(epoch)`` (None: the loader's own
+    size), for the sampler's current ``epoch`` or another."""
+
+    crop_schedule: Callable[[int], int | None] | None = None
+    epoch: int
+
+    def crop_size_of(self, epoch: int) -> int | None:
+        """``epoch``'s crop size from ``crop_schedule``, or None."""
+        return self.crop_schedule(epoch) if self.crop_schedule is not None else None
+
+    @property
+    def crop_size(self) -> int | None:
+        """This epoch's crop size (``crop_size_of``)."""
+        return self.crop_size_of(self.epoch)
+
+
+class EpochBatchSampler(EpochCrops, torch.utils.data.Sampler):
     """Training batches of ``(index, sample_seed)`` for one rank.
 
     batch_size: the per-rank batch; the global batch is ``batch_size * world_size``.
@@ -50,15 +67,6 @@ class EpochBatchSampler(torch.utils.data.Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-
-    def crop_size_of(self, epoch: int) -> int | None:
-        """``epoch``'s crop size from ``crop_schedule``, or None."""
-        return self.crop_schedule(epoch) if self.crop_schedule is not None else None
-
-    @property
-    def crop_size(self) -> int | None:
-        """This epoch's crop size (``crop_size_of``)."""
-        return self.crop_size_of(self.epoch)
 
     def __len__(self) -> int:
         return self.num_batches

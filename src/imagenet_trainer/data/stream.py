@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from imagenet_trainer.data.dataset import BadSample
-from imagenet_trainer.data.sampler import ShardBatchSampler, _mix
+from imagenet_trainer.data.sampler import EpochCrops, ShardBatchSampler, _mix
 from imagenet_trainer.data.shards import Sample, ShardIndex, ShardReadError, Unread, read_samples
 
 SHUFFLE_BUFFER = 1000  # samples a worker holds to shuffle (encoded: about 110 MB of ImageNet JPEGs)
@@ -40,7 +40,7 @@ class _Every:
         return True
 
 
-class StreamPlan:
+class StreamPlan(EpochCrops):
     """The schedule of one rank's stream: its length in batches, the epoch (shared with the workers, who read it
     when an epoch starts), the crop size of each epoch, and each worker's part.
 
@@ -72,13 +72,6 @@ class StreamPlan:
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch[0] = epoch
-
-    def crop_size_of(self, epoch: int) -> int | None:
-        return self.crop_schedule(epoch) if self.crop_schedule is not None else None
-
-    @property
-    def crop_size(self) -> int | None:
-        return self.crop_size_of(self.epoch)
 
     def _rank_range(self) -> tuple[int, int]:
         """This rank's samples of the epoch's stream, as [start, stop)."""

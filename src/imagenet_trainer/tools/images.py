@@ -69,6 +69,21 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def shrunk(img: Image.Image, size: int) -> Image.Image | None:
+    """``img`` (from ``open_upright(..., shorter=size)``) with its shorter side brought down to ``size`` (Lanczos),
+    or None where it is that short already. Palette and 1-bit images are resampled in colour or grey, not by
+    nearest neighbour (Pillow's choice for those modes)."""
+    w, h = img.info["full_size"]  # the decode may have been at a reduced scale
+    if min(w, h) <= size:
+        return None
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode == "1":
+        img = img.convert("L")
+    s = size / min(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS, reducing_gap=3.0)
+
+
 def save_atomic(img: Image.Image, path: Path, quality: int) -> None:
     fmt = _PIL_FORMAT.get(path.suffix.lower(), "JPEG")
     buf = io.BytesIO()
@@ -116,16 +131,14 @@ def _resize_one(job: ResizeJob) -> tuple[str, str]:
         img = open_upright(src, shorter=job.size)
     except Exception as e:
         return f"corrupt: {type(e).__name__}: {e}", job.src
-    w, h = img.info["full_size"]  # the decode may have been at a reduced scale
-    if min(w, h) <= job.size:
+    small = shrunk(img, job.size)
+    if small is None:
         if dst != src:  # mirror the tree: small files are copied as they are
             data = src.read_bytes()
             dst.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(dst, lambda f: f.write(data))
         return "small", job.src
-    s = job.size / min(w, h)
-    new = (max(1, round(w * s)), max(1, round(h * s)))
-    save_atomic(img.resize(new, Image.LANCZOS, reducing_gap=3.0), dst, job.quality)
+    save_atomic(small, dst, job.quality)
     return "resized", job.src
 
 

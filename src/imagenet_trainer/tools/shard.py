@@ -48,18 +48,13 @@ def _image_bytes(src: str, data: bytes, resize: int | None, quality: int) -> tup
     ext = os.path.splitext(src)[1].lower().lstrip(".") or "jpg"
     if resize is None:
         return data, ext
-    from PIL import Image
+    from imagenet_trainer.tools.images import open_upright, shrunk, to_rgb
 
-    from imagenet_trainer.tools.images import open_upright, to_rgb
-
-    img = open_upright(io.BytesIO(data), shorter=resize)
-    w, h = img.info["full_size"]
-    if min(w, h) <= resize:
+    img = shrunk(open_upright(io.BytesIO(data), shorter=resize), resize)
+    if img is None:
         return data, ext
-    s = resize / min(w, h)
-    img = to_rgb(img).resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
-    img.save(out, format="JPEG", quality=quality, optimize=True)
+    to_rgb(img).save(out, format="JPEG", quality=quality, optimize=True)
     return out.getvalue(), "jpg"
 
 
