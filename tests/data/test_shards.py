@@ -7,6 +7,7 @@ import http.server
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,21 @@ def test_over_s3(shard_dir, monkeypatch):
         assert len([s for url in train.urls for s in read_samples(url) if isinstance(s, Sample)]) == 18
         with pytest.raises(ShardReadError, match="no such file"):
             list(read_samples("s3://data/in1k/train/missing.tar"))
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):  # no credentials anywhere
+            monkeypatch.delenv(k, raising=False)
+        for k, v in {"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+                     "AWS_EC2_METADATA_DISABLED": "true"}.items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setattr(shards, "BACKOFF", 10.0)  # none of it is retried: one line at once
+        t0 = time.monotonic()
+        with pytest.raises(ShardReadError, match=r"^s3://data/in1k/train/index.json: .*AWS_ACCESS_KEY_ID.*FSSPEC_S3_ANON"):
+            load_shard_splits("s3://data/in1k")
+        with pytest.raises(ShardReadError, match="FSSPEC_S3_ANON"):
+            list(read_samples(train.urls[0]))
+        assert time.monotonic() - t0 < 5
     finally:
         server.stop()
 

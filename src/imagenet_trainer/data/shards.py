@@ -207,6 +207,24 @@ def open_url(url: str, filesystem=None, storage_options: dict | None = None):
         if "protocol" in str(e).lower():
             raise UsageError(f"{url}: {reason(e)}") from None
         raise
+    except Exception as e:
+        if _no_credentials(e):  # not the network's fault: no try again would find them
+            raise ShardReadError(f"{url}: {reason(e)}; {CREDENTIALS.get(extra, 'set the store credentials')}") from None
+        raise
+
+
+# What to do when an object store finds no credentials (fsspec reads FSSPEC_<PROTOCOL>_<OPTION> variables).
+CREDENTIALS = {
+    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE); for a public bucket, FSSPEC_S3_ANON=true",
+    "gcs": "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS; for a public bucket, "
+           "FSSPEC_GCS_TOKEN=anon",
+}
+
+
+def _no_credentials(e: BaseException) -> bool:
+    """Whether an object store's client found no credentials (botocore's NoCredentialsError, google-auth's
+    DefaultCredentialsError, ...)."""
+    return any("Credentials" in t.__name__ for t in type(e).__mro__)
 
 
 def _split_name(name: str) -> tuple[str, str]:
@@ -363,8 +381,9 @@ def read_samples(url: str, first: int = 0, count: int | None = None, filesystem=
                 raise ShardReadError(f"{url}: {reason(e)}") from None
             tries += 1
             if tries > retries:
+                check = "the command" if url.startswith("pipe:") else "the server and the network"
                 raise ShardReadError(f"{url}: {reason(e)} (sample {first + done}; tried {retries + 1} times over "
-                                     f"{backoff * (2 ** retries - 1):.0f} s); check the server and the network") from None
+                                     f"{backoff * (2 ** retries - 1):.0f} s); check {check}") from None
             time.sleep(backoff * 2 ** (tries - 1))
 
 
@@ -381,6 +400,10 @@ def _read_json(url: str, filesystem=None, storage_options: dict | None = None) -
         if _missing(e):
             return None
         raise ShardReadError(f"{url}: {reason(e.__cause__)}; check the server and the network") from None
+    except PermissionError as e:
+        raise ShardReadError(f"{url}: {reason(e)}; check that these credentials may read it") from None
+    except OSError as e:
+        raise ShardReadError(f"{url}: {reason(e)}; check the server and the network") from None
     try:
         doc = json.loads(text)
     except ValueError as e:
