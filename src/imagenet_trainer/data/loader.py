@@ -405,9 +405,9 @@ class DeviceLoader(WrappedLoader):
 
         nvJPEG's first call in a process starts it up, which took 1.1-2.5 s on 2x H200 (2026-11-27), after a
         warm-up call on one small image too. So the workers decode the loader's very first batch whole (its items
-        go in the dataset's ``cpu_items`` before the workers fork, or a shard stream's first worker decodes its first
-        batch whole; its device side then took 0.7 s), and nvJPEG
-        starts on the second batch while training compiles its first step. Holding the split's share at 1 until
+        go in the dataset's ``cpu_items`` before the workers fork; of a shard stream, its first worker's first
+        batch; its device side then took 0.7 s), and nvJPEG starts on the second batch while training compiles
+        its first step. Holding the split's share at 1 until
         the first batch arrived instead gave whichever samples the workers reached meanwhile to the CPU: runs at a
         fixed split no longer trained alike, and the start-up fell on a later batch (steps 10-20 at half speed)."""
         begun = time.perf_counter()
