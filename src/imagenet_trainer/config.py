@@ -258,6 +258,9 @@ class TrainConfig:
     save_interval: float = option(60.0, "write an epoch's model_XX.pt and checkpoint_last.pt when this long has "
                                   "passed since the last ones (0 = every epoch); the last epoch's always",
                                   group="run folder and checkpoints", metavar="SECONDS", low=0)
+    save_mid_epoch: float = option(600.0, "in a long epoch, also write checkpoint_last.pt every this many seconds, "
+                                   "so that --resume continues part-way through it (0 = at epoch ends only)",
+                                   group="run folder and checkpoints", metavar="SECONDS", low=0)
     resume: Optional[str] = option(None, "checkpoint_last.pt to continue exactly, or 'auto'",
                                    group="run folder and checkpoints")
     retrain: Optional[str] = option(None, "model_XX.pt to start from, with a fresh optimizer",

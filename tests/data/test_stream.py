@@ -73,6 +73,25 @@ def _stream_batches(index, plan, workers: int = 0):
     return list(loader)
 
 
+@pytest.mark.parametrize("workers,steps", [(0, 5), (2, 5), (3, 7), (4, 3)])
+def test_a_stream_resumed_part_way_gives_the_rest_of_its_epoch(shard_dir, workers, steps):
+    """Left out: the first ``skip`` batches as the loader handed them out (worker j % workers made batch j); the
+    batches that follow are the uninterrupted epoch's, pixels and all, whatever the skip."""
+    train_index, _ = load_shard_splits(str(shard_dir))
+    plan = StreamPlan(train_index.counts, 3, seed=2, steps=steps, shuffle_buffer=4)
+    plan.set_epoch(2)
+    whole = _stream_batches(train_index, plan, workers)
+    assert len(whole) == steps
+    for skip in range(1, steps):
+        plan.set_epoch(2, skip)
+        assert len(plan) == steps - skip
+        rest = _stream_batches(train_index, plan, workers)
+        assert [b.indices.tolist() for b in rest] == [b.indices.tolist() for b in whole[skip:]], skip
+        assert all(torch.equal(a.images, b.images) and torch.equal(a.flips, b.flips) for a, b in zip(rest, whole[skip:]))
+    plan.set_epoch(3)
+    assert len(plan) == steps
+
+
 def test_the_stream_gives_the_folder_s_images_and_classes(shard_dir, tiny_tree):
     from imagenet_trainer.data.index import build_index
 
@@ -111,6 +130,11 @@ def test_training_from_shards_sees_the_folder_s_counts(shard_dir, tiny_tree, tmp
 @pytest.mark.parametrize("cache", ["off", "ram"])
 def test_resume_from_shards_equals_uninterrupted(shard_dir, tmp_path, monkeypatch, cache):
     assert_resume_is_exact(shard_dir, tmp_path, monkeypatch, cache=cache, workers=2, guard=False)
+
+
+@pytest.mark.parametrize("stop", [(2, 1), (2, 2)])
+def test_shards_resume_part_way_through_an_epoch_exactly(shard_dir, tmp_path, monkeypatch, stop):
+    assert_resume_is_exact(shard_dir, tmp_path, monkeypatch, part_way=stop, workers=2, guard=False, cache="off")
 
 
 def test_orders_a_stream_cannot_follow_are_one_line_errors(shard_dir, tmp_path):

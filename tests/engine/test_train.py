@@ -16,7 +16,7 @@ import torch
 
 from imagenet_trainer.cli import main
 from imagenet_trainer.config import TrainConfig
-from imagenet_trainer.engine import runlog
+from imagenet_trainer.engine import loop, runlog
 from imagenet_trainer.engine.checkpoint import safe_load
 from imagenet_trainer.engine.run import train
 from imagenet_trainer.errors import UsageError
@@ -26,7 +26,8 @@ def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
     base = dict(data=str(data), output=str(out), arch="resnet18", epochs=3, batch_size=6, image_size=36,
                 crop_size=32, workers=0, device="cpu", lr=0.05, lr_schedule="cosine", print_freq=1000,
                 small_stem="off", cache="off",  # tests/engine/test_recipes.py covers the small stem; cache: below
-                save_interval=0)  # files every epoch; test_save_interval covers the default
+                save_interval=0,  # files every epoch; test_save_interval covers the default
+                save_mid_epoch=0)  # the part-way tests set it
     base.update(kw)
     return TrainConfig(**base)
 
@@ -43,21 +44,36 @@ def test_learns_the_sample_set(shapes_data, tmp_path):
     assert best["top1"] > 90.0, best
 
 
-def assert_resume_is_exact(tree: Path, tmp_path: Path, monkeypatch, full_run: dict | None = None, **kw) -> None:
+def assert_resume_is_exact(tree: Path, tmp_path: Path, monkeypatch, full_run: dict | None = None,
+                           part_way: tuple[int, int] | None = None, **kw) -> None:
     """Train 3 epochs at once, and again stopped by Ctrl-C after epoch 1 and resumed with ``--resume auto``: the
-    same final weights. ``full_run``: settings of the uninterrupted run only (its workers, say)."""
+    same final weights. ``full_run``: settings of the uninterrupted run only (its workers, say). ``part_way``:
+    (epoch, batches): stopped instead right after the checkpoint written that far into that epoch (with
+    ``--save-mid-epoch`` due at every step)."""
     assert train(_cfg(tree, tmp_path / "full", **kw, **(full_run or {}))) == 0
 
-    real_metrics = runlog.RunLog.metrics
+    real_metrics, real_save = runlog.RunLog.metrics, loop._save_part_way
 
     def stop_after_first_epoch(self, record):
         real_metrics(self, record)
         if record["epoch"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(runlog.RunLog, "metrics", stop_after_first_epoch)
+    def stop_part_way(run, epoch, batches, writer, saves, done, step):
+        real_save(run, epoch, batches, writer, saves, done, step)
+        if (epoch, done) == part_way:
+            raise KeyboardInterrupt
+
+    if part_way is None:
+        monkeypatch.setattr(runlog.RunLog, "metrics", stop_after_first_epoch)
+    else:
+        monkeypatch.setattr(loop, "_save_part_way", stop_part_way)
+        kw["save_mid_epoch"] = 1e-9
     assert train(_cfg(tree, tmp_path / "part", **kw)) == 130
-    assert not (tmp_path / "part" / "model_02.pt").exists()
+    stopped = 2 if part_way is None else part_way[0]
+    assert not (tmp_path / "part" / f"model_{stopped:02d}.pt").exists()
+    if part_way is not None:
+        assert safe_load(tmp_path / "part" / "checkpoint_last.pt")["batches"] == part_way[1]
     monkeypatch.undo()
     assert train(_cfg(tree, tmp_path / "part", resume="auto", **kw)) == 0
 
@@ -72,6 +88,35 @@ def test_resume_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, arch, cac
     assert_resume_is_exact(tiny_tree, tmp_path, monkeypatch, full_run={"workers": 2}, arch=arch, cache=cache)
     rows = (tmp_path / "part" / "train.log").read_text().splitlines()
     assert [r.split("\t")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("kw", [dict(full_run={"workers": 2}), dict(cache="ram"), dict(accum=2),
+                                dict(mixup=0.2, cutmix=1.0, reprob=0.5, cutout=0.2, auto_augment="rand-m9-mstd0.5-inc1")],
+                         ids=["workers", "cache", "accum", "augment"])
+def test_resume_part_way_through_an_epoch_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, kw):
+    assert_resume_is_exact(tiny_tree, tmp_path, monkeypatch, part_way=(2, 2), epoch_size=4, **kw)
+    rows = (tmp_path / "part" / "train.log").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_a_checkpoint_part_way_with_another_batch_starts_the_epoch_again(tiny_tree, tmp_path, monkeypatch, capsys):
+    real_save = loop._save_part_way
+
+    def stop(run, epoch, batches, writer, saves, done, step):
+        real_save(run, epoch, batches, writer, saves, done, step)
+        if (epoch, done) == (1, 2):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save_part_way", stop)
+    cfg = _cfg(tiny_tree, tmp_path / "run", epochs=2, epoch_size=4, save_mid_epoch=1e-9)
+    cfg.command = ["imagenet-trainer", "train", "--data", str(tiny_tree)]
+    assert train(cfg) == 130
+    assert "(epoch 1, 2 batches in); resume with" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert train(cfg.replace(resume="auto", batch_size=3, typed=["batch_size"])) == 0
+    err = capsys.readouterr().err
+    assert "2 batches into epoch 1, but its batch was 6 in 1 parts, this run's is 3 in 1: epoch 1 starts again" in err
+    assert safe_load(tmp_path / "run" / "model_02.pt")["metrics"]["train"]["count"] == 12
 
 
 def test_interrupt_prints_resume_command(tiny_tree, tmp_path, monkeypatch, capsys):

@@ -20,6 +20,8 @@ class Cutout:
     (``set_epoch``), so a run draws the same squares each time it is repeated.
     """
 
+    GENERATORS = ("_generator",)  # what ``BatchAugment.state_dict`` saves
+
     def __init__(self, fraction: float, seed: int = 0):
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"cutout fraction {fraction} is not in (0, 1]")
@@ -72,6 +74,8 @@ class RandomErasing:
     """
 
     ATTEMPTS = 10
+
+    GENERATORS = ("_rng", "_noise")
 
     def __init__(self, prob: float, mode: str = "pixel", count: int = 1, seed: int = 0):
         if mode not in ("pixel", "const"):
@@ -132,6 +136,8 @@ class MixUpCutMix:
     timm's class draws from NumPy's global generator, which a resumed process does not restore; this draws from
     a generator seeded by (seed, epoch), one draw per batch on the host (no GPU sync).
     """
+
+    GENERATORS = ("_rng",)
 
     def __init__(self, mixup_alpha: float, cutmix_alpha: float, num_classes: int, prob: float = 1.0,
                  switch_prob: float = 0.5, seed: int = 0):
@@ -194,6 +200,39 @@ class BatchAugment:
         for a in self._parts():
             if a is not None:
                 a.set_epoch(epoch)
+
+    def _generators(self):
+        """(key, part, attribute, generator) of each random generator the parts hold now (numpy's and torch's)."""
+        for k, part in enumerate(self._parts()):
+            for name in getattr(part, "GENERATORS", ()):
+                yield f"{k}.{name}", part, name, getattr(part, name, None)
+
+    def state_dict(self) -> dict:
+        """Where the generators are part-way through an epoch (saved with a checkpoint written mid-epoch)."""
+        state = {}
+        for key, _, _, g in self._generators():
+            if isinstance(g, np.random.Generator):
+                state[key] = {"numpy": g.bit_generator.state}
+            elif isinstance(g, torch.Generator):
+                state[key] = {"torch": g.get_state(), "device": str(g.device)}
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """After ``set_epoch``: continue the epoch where ``state_dict`` was taken. A torch generator saved on
+        another kind of device than this run's starts again from its seed when first used."""
+        for key, part, name, g in self._generators():
+            st = state.get(key)
+            if st is None:
+                continue
+            if "numpy" in st:
+                g.bit_generator.state = st["numpy"]
+            else:
+                try:
+                    g = torch.Generator(device=st["device"])
+                    g.set_state(st["torch"])
+                except RuntimeError:  # no such device here: the generator is made again when first used
+                    continue
+                setattr(part, name, g)
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor):
         """(images, loss targets, labels for top-1/top-5): the targets are ``labels`` unless the batch is mixed."""

@@ -101,6 +101,8 @@ class AutoAugment:
     geometric ops bring in (timm fills with the data's mean colour, torchvision with black).
     """
 
+    GENERATORS = ("_rng",)  # what ``augment.BatchAugment.state_dict`` saves
+
     def __init__(self, text: str, mean, std, seed: int = 0):
         self.text = text
         self.settings = parse(text)

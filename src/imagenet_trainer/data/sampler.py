@@ -58,6 +58,7 @@ class EpochBatchSampler(EpochCrops, torch.utils.data.Sampler):
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self.skip = 0  # batches of ``epoch`` left out at its start
         # Progressive resizing: epoch -> crop size sent with each item (None: the loader's own size).
         self.crop_schedule = crop_schedule
         self.continuous = continuous
@@ -65,11 +66,11 @@ class EpochBatchSampler(EpochCrops, torch.utils.data.Sampler):
         full = len(labels) // (batch_size * world_size)
         self.num_batches = epoch_size if epoch_size else max(full, 1)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
 
     def __len__(self) -> int:
-        return self.num_batches
+        return self.num_batches - self.skip
 
     def _global_order(self, epoch: int) -> np.ndarray:
         """Indices for the whole epoch, all ranks, in order."""
@@ -96,13 +97,13 @@ class EpochBatchSampler(EpochCrops, torch.utils.data.Sampler):
         return order
 
     def batches(self, epoch: int | None = None):
-        """This rank's batches of ``epoch`` (default: the current one) as ``(positions, sample_seeds)``:
-        int64 and uint64 numpy arrays."""
+        """This rank's batches of ``epoch`` (default: the current one, less its ``skip``) as ``(positions,
+        sample_seeds)``: int64 and uint64 numpy arrays."""
         epoch = self.epoch if epoch is None else epoch
         order = self._global_order(epoch)
         base = _mix(self.seed, epoch, 2)
         gb = self.batch_size * self.world_size
-        for b in range(self.num_batches):
+        for b in range(self.skip if epoch == self.epoch else 0, self.num_batches):
             # Global batch b is split into contiguous per-rank slices, so the union of all ranks'
             # batches equals the single-process batch of the same global size.
             start = b * gb + self.rank * self.batch_size

@@ -9,7 +9,8 @@ whole batches per loader worker, which may begin and end inside a shard: a worke
 from its first sample to its last, never another worker's. A worker shuffles what it reads through a buffer
 of ``shuffle_buffer`` samples (the shards themselves are random samples of the classes, as ``shard`` writes
 them), and each sample's crop and flip come from (seed, epoch, its place in the stream). So a run is
-repeatable for a given number of workers, and a resumed run continues at the epoch boundary exactly.
+repeatable for a given number of workers, and a resumed run continues exactly, at an epoch's end or part-way
+through it (``set_epoch(epoch, skip)``).
 
 Validation reads the shards in index order; rank r takes the r-th contiguous share of the samples (the shares
 differ by one at most), so under DDP every image is counted once, whatever the shards' sizes.
@@ -60,7 +61,7 @@ class StreamPlan(EpochCrops):
         self.world_size = world_size
         self.crop_schedule = crop_schedule
         self.shuffle_buffer = shuffle_buffer
-        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self._epoch = torch.zeros(2, dtype=torch.int64).share_memory_()  # the epoch, and the batches it skips
 
     @property
     def train(self) -> bool:
@@ -70,8 +71,14 @@ class StreamPlan(EpochCrops):
     def epoch(self) -> int:
         return int(self._epoch[0])
 
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch[0] = epoch
+    @property
+    def skip(self) -> int:
+        return int(self._epoch[1])
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """The epoch the workers make next; ``skip``: its first batches, as the loader hands them out, left out (a
+        run resumed part-way through it; see ``ShardStream``)."""
+        self._epoch[0], self._epoch[1] = epoch, skip
 
     def _rank_range(self) -> tuple[int, int]:
         """This rank's samples of the epoch's stream, as [start, stop)."""
@@ -81,12 +88,16 @@ class StreamPlan(EpochCrops):
         return self.total * self.rank // self.world_size, self.total * (self.rank + 1) // self.world_size
 
     def __len__(self) -> int:
+        return self.batches_in_epoch - self.skip
+
+    @property
+    def batches_in_epoch(self) -> int:
         start, stop = self._rank_range()
         return self.steps if self.train else -(-(stop - start) // self.batch_size)
 
     def worker_range(self, worker: int, workers: int) -> tuple[int, int]:
         """Worker ``worker`` of ``workers``' samples of the epoch's stream, [start, stop): whole batches in a row."""
-        n = len(self)
+        n = self.batches_in_epoch
         first = worker * (n // workers) + min(worker, n % workers)
         mine = n // workers + (worker < n % workers)
         start, stop = self._rank_range()
@@ -186,12 +197,15 @@ class ShardStream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         plan = self.plan
-        epoch = plan.epoch
+        epoch, skip = plan.epoch, plan.skip
         size = plan.crop_size_of(epoch) if plan.train else None
-        start, stop = plan.worker_range(worker, workers)
+        # The loader hands out batch j from worker j % workers. Resumed after ``skip`` batches, this worker plays
+        # the part of the one that would have made the next batch, less the batches that one already made.
+        part = (worker + skip) % workers
+        start, stop = plan.worker_range(part, workers)
         items = self._read(epoch, start, stop)
         if plan.train and plan.shuffle_buffer > 1:
-            items = _shuffled(items, plan.shuffle_buffer, np.random.default_rng(_mix(plan.seed, epoch, 4, plan.rank, worker)))
+            items = _shuffled(items, plan.shuffle_buffer, np.random.default_rng(_mix(plan.seed, epoch, 4, plan.rank, part)))
         base = _mix(plan.seed, epoch, 2)
         batch, held, last_good = [], 0, None
         on_cpu = self.cpu_first_batch and worker == 0 and hasattr(self.dataset, "cpu_items")
@@ -199,6 +213,10 @@ class ShardStream(torch.utils.data.IterableDataset):
         if on_cpu:
             self.dataset.cpu_items = _Every()
         try:
+            for _ in range((skip // workers + (part < skip % workers)) * plan.batch_size):  # read, not decoded
+                i, pos, got, url = next(items)
+                if isinstance(got, Sample):
+                    last_good = (i, (base + pos) % 2**64 if plan.train else 0, size, got, url)
             for i, pos, got, url in items:
                 held += 1
                 if got is not _SKIPPED:

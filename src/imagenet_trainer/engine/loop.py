@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 import shutil
 import sys
@@ -104,6 +105,8 @@ class Run:
     step: int = 0  # optimizer steps done
     best: dict = field(default_factory=lambda: {"top1": -1.0})  # the best validated epoch
     times: dict = field(default_factory=dict)  # seconds: setup, first step, train, eval
+    skip: int = 0  # batches of the start epoch done before (a checkpoint written part-way through it)
+    augment_state: dict = field(default_factory=dict)  # the batch augmentations' generators at that point
 
 
 def run_epochs(run: Run) -> int:
@@ -114,7 +117,9 @@ def run_epochs(run: Run) -> int:
     last_path = run.run_dir / "checkpoint_last.pt"
     # model_best.pt: the best-validated of the epochs whose files were written (--save-interval)
     saves = {"last": _clock(), "best": run.best.get("saved", {"top1": run.best["top1"], "epoch": run.best.get("epoch")}),
-             "eval_s": None, "finished": run.start_epoch - 1, "saved": run.start_epoch - 1}
+             "eval_s": None, "finished": run.start_epoch - 1, "saved": run.start_epoch - 1,
+             "part": (run.start_epoch, run.skip) if run.skip else None}
+    saves["last_any"] = saves["last"]  # the last checkpoint_last.pt, at an epoch's end or part-way through one
     try:
         for epoch in range(run.start_epoch, cfg.epochs + 1):
             _one_epoch(run, epoch, writer, saves)
@@ -138,12 +143,17 @@ def run_epochs(run: Run) -> int:
 def _one_epoch(run: Run, epoch: int, writer: ckpt_io.BackgroundWriter, saves: dict) -> None:
     """Train and validate one epoch, log it, and save its files when due."""
     cfg, data, dist = run.cfg, run.data, run.dist
-    data.train.batch_sampler.set_epoch(epoch)
+    skip = run.skip if epoch == run.start_epoch else 0
+    data.train.batch_sampler.set_epoch(epoch, skip)
     if run.augment is not None:
         run.augment.set_epoch(epoch)
+        if skip:
+            run.augment.load_state_dict(run.augment_state)
+    if dist.is_main and cfg.save_mid_epoch > 0:
+        run.ctx.after_step = functools.partial(_save_part_way, run, epoch, len(data.train) + skip, writer, saves)
     t0 = time.perf_counter()
     tr = train_one_epoch(run.net, data.train, run.criterion, run.optimizer, run.ctx, epoch, run.step,
-                         time_first_step=epoch == run.start_epoch)
+                         time_first_step=epoch == run.start_epoch, skipped=skip)
     epoch_s, first_step = time.perf_counter() - t0, tr.pop("first_step_s", 0.0)
     run.times["train"] += epoch_s
     run.times["first step"] += first_step
@@ -172,7 +182,7 @@ def _one_epoch(run: Run, epoch: int, writer: ckpt_io.BackgroundWriter, saves: di
     is_best = False
     saves["finished"] = epoch
     if save:
-        saves["last"], saves["saved"] = now, epoch
+        saves["last"], saves["last_any"], saves["saved"], saves["part"] = now, now, epoch, None
         is_best = bool(head) and head["top1"] > saves["best"]["top1"] or data.val is None
         if is_best and head:
             saves["best"] = {"top1": head["top1"], "epoch": epoch}
@@ -193,13 +203,47 @@ def _one_epoch(run: Run, epoch: int, writer: ckpt_io.BackgroundWriter, saves: di
             logged.set()
 
 
+def _save_part_way(run: Run, epoch: int, batches: int, writer: ckpt_io.BackgroundWriter, saves: dict, done: int,
+                   step: int) -> None:
+    """After each optimizer step (``StepContext.after_step``, main process): checkpoint_last.pt once
+    ``--save-mid-epoch`` seconds have passed since the last one, holding the batches of the epoch done, so that a
+    run stopped part-way through a long epoch (ImageNet-21k, a slow disk, a preempted job) resumes there rather
+    than at the epoch's start.
+
+    Only this process saves and nothing is exchanged: the processes of a DDP run move in step, so its batch
+    count is theirs. The weights, EMA and optimizer state are copied to the CPU, which waits for the GPU once per
+    save.
+    """
+    now = _clock()
+    if done >= batches or now - saves["last_any"] < run.cfg.save_mid_epoch:
+        return
+    saves["last_any"], saves["part"] = now, (epoch, done)
+    _, full = _epoch_files(run.model, run.ema, run.optimizer, run.scaler, run.cfg, run.data, epoch - 1,
+                           {"train": None, "val": None}, step, run.best | {"saved": saves["best"]}, run.device)
+    full |= {"batches": done, "augment": ckpt_io.cpu_copy(run.augment.state_dict()) if run.augment else {},
+             "layout": stream_layout(run.data.train, run.dist.world_size)}
+    writer.submit(lambda f=full: ckpt_io.atomic_save(f, run.run_dir / "checkpoint_last.pt"))
+
+
+def stream_layout(loader, world_size: int) -> dict | None:
+    """What a shard stream's order depends on besides (seed, epoch): its processes and loader workers (None for
+    a folder, whose order does not)."""
+    if not getattr(loader.batch_sampler, "batches_in_epoch", None):
+        return None
+    return {"processes": world_size, "workers": loader.num_workers}
+
+
 def _interrupted(cfg: TrainConfig, last_path: Path, saves: dict) -> str:
     """What Ctrl-C left: the checkpoint to resume from and the command, and any finished epoch not saved."""
     finished, saved = saves["finished"], saves["saved"]
     unsaved = (f"epoch {finished} finished" if finished == saved + 1 else f"epochs {saved + 1}-{finished} finished") + \
         f", but no checkpoint was due yet (--save-interval {cfg.save_interval:g} s; 0 saves every epoch)"
     lines = ["interrupted."]
-    if last_path.exists():
+    if last_path.exists() and saves.get("part"):
+        epoch, done = saves["part"]
+        lines.append(f"the last complete checkpoint is {last_path} (epoch {epoch}, {done} batches in); resume "
+                     f"with:\n  {resume_command(cfg, last_path)}")
+    elif last_path.exists():
         lines.append(f"the last complete checkpoint is {last_path} (after epoch {saved}); resume with:\n"
                      f"  {resume_command(cfg, last_path)}")
         if finished > saved:

@@ -92,8 +92,11 @@ def _percent(share: float) -> str:
 class ProgressLine:
     """A live line on a terminal (refreshed at most 10x a second); plain lines every ``print_freq`` otherwise."""
 
-    def __init__(self, label: str, total: int, print_freq: int = 10, stream=None, enabled: bool = True):
+    def __init__(self, label: str, total: int, print_freq: int = 10, stream=None, enabled: bool = True,
+                 skipped: int = 0):
+        """``total`` batches, of which the first ``skipped`` were done before (a resumed epoch)."""
         self.label, self.total, self.print_freq = label, total, max(1, print_freq)
+        self.skipped = skipped
         self.stream = stream or sys.stderr
         self.live = enabled and self.stream.isatty()
         self.enabled = enabled
@@ -121,7 +124,7 @@ class ProgressLine:
         if not self.enabled:
             return
         now = time.perf_counter()
-        if i == 1:
+        if i == self.skipped + 1:
             self.after_first = (now, self.images, self.wait)
         if self.live:
             if now - self.last_draw < 0.1 and i != self.total:
@@ -132,10 +135,10 @@ class ProgressLine:
         # Rate, data share and ETA from the end of the first batch on, when there is one: the first step holds
         # the compile and cuDNN's tuning (about a minute for a compiled ResNet-50), which would otherwise show a
         # few dozen images/s and an ETA of hours for the first minutes of a run.
-        if i > 1 and self.after_first is not None:
-            (t0, images0, wait0), done = self.after_first, i - 1
+        if i > self.skipped + 1 and self.after_first is not None:
+            (t0, images0, wait0), done = self.after_first, i - self.skipped - 1
         else:
-            (t0, images0, wait0), done = (self.start, 0, 0.0), i
+            (t0, images0, wait0), done = (self.start, 0, 0.0), i - self.skipped
         elapsed = max(now - t0, 1e-9)
         rate = (self.images - images0) / elapsed
         eta = (self.total - i) * elapsed / done

@@ -31,7 +31,7 @@ from imagenet_trainer.engine import checkpoint as ckpt_io
 from imagenet_trainer.engine.distributed import DistContext, choose_ddp_graph, ddp_options, init_from_env, set_ddp_graph
 from imagenet_trainer.engine.ema import ema_decay, make_ema
 from imagenet_trainer.engine.guard import LossGuard
-from imagenet_trainer.engine.loop import BadImages, Run, run_epochs
+from imagenet_trainer.engine.loop import BadImages, Run, run_epochs, stream_layout
 from imagenet_trainer.engine.optim import Schedule, make_optimizer
 from imagenet_trainer.engine.probe import choose_for_run
 from imagenet_trainer.engine.resolve import adapt_to_data, check_input_size, resolved_config
@@ -185,9 +185,42 @@ def train(cfg: TrainConfig, nprocs: int = 1, filesystem=None) -> int:
     if dist.is_main:
         _banner(cfg, device, dtype, model, data, dist)
         log(f"run folder {run_dir} | ready after {time.perf_counter() - launch:.1f} s")
+    skip = _part_way(state, cfg, data, dist) if state else 0
     return run_epochs(Run(cfg, model, net, ema, optimizer, scaler, criterion, data, ctx, runlog, run_dir, device,
                           dist, bad, augment, start_epoch, step, best,
-                          times={"setup": time.perf_counter() - launch}))
+                          times={"setup": time.perf_counter() - launch}, skip=skip,
+                          augment_state=state.get("augment", {}) if skip else {}))
+
+
+def _part_way(state: dict, cfg: TrainConfig, data, dist: DistContext) -> int:
+    """The batches of the resumed epoch that a checkpoint written part-way through it has done (0: start it again,
+    with a note, where this run's batches are not the ones it counted)."""
+    done = state.get("batches", 0)
+    if not done:
+        return 0
+    epoch, saved = state["epoch"] + 1, state.get("config") or {}
+    batches = len(data.train)  # the resumed epoch's, whole: the loader skips nothing yet
+    why = None
+    if (saved.get("batch_size"), saved.get("accum", 1)) != (cfg.batch_size, cfg.accum):
+        why = (f"its batch was {saved.get('batch_size')} in {saved.get('accum', 1)} parts, this run's is "
+               f"{cfg.batch_size} in {cfg.accum}")
+    elif done >= batches:
+        why = f"this run's epoch has {batches} batches"
+    if why is not None:
+        if dist.is_main:
+            log(f"note: the checkpoint is {done} batches into epoch {epoch}, but {why}: epoch {epoch} starts again")
+        return 0
+    layout = stream_layout(data.train, dist.world_size)
+    if dist.is_main and layout is not None and state.get("layout") not in (None, layout):
+        log(f"note: the checkpoint's shard stream was read by {_layout(state['layout'])}, this run's by "
+            f"{_layout(layout)}: the rest of epoch "
+            f"{epoch} reads another part of the shards than the stopped run would have (some images twice, some "
+            "not); the epochs after it are as usual")
+    return done
+
+
+def _layout(layout: dict) -> str:
+    return f"{layout['processes']} process(es) x {layout['workers']} loader workers"
 
 
 def batch_augment(cfg: TrainConfig, num_classes: int, rank: int, mean, std,
@@ -330,7 +363,9 @@ def _restore(state: dict, path: Path, model: nn.Module, ema, optimizer, scaler, 
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     ckpt_io.set_rng_state(state["rng"], device)
-    log(f"resuming {path} after epoch {state['epoch']} (step {state['step']})")
+    where = (f"{state['batches']} batches into epoch {state['epoch'] + 1}" if state.get("batches")
+             else f"after epoch {state['epoch']}")
+    log(f"resuming {path} {where} (step {state['step']})")
     before = (state.get("config") or {}).get("epochs")
     if before is not None and before != epochs:
         log(f"note: --epochs {epochs}, where the checkpoint's run had {before}: the LR schedule, warmup and EMA now "

@@ -37,6 +37,7 @@ class StepContext:
     cuda_graphs: bool = False  # the compiled model replays CUDA graphs: each training step starts a new generation
     guard: object = None  # a divergence guard (engine.guard.LossGuard) that looks at the loss now and then
     clip_grad: float | None = None  # clip the gradients' global norm to this before each optimizer step
+    after_step: Callable[[int, int], None] | None = None  # (batches of the epoch done, steps done) after each step
 
     def autocast(self):
         if self.autocast_dtype is None:
@@ -45,18 +46,21 @@ class StepContext:
 
 
 def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    ctx: StepContext, epoch: int, start_step: int, time_first_step: bool = False) -> dict:
+                    ctx: StepContext, epoch: int, start_step: int, time_first_step: bool = False,
+                    skipped: int = 0) -> dict:
     """One epoch of SGD; returns loss, top-1/top-5 accuracy (%), images/s and the data-wait share.
 
     With ``time_first_step``, also ``first_step_s``: the seconds until the first optimizer step has
-    finished on the device (compilation and cuDNN autotuning happen there).
+    finished on the device (compilation and cuDNN autotuning happen there). ``skipped``: the epoch's batches
+    done before (a run resumed part-way through it; the loader leaves them out): the figures are the rest's.
     """
     t_start = time.perf_counter()
     first_step_s = None
     model.train()
     acc = Accumulator(ctx.device)
     last = {"row": None, "lr": 0.0}
-    progress = ProgressLine(f"train {epoch}", len(loader), ctx.print_freq, enabled=ctx.dist.is_main)
+    progress = ProgressLine(f"train {epoch}", len(loader) + skipped, ctx.print_freq, enabled=ctx.dist.is_main,
+                            skipped=skipped)
     shown = HostCopies()  # the batch metrics reach the progress line without making this thread wait for the GPU
 
     def show() -> dict:
@@ -70,8 +74,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
 
     step = start_step
     k = ctx.accum
-    for i, batch in enumerate(loader, 1):
-        if time_first_step and i == 1 and ctx.dist.is_main:
+    for i, batch in enumerate(loader, skipped + 1):
+        if time_first_step and i == skipped + 1 and ctx.dist.is_main:
             age = process_age()
             first = getattr(loader, "first_batch", None)  # a CUDA loader's (data.loader.FirstBatch)
             print((f"first training batch {age:.1f} s after launch" if age is not None else "first training batch")
@@ -117,6 +121,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
             if ctx.ema is not None:
                 ctx.ema.update_parameters(ctx.ema_source)
             step += 1
+            if ctx.after_step is not None:
+                ctx.after_step(i, step)
             if time_first_step and first_step_s is None:
                 if ctx.device.type == "cuda":
                     torch.cuda.synchronize(ctx.device)
