@@ -354,6 +354,52 @@ def _cpu_hybrid_loader(photo_tree, decoder_cls=GpuCropDecoder, share=0.5, cpu_fi
     return DeviceLoader(loader, cpu, (0.5,) * 3, (0.25,) * 3, decoder_cls(cpu, 32), cpu_first=cpu_first)
 
 
+def test_decoded_images_are_freed_only_after_the_kernels_that_read_them(photo_tree, cuda_stubs, monkeypatch):
+    """With the GPU kept busy (no event has completed when asked), the producer waits for a batch's event before
+    it lets go of its nvJPEG images: freed earlier, their memory could go to a later batch's decode, which writes
+    it from another stream while this batch's crop kernel has yet to read it (3 wrong images in a batch, on an
+    H100). The same holds for the batches still held when the epoch ends."""
+    import threading
+    import weakref
+
+    events = []
+
+    class Busy:  # an event whose kernels have not run until someone waits for them
+        def __init__(self):
+            self.done = False
+            if threading.current_thread().name == "device-prefetch":
+                events.append(self)
+
+        def record(self, stream=None):
+            pass
+
+        def query(self) -> bool:
+            return self.done
+
+        def synchronize(self):
+            self.done = True
+
+    monkeypatch.setattr(torch.cuda, "Event", Busy)
+    freed = []  # (batch, whether its event had completed)
+
+    class Tracked(GpuCropDecoder):
+        calls = 0
+
+        def decode(self, encoded):
+            images, k = super().decode(encoded), Tracked.calls
+            Tracked.calls += 1
+            for im in images:
+                weakref.finalize(im, lambda k=k: freed.append((k, events[k].done)))
+            return images
+
+    batches = list(_cpu_hybrid_loader(photo_tree, Tracked, share=0.0)._iter_cuda())
+    import gc
+
+    gc.collect()
+    assert len(batches) == len(events) == Tracked.calls == 4
+    assert {k for k, _ in freed} == {0, 1, 2, 3} and all(done for _, done in freed), freed
+
+
 def test_the_cuda_producer_decodes_ahead_in_a_thread_of_its_own(photo_tree, cuda_stubs):
     """The CUDA path's threads, run on the CPU with CUDA's streams and events stubbed: each batch's files are
     decoded in the decoding thread (while the producer finishes the batch before), and the batches are those

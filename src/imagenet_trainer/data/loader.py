@@ -487,7 +487,8 @@ class DeviceLoader(WrappedLoader):
                     if held:
                         in_use.append((event, held))
                     while in_use and (len(in_use) > HELD_BATCHES or in_use[0][0].query()):
-                        in_use.popleft()[0].synchronize()
+                        in_use[0][0].synchronize()  # the kernels that read them have run ...
+                        in_use.popleft()  # ... before the images go back to the allocator
                     t1 = time.perf_counter()
                     if self.first_batch is not None and not self.first_batch.device:
                         self.first_batch.device = decode_s + t1 - t0
@@ -500,6 +501,11 @@ class DeviceLoader(WrappedLoader):
                 q.put(None)
             except BaseException as e:  # hand the error to the consumer
                 q.put(e)
+            finally:  # the epoch's end, a stop or an error: the last batches' kernels may still be queued
+                while in_use:
+                    with contextlib.suppress(Exception):
+                        in_use[0][0].synchronize()
+                    in_use.popleft()
 
         thread = threading.Thread(target=produce, name="device-prefetch", daemon=True)
         thread.start()
