@@ -24,6 +24,7 @@ test: install
 
 demo: install
 	$(BIN)/imagenet-trainer sample-data $(DEMO_DATA) --classes 10 --per-class 160 --val-per-class 40 --size 64
+	rm -rf $(DEMO_RUN)
 	$(BIN)/imagenet-trainer train --data $(DEMO_DATA) --arch resnet18 --epochs 8 --batch-size 64 \
 	    --image-size 56 --crop-size 48 --train-crop seed --lr 0.1 --warmup-epochs 1 --print-freq 25 \
 	    --small-stem off --save-interval 0 \

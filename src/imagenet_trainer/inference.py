@@ -38,6 +38,8 @@ class LoadedModel:
     small_stem: bool = False
     data: str | None = None  # the dataset it was trained on, if recorded
     ema: bool = False  # the weights are the EMA's
+    tta: bool = False  # training validated it with flip test-time augmentation ...
+    tta_shift: int = 0  # ... and shifted copies (train's --tta-shift)
 
 
 def _read_safetensors(path: Path) -> dict:
@@ -54,6 +56,9 @@ def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool | N
     (the default) the EMA where the file has one, the model that ``train`` reports as the run's result.
     """
     path = Path(path)
+    if path.suffix in (".ts", ".onnx") and path.is_file():
+        raise UsageError(f"{path}: a converted model runs in predict and in Python (Predictor); evaluate and train "
+                         "read the .pt or .safetensors model file it was converted from")
     if path.suffix == ".safetensors" and path.is_file():
         rec = _read_safetensors(path)
     else:
@@ -74,7 +79,8 @@ def load_model_file(path: str | os.PathLike, device: torch.device, ema: bool | N
     model.to(device, memory_format=torch.channels_last).eval()
     return LoadedModel(model, list(rec["classes"]), list(rec["mean"]), list(rec["std"]),
                        int(rec["image_size"]), int(rec["crop_size"]), rec["arch"], rec.get("epoch"),
-                       bool(rec.get("small_stem", False)), rec.get("data"), ema)
+                       bool(rec.get("small_stem", False)), rec.get("data"), ema, bool(rec.get("tta", False)),
+                       int(rec.get("tta_shift", 0)))
 
 
 class Predictor:
@@ -149,10 +155,13 @@ def normalize_float(x: torch.Tensor, mean, std) -> torch.Tensor:
 def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: str | None = None,
                     crops: int = 1, batch_size: int = 128, workers: int = -1, image_size: int | None = None,
                     crop_size: int | None = None, precision: torch.dtype | None = None,
-                    collect: bool = False, tta: bool = False, tta_shift: int = 0) -> dict:
-    """Top-1/top-5 accuracy of a loaded model on a dataset's validation folder (1 or 10 crops)."""
+                    collect: bool = False, tta: bool | None = None, tta_shift: int | None = None) -> dict:
+    """Top-1/top-5 accuracy of a loaded model on a dataset's validation folder (1 or 10 crops). ``tta`` and
+    ``tta_shift`` None: as training validated the model (so a run's figure and this one agree)."""
     if crops not in (1, 10):
         raise UsageError(f"--crops {crops}: choose 1 or 10")
+    tta = (lm.tta and crops == 1) if tta is None else tta  # ten crops hold the flips already
+    tta_shift = (lm.tta_shift if crops == 1 else 0) if tta_shift is None else tta_shift
     crop, size = crop_size or lm.crop_size, image_size or lm.image_size
     if crop < 8 or size < crop:
         named = [f"--crop-size {crop}" + ("" if crop_size else " (the model file's)"),
@@ -194,6 +203,7 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
                          "check it with `imagenet-trainer verify`")
     out["bad_images"] = bad
     out["folder"] = str(vdir)
+    out["tta"], out["tta_shift"] = tta, tta_shift
     if collect:
         out["paths"] = [index.path(int(i)) for i in out["indices"]]
     return out

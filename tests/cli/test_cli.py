@@ -137,6 +137,9 @@ def test_model_files_this_version_cannot_use_are_one_line_errors(trained, tiny_t
     capsys.readouterr()
     _one_line_error(capsys, main(["evaluate", "--model", str(no_ema), "--ema", *data]), "has no EMA weights")
     _one_line_error(capsys, main(["evaluate", "--model", str(unknown), *data]), "made with model 'resnet9000'")
+    converted = tmp_path / "m.ts"
+    converted.write_bytes(b"PK\x03\x04")
+    _one_line_error(capsys, main(["evaluate", "--model", str(converted), *data]), "read the .pt or .safetensors model file")
     assert main(["evaluate", "--model", str(trained), "--ema", *data, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 6
 

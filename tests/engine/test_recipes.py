@@ -1,5 +1,7 @@
 """Recipes: files resolve, schedules fit the budget, EMA is saved and evaluated, small images get a small stem."""
 
+import json
+
 import pytest
 import yaml
 
@@ -114,6 +116,14 @@ def test_ema_is_saved_and_evaluated(tiny_tree, tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "run" / "model_02.pt"), "--data", str(tiny_tree), "--ema",
                  "--tta", "--workers", "0"]) == 0
     assert "top-1 error" in capsys.readouterr().out
+    # by default, evaluate validates as training did (here with flip TTA): the run's figure again
+    assert m["tta"] is True
+    assert main(["evaluate", "--model", str(tmp_path / "run" / "model_02.pt"), "--data", str(tiny_tree), "--json",
+                 "--workers", "0"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["tta"] is True and res["weights"] == "ema"
+    assert res["top1_error"] == pytest.approx(100 - m["metrics"]["val"]["ema_top1"])
+    assert res["loss"] == pytest.approx(m["metrics"]["val"]["ema_loss"], rel=1e-4)
     assert train(_cfg(tiny_tree, tmp_path / "run", epochs=3, ema=True, small_stem="off", resume="auto")) == 0
 
 

@@ -274,6 +274,24 @@ def test_retrain_starts_from_weights(tiny_tree, tmp_path):
     assert train(_cfg(tiny_tree, tmp_path / "a", epochs=1)) == 0
     assert train(_cfg(tiny_tree, tmp_path / "b", epochs=1, retrain=str(tmp_path / "a" / "model_01.pt"))) == 0
     assert safe_load(tmp_path / "b" / "checkpoint_last.pt")["epoch"] == 1
+    with pytest.raises(UsageError, match="was trained with --arch resnet18, not resnet34"):
+        train(_cfg(tiny_tree, tmp_path / "c", epochs=1, arch="resnet34", retrain=str(tmp_path / "a" / "model_01.pt")))
+
+
+def test_a_run_folder_is_neither_written_over_nor_left_by_a_resumed_run(tiny_tree, tmp_path, capsys):
+    """A new run into a folder holding a run would cut its logs and replace its checkpoint and best model; a
+    resumed run goes on in its own folder, whatever --output says."""
+    run = tmp_path / "run"
+    assert train(_cfg(tiny_tree, run, epochs=1)) == 0
+    before = (run / "checkpoint_last.pt").read_bytes()
+    with pytest.raises(UsageError, match=f"--output {run}: holds a run already .* --resume {run / 'checkpoint_last.pt'}"):
+        train(_cfg(tiny_tree, run, epochs=1))
+    assert (run / "checkpoint_last.pt").read_bytes() == before
+    with pytest.raises(UsageError, match=f"--output {tmp_path / 'other'}: a resumed run goes on in its checkpoint's folder"):
+        train(_cfg(tiny_tree, tmp_path / "other", epochs=2, resume=str(run / "checkpoint_last.pt")))
+    capsys.readouterr()
+    assert train(_cfg(tiny_tree, run, epochs=2, resume="auto", retrain=str(run / "model_01.pt"))) == 0
+    assert "--retrain, --weights and --pretrained are left out" in capsys.readouterr().err
 
 
 def test_a_model_used_on_other_classes_is_named(tiny_tree, tmp_path, capsys):

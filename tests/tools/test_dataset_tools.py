@@ -297,6 +297,17 @@ def test_prepare_imagenet_needs_labels(fake_imagenet, tmp_path, capsys):
     assert main(["prepare-imagenet", "--train-tar", str(tmp_path / "missing.tar"), "--out", str(tmp_path / "o")]) == 2
 
 
+def test_prepare_imagenet_names_an_archive_it_cannot_read(fake_imagenet, tmp_path, capsys):
+    train, val, csv = fake_imagenet
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(train.read_bytes()[:700])  # a download that stopped part-way
+    for args, named in ((["--train-tar", str(csv)], f"--train-tar {csv}"), (["--train-tar", str(cut)], f"--train-tar {cut}"),
+                        (["--val-tar", str(val), "--devkit", str(csv)], f"--devkit {csv}")):
+        assert main(["prepare-imagenet", *args, "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"{named}: not a readable tar archive" in err, err
+
+
 def test_prepare_imagenet_with_a_fake_devkit(fake_imagenet, tmp_path, capsys):
     sio = pytest.importorskip("scipy.io")
     _, val, _ = fake_imagenet

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from imagenet_trainer.cli.common import add_subparser, loader_workers, non_negative_int, positive_int, print_json
@@ -21,9 +22,12 @@ def add_parser(sub) -> None:
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="the EMA's weights (the default where the file has them, as train reports them) or, "
                         "with --no-ema, the weights")
-    p.add_argument("--tta", action="store_true", help="also average over the horizontal flip (1 crop)")
-    p.add_argument("--tta-shift", type=non_negative_int, default=0, metavar="PX",
-                   help="also average over the image moved PX pixels diagonally each way (1 crop; see train --tta-shift)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="also average over the horizontal flip (1 crop); default: as training validated the model "
+                        "(the fast recipe does), so that the figures agree")
+    p.add_argument("--tta-shift", type=non_negative_int, default=None, metavar="PX",
+                   help="also average over the image moved PX pixels diagonally each way (1 crop; see train "
+                        "--tta-shift); default: as training validated the model")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch")
     p.add_argument("--workers", type=loader_workers, default=-1, help="loader processes (-1 = cores-1, at most 16)")
     p.add_argument("--image-size", type=positive_int, default=None, help="override the model's resize size")
@@ -48,8 +52,12 @@ def run(args) -> int:
     out = evaluate_folder(lm, args.data, device, args.val_dir, args.crops, args.batch_size, args.workers,
                           args.image_size, args.crop_size, resolve_precision(args.precision, device),
                           collect=args.report is not None, tta=args.tta, tta_shift=args.tta_shift)
+    if out["bad_images"]:  # on stderr, as train says it: the figure leaves them out
+        print(f"warning: {len(out['bad_images'])} unreadable image(s) left out, the first {out['bad_images'][0]}",
+              file=sys.stderr)
     result = {"model": args.model, "weights": "ema" if lm.ema else "raw", "folder": out["folder"],
-              "images": out["count"], "crops": args.crops, "top1_error": 100 - out["top1"],
+              "images": out["count"], "crops": args.crops, "tta": out["tta"], "tta_shift": out["tta_shift"],
+              "top1_error": 100 - out["top1"],
               "top5_error": 100 - out["top5"], "loss": out["loss"], "bad_images": out["bad_images"]}
     if args.report:
         from imagenet_trainer.tools.report import write_report
@@ -60,7 +68,8 @@ def run(args) -> int:
     if args.json:
         print_json(result)
     else:
-        which = ", the EMA's weights" if lm.ema else ""
+        which = (", flip TTA" if out["tta"] else "") + (f", shifts of {out['tta_shift']} px" if out["tta_shift"] else "")
+        which += ", the EMA's weights" if lm.ema else ""
         print(f"top-1 error {result['top1_error']:.2f}%  top-5 error {result['top5_error']:.2f}%  "
               f"loss {result['loss']:.4f}  ({result['images']} images, {args.crops} crop{'s' if args.crops > 1 else ''}"
               f"{which})")

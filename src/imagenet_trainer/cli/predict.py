@@ -17,8 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--topk", type=positive_int, default=5, help="classes to show per image")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per batch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--json", action="store_true", help="print JSON on stdout")
-    p.add_argument("--csv", action="store_true", help="print CSV on stdout (path, rank, class, index, probability)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON on stdout")
+    out.add_argument("--csv", action="store_true", help="print CSV on stdout (path, rank, class, index, probability)")
     p.set_defaults(run=run)
 
 

@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
                       "The original example's spellings are accepted: -data -netType -nDonkeys -batchSize -LR\n"
                       "-nEpochs -epochSize -manualSeed -nGPU.")
     p.add_argument("--recipe", default="fast",
-                   help="start from a recipe: fast, standard, seed-alexnet (configs/NAME.yaml), a YAML path, or "
+                   help="start from a recipe: fast, standard, seed-alexnet, finetune, tv-resnet50-v2, deit-small, "
+                        "timm-a3 (configs/NAME.yaml), a YAML path, or "
                         "none (TrainConfig's plain defaults); options given here override its values. The defaults "
                         "shown below are the fast recipe's")
     p.add_argument("--config", metavar="FILE",

@@ -74,7 +74,7 @@ def safe_load(path: str | os.PathLike, expect: str | None = None) -> dict:
         raise _unreadable(path, e) from None
     if not isinstance(obj, dict) or obj.get("format") not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
         raise UsageError(f"{path}: not an imagenet-trainer model or checkpoint file "
-                         "(for another tool's weights, load them in Python and use --retrain with a converted file)")
+                         "(another tool's weights, .pth or .safetensors, start a new run with --weights FILE)")
     if expect is not None and obj["format"] != expect:
         kind = "model file (model_XX.pt)" if expect == MODEL_FORMAT else "checkpoint (checkpoint_last.pt)"
         if expect == MODEL_FORMAT and obj["format"] == CHECKPOINT_FORMAT:

@@ -11,7 +11,7 @@ from imagenet_trainer.engine.metrics import HostCopies
 from imagenet_trainer.errors import CheckError
 
 RISE = 2.0  # after the warmup, an epoch whose mean loss is above RISE x the start + MARGIN has diverged
-MARGIN = 1.0  # (a fresh net starts at ln(classes): 5.6 for 10 classes, 10.2 for 101, 14.8 for 1,000)
+MARGIN = 1.0  # (a fresh net starts at ln(classes); the limit is 5.6 for 10 classes, 10.2 for 101, 14.8 for 1,000)
 EVERY = 20  # batches between two looks at the loss (a copy to the host, without waiting for the GPU)
 
 

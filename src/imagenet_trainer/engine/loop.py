@@ -35,6 +35,7 @@ def model_record(model: nn.Module, cfg: TrainConfig, classes, mean, std, epoch: 
             "num_classes": len(classes) if cfg.num_classes is None else cfg.num_classes,
             "classes": list(classes), "mean": list(mean), "std": list(std), "image_size": cfg.image_size,
             "crop_size": cfg.crop_size, "small_stem": cfg.small_stem == "on", "epoch": epoch, "metrics": metrics,
+            "tta": cfg.tta, "tta_shift": cfg.tta_shift,  # how its val figures were made: evaluate repeats them
             "data": str(Path(cfg.data).resolve()),
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
 

@@ -143,6 +143,10 @@ def train(cfg: TrainConfig, nprocs: int = 1, filesystem=None) -> int:
     cfg = adapt_to_data(cfg, dist.world_size, verbose=dist.is_main, resuming=state is not None)
     cfg = cfg.replace(cudnn_benchmark=cfg.tune_cudnn())  # saved resolved, as the other automatic choices
     check_input_size(cfg)
+    _check_run_folder(cfg, resume_path)
+    if state is not None and (cfg.retrain or cfg.weights or cfg.pretrained) and dist.is_main:
+        log("note: a resumed run goes on from its checkpoint's weights: --retrain, --weights and --pretrained are "
+            "left out")
     train_index, num_classes = _check_data(cfg, state, resume_path)
     run_dir = resume_path.parent if resume_path else Path(cfg.output) if cfg.output else new_run_dir(
         resolve_name(cfg.arch))
@@ -257,6 +261,20 @@ def _resume_state(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
     return path, state
 
 
+def _check_run_folder(cfg: TrainConfig, resume_path: Path | None) -> None:
+    """A new run does not write over a run kept in ``--output`` (its checkpoint, model files and logs), and a
+    resumed one goes on in its own folder."""
+    if resume_path is not None:
+        if cfg.output and Path(cfg.output).resolve() != resume_path.parent.resolve():
+            raise UsageError(f"--output {cfg.output}: a resumed run goes on in its checkpoint's folder, "
+                             f"{resume_path.parent}; leave --output out or give that folder")
+        return
+    last = Path(cfg.output) / "checkpoint_last.pt" if cfg.output else None
+    if last is not None and last.exists():
+        raise UsageError(f"--output {cfg.output}: holds a run already ({last.name}); continue it with --resume "
+                         f"{last} (or --resume auto), or give another --output")
+
+
 def _check_data(cfg: TrainConfig, state: dict | None, resume_path: Path | None):
     """(train index, number of classes), after checking the run folder, the class count and a resumed run's
     classes against the data."""
@@ -281,6 +299,8 @@ def _build_model(cfg: TrainConfig, num_classes: int, classes: list[str], device:
         log(load_into(model, start, num_classes, classes))
     elif fresh and cfg.retrain:
         weights = ckpt_io.safe_load(cfg.retrain, ckpt_io.MODEL_FORMAT)
+        if weights.get("arch") not in (None, resolve_name(cfg.arch)):
+            raise UsageError(f"--retrain {cfg.retrain}: was trained with --arch {weights['arch']}, not {cfg.arch}")
         _check_classes(weights, cfg.retrain, classes, cfg.data, resuming=False)
         ckpt_io.load_weights(model, weights["state_dict"], cfg.retrain)
         log(f"retraining from {cfg.retrain} (epoch {weights.get('epoch')}), with a fresh optimizer")

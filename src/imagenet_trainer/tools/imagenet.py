@@ -9,9 +9,12 @@ an interrupted one. At the end the counts are checked against the real set's.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gzip
 import os
 import tarfile
+import zlib
 from pathlib import Path
 
 from imagenet_trainer.data.index import refuse_other_data
@@ -149,6 +152,17 @@ def compare_with_real(counts: dict) -> list[str]:
     return [f"{k}: {counts[k]:,} here, {v:,} in the real set" for k, v in REAL_COUNTS.items() if counts[k] != v]
 
 
+@contextlib.contextmanager
+def _archive(option: str, path):
+    """An archive that tarfile cannot read (not a tar, truncated) is a one-line error naming it."""
+    try:
+        yield
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # tarfile's own, and a cut-off stream's
+        why = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
+        raise UsageError(f"{option} {path}: not a readable tar archive ({why}); check that the download is whole") \
+            from None
+
+
 def prepare_imagenet(out: str | os.PathLike, train_tar=None, val_tar=None, devkit=None, val_labels=None,
                      progress=None) -> dict:
     out = Path(out)
@@ -161,14 +175,17 @@ def prepare_imagenet(out: str | os.PathLike, train_tar=None, val_tar=None, devki
         raise UsageError("--val-tar needs the ground truth: --devkit ILSVRC2012_devkit_t12.tar.gz or --val-labels LOC_val_solution.csv")
     _claim_out(out)
     result: dict = {}
-    try:
-        if train_tar is not None:
+    if train_tar is not None:
+        with _archive("--train-tar", train_tar):
             result["train_extracted"] = prepare_train(Path(train_tar), out, progress)
-        if val_tar is not None:
-            labels = val_labels_from_csv(Path(val_labels)) if val_labels else val_labels_from_devkit(Path(devkit))
+    if val_tar is not None:
+        if val_labels:
+            labels = val_labels_from_csv(Path(val_labels))
+        else:
+            with _archive("--devkit", devkit):
+                labels = val_labels_from_devkit(Path(devkit))
+        with _archive("--val-tar", val_tar):
             result["val_extracted"], result["unlabeled"] = prepare_val(Path(val_tar), labels, out, progress)
-    except tarfile.TarError as e:
-        raise UsageError(f"not a readable tar archive ({e})") from None
     result["counts"] = count_tree(out)
     result["differences"] = compare_with_real(result["counts"])
     return result
