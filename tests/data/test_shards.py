@@ -64,6 +64,9 @@ def test_a_pattern_finds_the_index_beside_its_shards_or_scans_them(shard_dir, tm
     assert "reading" in capsys.readouterr().err
     again, _ = load_shard_splits(str(bare / f"shard-{{000000..{n - 1:06d}}}.tar"))  # cached: no note
     assert list(again.counts) == list(scanned.counts) and capsys.readouterr().err == ""
+    (shard_dir / "train" / "index.json").unlink()  # the val split keeps its index: the lost one is named
+    with pytest.raises(UsageError, match=f"^{shard_dir / 'train'}: has no index.json, so its classes are numbers"):
+        load_shard_splits(str(shard_dir))
 
 
 def test_a_part_of_a_shard_and_a_pipe(shard_dir, tmp_path, monkeypatch):

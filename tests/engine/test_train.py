@@ -276,6 +276,9 @@ def test_retrain_starts_from_weights(tiny_tree, tmp_path):
     assert safe_load(tmp_path / "b" / "checkpoint_last.pt")["epoch"] == 1
     with pytest.raises(UsageError, match="was trained with --arch resnet18, not resnet34"):
         train(_cfg(tiny_tree, tmp_path / "c", epochs=1, arch="resnet34", retrain=str(tmp_path / "a" / "model_01.pt")))
+    with pytest.raises(UsageError, match="no such file"):
+        train(_cfg(tiny_tree, tmp_path / "d", epochs=1, retrain=str(tmp_path / "missing.pt")))
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()  # no empty run folder left
 
 
 def test_a_run_folder_is_neither_written_over_nor_left_by_a_resumed_run(tiny_tree, tmp_path, capsys):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from imagenet_trainer.data.index import claim_folder, refuse_other_data
 from imagenet_trainer.errors import UsageError
+from imagenet_trainer.processes import worker_pool
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond", "bar", "star")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (230, 210, 40),
@@ -156,7 +156,7 @@ def write_sample_dataset(out: str | os.PathLike, spec: SampleSpec, workers: int 
                 (out / split / name).mkdir(parents=True, exist_ok=True)
             jobs.extend((spec, split, name, label, i, str(out)) for i in range(count))
     workers = workers or os.cpu_count() or 1
-    pool = ProcessPoolExecutor(workers) if workers > 1 and len(jobs) >= 200 else None
+    pool = worker_pool(workers) if workers > 1 and len(jobs) >= 200 else None
     written = 0
     with pool or contextlib.nullcontext():
         for new in pool.map(_write_one, jobs, chunksize=64) if pool else map(_write_one, jobs):

@@ -533,6 +533,12 @@ def load_shard_splits(data: str, val_dir: str | None = None, storage_options: di
                 break
     if val is not None and val.classes != train.classes:
         if len(val.classes) > len(train.classes) or val.classes != train.classes[:len(val.classes)]:
+            numbered = [ix for ix in (train, val) if all(c.isdigit() for c in ix.classes)]
+            if len(numbered) == 1:  # one split was scanned for want of its index: its classes have no names
+                other = val if numbered[0] is train else train
+                raise UsageError(f"{numbered[0].root}: has no index.json, so its classes are numbers, where "
+                                 f"{other.root}'s index names them; put back the index.json that `imagenet-trainer "
+                                 "shard` wrote there, or shard again")
             raise UsageError(f"{val.root}: its classes differ from the train shards' ({len(val.classes)} against "
                              f"{len(train.classes)}); shard both splits with one `imagenet-trainer shard` run")
     return train, val

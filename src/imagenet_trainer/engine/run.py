@@ -150,7 +150,6 @@ def train(cfg: TrainConfig, nprocs: int = 1, filesystem=None) -> int:
     train_index, num_classes = _check_data(cfg, state, resume_path)
     run_dir = resume_path.parent if resume_path else Path(cfg.output) if cfg.output else new_run_dir(
         resolve_name(cfg.arch))
-    runlog = RunLog(run_dir, enabled=dist.is_main)  # a folder that cannot be written is an error now
     torch.manual_seed(cfg.seed)
     model = _build_model(cfg, num_classes, train_index.classes, device, fresh=state is None)
     head = head_names(model, num_classes)
@@ -158,6 +157,9 @@ def train(cfg: TrainConfig, nprocs: int = 1, filesystem=None) -> int:
         freeze_body(model, head)
     elif cfg.freeze_epochs and not head:
         raise UsageError(f"--freeze-epochs: {cfg.arch} has no classifier head found to train alone; leave it out")
+    # the run folder is made once the model's weights are read (a file or a download that fails leaves none),
+    # and a folder that cannot be written is an error now, before the data is built
+    runlog = RunLog(run_dir, enabled=dist.is_main)
     optimizer = make_optimizer(model, cfg, head)
     schedule = Schedule(cfg, steps_per_epoch(cfg, len(train_index)))
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None

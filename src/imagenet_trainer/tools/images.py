@@ -11,7 +11,6 @@ import io
 import os
 import random
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from imagenet_trainer.data.decode import check_pixels
 from imagenet_trainer.data.index import claim_folder, is_image_name
 from imagenet_trainer.files import atomic_write, walk_files
 from imagenet_trainer.errors import UsageError
+from imagenet_trainer.processes import worker_pool
 
 _PIL_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".pgm": "PPM", ".webp": "WEBP",
                ".tif": "TIFF", ".tiff": "TIFF"}
@@ -161,7 +161,7 @@ def resize_tree(src: str | os.PathLike, size: int, out: str | os.PathLike | None
 
 def _run_jobs(fn, jobs: list, counts: dict, workers: int | None, progress) -> dict:
     """Run ``fn`` over ``jobs`` on all cores; count each returned status, list the corrupt files."""
-    with ProcessPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
+    with worker_pool(max(1, workers or os.cpu_count() or 1)) as pool:
         for status, path in pool.map(fn, jobs, chunksize=16):
             if status.startswith("corrupt"):
                 counts["corrupt"].append({"path": path, "fault": status[len("corrupt: "):]})

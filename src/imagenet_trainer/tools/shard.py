@@ -18,7 +18,7 @@ import io
 import json
 import os
 import tarfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from imagenet_trainer.data.index import build_index, claim_folder, find_split_di
 from imagenet_trainer.data.shards import INDEX_KIND, INDEX_NAME, read_samples
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.files import atomic_write
+from imagenet_trainer.processes import worker_pool
 
 DEFAULT_SHARD_SIZE = 256 * 2**20
 MEMBER_OVERHEAD = 3 * 512  # per sample: two tar headers and the .cls block
@@ -155,7 +156,7 @@ def shard_dataset(src: str | os.PathLike, dst: str | os.PathLike, shard_size: in
             path = str(dst / split / f"shard-{s:06d}.tar")
             jobs[path] = (split, s, ShardJob(path, chunk, resize, quality))
     done: dict[str, tuple[int, int]] = {}
-    with ProcessPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
+    with worker_pool(max(1, workers or os.cpu_count() or 1)) as pool:
         futures = [pool.submit(write_shard, job) for _, _, job in jobs.values()]
         for future in as_completed(futures):
             path, n, size, problems = future.result()

@@ -13,7 +13,6 @@ import io
 import os
 import shutil
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import simplejpeg
@@ -22,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from imagenet_trainer.data.decode import DecodeError, check_pixels
 from imagenet_trainer.data.index import build_index, find_split_dirs, stray_images
 from imagenet_trainer.errors import UsageError
+from imagenet_trainer.processes import worker_pool
 
 FATAL = ("undecodable", "truncated", "too large")  # faults that the quarantine moves out (training skips them)
 _FORMATS = {b"\xff\xd8": "JPEG", b"\x89P": "PNG", b"BM": "BMP", b"P6": "PPM", b"P3": "PPM", b"P5": "PGM", b"P2": "PGM",
@@ -89,10 +89,17 @@ def verify_dataset(data: str | os.PathLike, min_per_class: int = 10, workers: in
     splits = {"train": train_dir, **({"val": val_dir} if val_dir else {})}
     report = {"data": str(data), "files": 0, "problems": [], "small_classes": [], "duplicates": [], "classes": 0}
     hashes: dict[str, dict[str, list[str]]] = {}
+    train_classes: set[str] = set()
     for split, d in splits.items():
         empty: list[str] = []
         idx = build_index(d, use_cache=False, empty_classes=empty)
         report["classes"] = max(report["classes"], len(idx.classes))
+        if split == "train":
+            train_classes = set(idx.classes)
+        else:  # train refuses these: the class index comes from train/
+            report["problems"] += [{"path": str(Path(d) / c), "fault": "class folder not in train/: train refuses "
+                                    "it; rename it as its train/ folder, or add the class to train/"}
+                                   for c in idx.classes if c not in train_classes]
         report["problems"] += [{"path": e, "fault": "empty class folder"} for e in empty]
         report["problems"] += [{"path": f, "fault": "outside the class folders: not used; move it into the folder "
                                 "of its class"} for f in stray_images(d)]
@@ -100,7 +107,7 @@ def verify_dataset(data: str | os.PathLike, min_per_class: int = 10, workers: in
             if 0 < n < min_per_class:
                 report["small_classes"].append({"split": split, "class": c, "images": int(n)})
         files = [idx.path(i) for i in range(len(idx))]
-        with ProcessPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
+        with worker_pool(max(1, workers or os.cpu_count() or 1)) as pool:
             for path, digest, faults in pool.map(check_file, files, chunksize=64):
                 report["files"] += 1
                 report["problems"] += [{"path": path, "fault": f} for f in faults]
