@@ -24,6 +24,7 @@ if [ "$n" -lt 2 ]; then echo "NGPU must be 2 or more" >&2; exit 2; fi
 
 train() {  # log name, options...
   local name=$1; shift
+  rm -rf "$out/$name"  # a run folder is never trained over
   "$py" -m imagenet_trainer train --data "$data" --arch resnet50 --backend compile --epochs 1 --cache off \
     --val-every 0 --print-freq 10 --output "$out/$name" "$@" > "$out/$name.out" 2> "$out/$name.log"
 }

@@ -160,8 +160,10 @@ def evaluate_folder(lm: LoadedModel, data: str, device: torch.device, val_dir: s
     ``tta_shift`` None: as training validated the model (so a run's figure and this one agree)."""
     if crops not in (1, 10):
         raise UsageError(f"--crops {crops}: choose 1 or 10")
-    tta = (lm.tta and crops == 1) if tta is None else tta  # ten crops hold the flips already
-    tta_shift = (lm.tta_shift if crops == 1 else 0) if tta_shift is None else tta_shift
+    tta = lm.tta if tta is None else tta
+    tta_shift = lm.tta_shift if tta_shift is None else tta_shift
+    if crops == 10:  # ten crops hold the flips already; the shifted views are for one crop
+        tta, tta_shift = False, 0
     crop, size = crop_size or lm.crop_size, image_size or lm.image_size
     if crop < 8 or size < crop:
         named = [f"--crop-size {crop}" + ("" if crop_size else " (the model file's)"),

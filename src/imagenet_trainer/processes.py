@@ -15,8 +15,9 @@ from concurrent.futures import ProcessPoolExecutor
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _end_with_parent(parent: int) -> None:
-    """In each worker, before any work: end when ``parent`` (the tool) ends."""
+def _end_with_parent() -> None:
+    """In each worker, before any work: end when its parent (the tool, or under forkserver the server, which
+    ends with the tool) ends."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -25,10 +26,10 @@ def _end_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # no prctl here: the workers outlive a killed tool, as before
         return
-    if os.getppid() != parent:  # the tool ended before the request was made
+    if os.getppid() == 1:  # the parent ended before the request was made
         os._exit(1)
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes that end with this one, however it ends."""
-    return ProcessPoolExecutor(workers, initializer=_end_with_parent, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(workers, initializer=_end_with_parent)

@@ -92,6 +92,9 @@ def test_evaluate_and_predict(trained, tiny_tree, capsys):
     assert res["images"] == 6 and 0 <= res["top1_error"] <= 100
     assert main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--crops", "10", "--workers", "0"]) == 0
     assert "top-1 error" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--crops", "10", "--tta", "--json",
+                 "--workers", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] is False  # ten crops hold the flips: reported as run
     assert main(["evaluate", "--model", str(trained), "--data", str(tiny_tree), "--tta", "--tta-shift", "1",
                  "--workers", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 6

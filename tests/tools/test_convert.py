@@ -94,6 +94,11 @@ def test_converted_model_predicts_like_the_source(trained_model, tmp_path, capsy
     if ext in ("ts", "onnx"):
         assert report["bn_folded"] is True
     assert _top1(dst, data / "val", capsys) == _top1(src, data / "val", capsys)
+    if ext in ("pt", "safetensors"):  # evaluate validates the converted file as the run validated the source
+        from imagenet_trainer.inference import load_model_file
+
+        cpu = torch.device("cpu")
+        assert load_model_file(dst, cpu).tta is load_model_file(src, cpu).tta is True
 
 
 def test_half_precision_and_softmax(trained_model, tmp_path, capsys):

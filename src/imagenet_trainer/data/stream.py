@@ -215,7 +215,8 @@ class ShardStream(torch.utils.data.IterableDataset):
         try:
             for _ in range((skip // workers + (part < skip % workers)) * plan.batch_size):  # read, not decoded
                 i, pos, got, url = next(items)
-                if isinstance(got, Sample):
+                if isinstance(got, Sample):  # taken as decodable (not decoded): differs only if it is not and
+                    # the resumed run's first batch lost every image
                     last_good = (i, (base + pos) % 2**64 if plan.train else 0, size, got, url)
             for i, pos, got, url in items:
                 held += 1

@@ -148,8 +148,10 @@ def _one_epoch(run: Run, epoch: int, writer: ckpt_io.BackgroundWriter, saves: di
     data.train.batch_sampler.set_epoch(epoch, skip)
     if run.augment is not None:
         run.augment.set_epoch(epoch)
-        if skip:
+        if skip and dist.rank == 0:
             run.augment.load_state_dict(run.augment_state)
+        elif skip:  # only rank 0's generators were saved: the others draw afresh for the rest of this epoch
+            run.augment.set_epoch(epoch + 1_000_003 * skip)
     if dist.is_main and cfg.save_mid_epoch > 0:
         run.ctx.after_step = functools.partial(_save_part_way, run, epoch, len(data.train) + skip, writer, saves)
     t0 = time.perf_counter()
@@ -218,12 +220,12 @@ def _save_part_way(run: Run, epoch: int, batches: int, writer: ckpt_io.Backgroun
     now = _clock()
     if done >= batches or now - saves["last_any"] < run.cfg.save_mid_epoch:
         return
-    saves["last_any"], saves["part"] = now, (epoch, done)
     _, full = _epoch_files(run.model, run.ema, run.optimizer, run.scaler, run.cfg, run.data, epoch - 1,
                            {"train": None, "val": None}, step, run.best | {"saved": saves["best"]}, run.device)
     full |= {"batches": done, "augment": ckpt_io.cpu_copy(run.augment.state_dict()) if run.augment else {},
              "layout": stream_layout(run.data.train, run.dist.world_size)}
     writer.submit(lambda f=full: ckpt_io.atomic_save(f, run.run_dir / "checkpoint_last.pt"))
+    saves["last_any"], saves["part"] = now, (epoch, done)  # (a Ctrl-C before this names the previous file)
 
 
 def stream_layout(loader, world_size: int) -> dict | None:

@@ -216,6 +216,9 @@ def _part_way(state: dict, cfg: TrainConfig, data, dist: DistContext) -> int:
         if dist.is_main:
             log(f"note: the checkpoint is {done} batches into epoch {epoch}, but {why}: epoch {epoch} starts again")
         return 0
+    if dist.is_main and dist.world_size > 1 and state.get("augment"):
+        log(f"note: the batch augmentations of ranks other than 0 draw afresh for the rest of epoch {epoch} (a "
+            "checkpoint holds rank 0's draws only)")
     layout = stream_layout(data.train, dist.world_size)
     if dist.is_main and layout is not None and state.get("layout") not in (None, layout):
         log(f"note: the checkpoint's shard stream was read by {_layout(state['layout'])}, this run's by "

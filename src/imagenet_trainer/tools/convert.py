@@ -111,7 +111,8 @@ def metadata(lm: LoadedModel, softmax: bool, dtype: str) -> dict:
     return {"format": MODEL_FORMAT, "arch": lm.arch, "small_stem": lm.small_stem, "classes": lm.classes,
             "mean": lm.mean, "std": lm.std,
             "image_size": lm.image_size, "crop_size": lm.crop_size, "input": "float images in 0..1, (N, 3, H, W)",
-            "output": "probabilities" if softmax else "logits", "dtype": dtype}
+            "output": "probabilities" if softmax else "logits", "dtype": dtype,
+            "tta": lm.tta, "tta_shift": lm.tta_shift}  # how training validated it: evaluate repeats that
 
 
 def _reference(lm: LoadedModel, x: torch.Tensor, softmax: bool) -> torch.Tensor:
