@@ -54,6 +54,7 @@ def messy(tmp_path):
     (root / "train" / "thin" / "x.jpg").write_bytes(_jpeg(20, 20, seed=3))
     (root / "val" / "a" / "dup.jpg").write_bytes((root / "train" / "b" / "0.jpg").read_bytes())
     (root / "val" / "loose.jpg").write_bytes(_jpeg(20, 20, seed=5))  # outside the class folders
+    (root / "train" / "b" / "gone.jpg").symlink_to(root / "nowhere.jpg")  # a link to a deleted file
     (root / "val" / "zzz").mkdir()  # a val class train does not have
     (root / "val" / "zzz" / "z.jpg").write_bytes(_jpeg(20, 20, seed=9))
     return root
@@ -70,6 +71,7 @@ def test_verify_finds_every_fault(messy, capsys):
     assert "content is PNG" in faults["png.jpg"]
     assert faults["loose.jpg"] == "outside the class folders: not used; move it into the folder of its class"
     assert faults["zzz"].startswith("class folder not in train/: train refuses it")
+    assert faults["gone.jpg"].startswith("broken link: ") and faults["gone.jpg"].endswith("training skips it")
     assert {"split": "train", "class": "thin", "images": 1} in rep["small_classes"]
     assert len(rep["duplicates"]) == 1 and rep["duplicates"][0]["val"][0].endswith("dup.jpg")
 

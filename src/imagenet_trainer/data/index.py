@@ -116,6 +116,15 @@ def stray_images(split_dir: Path) -> list[str]:
         return []
 
 
+def broken_links(split_dir: Path) -> list[str]:
+    """Image-named links under the class folders whose target is gone: the index skips them (they are not
+    files), so training never sees those images."""
+    out = []
+    for _, entries in walk_folders(split_dir):
+        out += [e.path for e in entries if e.is_symlink() and is_image_name(e.name) and not os.path.exists(e.path)]
+    return sorted(out)
+
+
 def refuse_other_data(folder: Path, named: str, command: str, allowed=()) -> None:
     """A one-line error when ``folder`` holds a visible entry not in ``allowed``: ``command`` would add its classes
     to someone's dataset. Hidden entries (a tool's own records) do not count; a missing folder is fine."""

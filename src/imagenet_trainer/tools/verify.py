@@ -19,11 +19,13 @@ import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from imagenet_trainer.data.decode import DecodeError, check_pixels
-from imagenet_trainer.data.index import build_index, find_split_dirs, stray_images
+from imagenet_trainer.data.index import broken_links, build_index, find_split_dirs, stray_images
 from imagenet_trainer.errors import UsageError
 from imagenet_trainer.processes import worker_pool
 
-FATAL = ("undecodable", "truncated", "too large")  # faults that the quarantine moves out (training skips them)
+# Faults that the quarantine moves out. Training skips undecodable and too-large images (logged); a truncated JPEG
+# it decodes as far as the data goes, gray below, which is why verify reports it.
+FATAL = ("undecodable", "truncated", "too large")
 _FORMATS = {b"\xff\xd8": "JPEG", b"\x89P": "PNG", b"BM": "BMP", b"P6": "PPM", b"P3": "PPM", b"P5": "PGM", b"P2": "PGM",
             b"RI": "WEBP", b"II": "TIFF", b"MM": "TIFF"}
 _EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".pgm": "PGM", ".webp": "WEBP",
@@ -103,6 +105,8 @@ def verify_dataset(data: str | os.PathLike, min_per_class: int = 10, workers: in
         report["problems"] += [{"path": e, "fault": "empty class folder"} for e in empty]
         report["problems"] += [{"path": f, "fault": "outside the class folders: not used; move it into the folder "
                                 "of its class"} for f in stray_images(d)]
+        report["problems"] += [{"path": f, "fault": f"broken link: {os.readlink(f)} does not exist; training skips "
+                                "it"} for f in broken_links(d)]
         for c, n in zip(idx.classes, idx.class_counts()):
             if 0 < n < min_per_class:
                 report["small_classes"].append({"split": split, "class": c, "images": int(n)})
