@@ -132,6 +132,7 @@ class AutoAugment:
                 self.signed = np.array([space[o][1] for o in self.ops])
         # timm resamples its geometric ops bilinear or bicubic (at random); torchvision's policies nearest
         self.resample = "bilinear" if kind == "rand" else "nearest"
+        self._consts = None
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -186,26 +187,47 @@ class AutoAugment:
         return ops, np.where(negate, -mags, mags)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Never waits for the device: every image's op rows and magnitudes reach it in two copies from pinned
+        memory, and the ops run on slices of them (a blocking copy per op would stall the host on each)."""
         n, _, h, w = images.shape
         if n == 0:
             return images
         ops, mags = self.draw(n, h, w)
-        device = images.device
-        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
-        x = ((images.float() * std + mean) * 255).round_().clamp_(0, 255)
-        fill = torch.tensor(self.fill, dtype=x.dtype, device=device).view(1, 3, 1, 1)
+        groups, rows, values = [], [], []  # (layer, op, start, count): one run of an op on the images that drew it
+        start = 0
         for layer in range(ops.shape[1]):
             for i in np.unique(ops[:, layer]):
-                if i < 0:
-                    continue
-                rows = np.flatnonzero(ops[:, layer] == i)
-                idx = torch.from_numpy(rows).to(device)
-                mag = torch.from_numpy(mags[rows, layer]).to(device=device, dtype=x.dtype)
+                if i >= 0:
+                    hit = np.flatnonzero(ops[:, layer] == i)
+                    groups.append((int(i), start, len(hit)))
+                    rows.append(hit)
+                    values.append(mags[hit, layer])
+                    start += len(hit)
+        mean, std, fill = self._constants(images.device)
+        x = ((images.float() * std + mean) * 255).round_().clamp_(0, 255)
+        if groups:
+            idx_all = _to_device(np.concatenate(rows), images.device)
+            mag_all = _to_device(np.concatenate(values).astype(np.float32), images.device)
+            for i, start, count in groups:  # in layer order; one layer's groups hold disjoint images
+                idx, mag = idx_all[start:start + count], mag_all[start:start + count]
+                y = _apply(self.ops[i], x.index_select(0, idx), mag, fill, self.resample)
                 # to uint8 as torchvision's and PIL's ops do: truncated (the epsilon absorbs float error)
-                x[idx] = _apply(self.ops[i], x[idx], mag, fill, self.resample).add_(1e-3).floor_().clamp_(0, 255)
+                x.index_copy_(0, idx, y.add_(1e-3).floor_().clamp_(0, 255))
         out = (x / 255 - mean) / std
         return images.copy_(out)
+
+    def _constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The mean, std and fill as (1, 3, 1, 1) float tensors on ``device``, made once per device."""
+        if self._consts is None or self._consts[0] != device:
+            made = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1).to(device)
+                    for v in (self.mean, self.std, self.fill))
+            self._consts = (device, *made)
+        return self._consts[1:]
+
+
+def _to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(a)
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t
 
 
 def _timm_level(name: str, level: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -287,7 +309,9 @@ def _apply(name: str, x: torch.Tensor, mag: torch.Tensor, fill: torch.Tensor,
         mean = _gray(x).add(1e-3).floor().mean((1, 2, 3), keepdim=True)
         return _blend(x, mean.expand_as(x), 1 + mag)
     if name in ("Sharpness", "SharpnessIncreasing"):
-        kernel = torch.tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=x.dtype, device=x.device) / 13
+        kernel = torch.ones(3, 3, dtype=x.dtype, device=x.device)  # made on the device: no copy from the host
+        kernel[1, 1] = 5
+        kernel /= 13
         blurred = F.conv2d(x.reshape(-1, 1, h, w), kernel.view(1, 1, 3, 3)).round_().view(n, 3, h - 2, w - 2)
         degenerate = x.clone()
         degenerate[:, :, 1:-1, 1:-1] = blurred  # the border keeps its pixels, as PIL and torchvision
