@@ -230,3 +230,45 @@ def test_a_damaged_header_is_a_logged_skip_at_once(tmp_path):
     junk.write_bytes(bytes(range(256)) * 400)
     got = list(read_samples(str(junk), 0, 3))
     assert len(got) == 1 and isinstance(got[0], Unread) and got[0].count == 3
+
+
+def _tar(path: Path, fmt: int, keys: list[str]) -> list[tuple[str, bytes, int]]:
+    """A shard written by Python's tarfile in ``fmt``, with a folder entry: each sample's (key, image, label)."""
+    import io
+    import tarfile
+
+    want = []
+    with tarfile.open(path, "w", format=fmt) as tar:
+        info = tarfile.TarInfo("d")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+        for i, key in enumerate(keys):
+            image = bytes([i]) * (700 + 300 * i)  # sizes off the 512-byte blocks
+            for ext, data in (("jpg", image), ("cls", str(i % 3).encode())):
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            want.append((key, image, i % 3))
+    return want
+
+
+@pytest.mark.parametrize("fmt", ["ustar", "gnu", "pax"])
+def test_a_shard_reads_the_same_from_a_file_a_pipe_and_a_server(tmp_path, fmt):
+    """Streams read through the hand-written ustar reader too (tarfile's stream mode copied its buffer on every
+    read), and a member it does not know (GNU long names, PAX headers) hands the rest to tarfile."""
+    import tarfile
+
+    keys = ["d/a", "d/b", "d/" + "long" * 40, "d/c", "d/e"]
+    want = _tar(tmp_path / "s.tar", {"ustar": tarfile.USTAR_FORMAT, "gnu": tarfile.GNU_FORMAT,
+                                     "pax": tarfile.PAX_FORMAT}[fmt], keys if fmt != "ustar" else keys[:2] + keys[3:])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for url in (str(tmp_path / "s.tar"), f"pipe:cat {tmp_path / 's.tar'}",
+                    f"http://127.0.0.1:{server.server_address[1]}/s.tar"):
+            got = [(s.key, s.image, s.label) for s in read_samples(url)]
+            assert got == want, url
+            assert [s.key for s in read_samples(url, 2, 2)] == [k for k, _, _ in want[2:4]], url
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -294,6 +294,33 @@ def _plain_members(f):
         f.seek(start + size + -size % 512)
 
 
+class _Forward:
+    """A stream (HTTP, a command's output) as ``_plain_members`` reads a file: through a ``BUFFER``-byte buffer, with
+    ``tell`` and forward-only ``seek`` (by reading). Written because tarfile's stream mode ("r|") copies the rest of
+    its buffer on every read, up to a megabyte three times a sample: 120 us a sample on one core, six times the
+    plain reader's 18 us."""
+
+    def __init__(self, f):
+        self.f = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, BUFFER)
+        self.pos = 0
+
+    def read(self, size: int) -> bytes:
+        data = self.f.read(size)
+        self.pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        target = self.pos + offset if whence == 1 else offset
+        if target < self.pos:
+            raise io.UnsupportedOperation("a stream seeks forward only")
+        while self.pos < target and self.read(min(target - self.pos, BUFFER)):
+            pass
+        return self.pos
+
+
 def _tarfile_members(f, seekable: bool):
     """As ``_plain_members``, through tarfile: any tar, and streams that cannot seek."""
     with tarfile.open(fileobj=f, mode="r:" if seekable else "r|", bufsize=BUFFER) as tar:
@@ -308,7 +335,8 @@ def _tar_samples(f, skip: int, seekable: bool, plain: bool = True):
     """The samples of one open shard, from its ``skip``-th on (the members of skipped samples are not read)."""
     useful = {"cls", *IMAGE_EXTS}
     key, parts, n = None, {}, -1
-    for k, ext, read in (_plain_members(f) if plain and seekable else _tarfile_members(f, seekable)):
+    members = _tarfile_members(f, seekable) if not plain else _plain_members(f if seekable else _Forward(f))
+    for k, ext, read in members:
         if k != key:
             if key is not None and n >= skip:
                 yield _sample(key, parts)
