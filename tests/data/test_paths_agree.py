@@ -29,6 +29,11 @@ CROP = 40
 # cache; 99th percentile at most 8.6.
 MEAN_TOLERANCE = 3.0
 P99_TOLERANCE = 12.0
+# nvJPEG has its own IDCT and chroma upsampling, and the GPU crops with roi_align's averaged samples (the hybrid path
+# after a reduced-scale CPU decode of the region). Measured on these photos on one H100: mean 3.1 (nvJPEG,
+# landscape) and 4.9 (hybrid, gray), 99th percentile up to 19. A wrong box, orientation or channel order is 20-60.
+GPU_MEAN_TOLERANCE = 6.0
+GPU_P99_TOLERANCE = 24.0
 
 # (name, (height, width) as stored, EXIF orientation or None, grayscale, box in the upright image)
 PHOTOS = [
@@ -106,10 +111,11 @@ def _cache(index, boxes, side: int) -> list[np.ndarray]:
     return [o.permute(1, 2, 0).numpy().astype(np.float64) for o in out]
 
 
-def _close(a: np.ndarray, b: np.ndarray, what: str) -> None:
+def _close(a: np.ndarray, b: np.ndarray, what: str, mean: float = MEAN_TOLERANCE, p99: float = P99_TOLERANCE) -> None:
     d = np.abs(a - b)
     assert a.shape == b.shape == (CROP, CROP, 3), what
-    assert d.mean() <= MEAN_TOLERANCE and np.percentile(d, 99) <= P99_TOLERANCE, \
+    print(f"{what}: mean {d.mean():.2f}, 99th percentile {np.percentile(d, 99):.1f}")
+    assert d.mean() <= mean and np.percentile(d, 99) <= p99, \
         f"{what}: mean {d.mean():.2f}, 99th percentile {np.percentile(d, 99):.1f}"
 
 
@@ -164,4 +170,4 @@ def test_nvjpeg_and_hybrid_paths_agree_with_the_naive_path(photos, monkeypatch, 
     assert calls, "nvJPEG decoded nothing"
     got = {int(i): x.permute(1, 2, 0).float().cpu().numpy() * 255 for i, x in zip(batch.indices, batch.images)}
     for i in keep:
-        _close(got[i], naive[i], f"{index.classes[i]}: {kind} loader against naive")
+        _close(got[i], naive[i], f"{index.classes[i]}: {kind} loader against naive", GPU_MEAN_TOLERANCE, GPU_P99_TOLERANCE)

@@ -215,9 +215,11 @@ def test_the_gpu_decoders_read_shards(shard_dir, tiny_tree, tmp_path, loader):
         batches[kind] = next(iter(data.train))
     a, b = batches["cpu"], batches[loader]
     assert torch.equal(a.labels, b.labels)
-    from tests.data.test_paths_agree import MEAN_TOLERANCE  # pixel levels, as the folder's paths agree
+    from tests.data.test_paths_agree import GPU_MEAN_TOLERANCE  # pixel levels, as the folder's paths agree
 
-    assert (a.images - b.images).abs().mean() * 255 * 0.225 <= MEAN_TOLERANCE  # normalized back to levels
+    levels = (a.images - b.images).abs().mean() * 255 * 0.225  # normalized back to levels
+    print(f"{loader} against cpu: mean {levels:.2f} levels")
+    assert levels <= GPU_MEAN_TOLERANCE
 
 
 def test_a_python_caller_s_filesystem_opens_the_shards(shard_dir, tmp_path):

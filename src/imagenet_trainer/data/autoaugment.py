@@ -309,9 +309,8 @@ def _apply(name: str, x: torch.Tensor, mag: torch.Tensor, fill: torch.Tensor,
         mean = _gray(x).add(1e-3).floor().mean((1, 2, 3), keepdim=True)
         return _blend(x, mean.expand_as(x), 1 + mag)
     if name in ("Sharpness", "SharpnessIncreasing"):
-        kernel = torch.ones(3, 3, dtype=x.dtype, device=x.device)  # made on the device: no copy from the host
-        kernel[1, 1] = 5
-        kernel /= 13
+        # made on the device (setting one element from a Python number is a copy that waits for the GPU)
+        kernel = F.pad(torch.full((1, 1), 5.0, dtype=x.dtype, device=x.device), (1, 1, 1, 1), value=1.0) / 13
         blurred = F.conv2d(x.reshape(-1, 1, h, w), kernel.view(1, 1, 3, 3)).round_().view(n, 3, h - 2, w - 2)
         degenerate = x.clone()
         degenerate[:, :, 1:-1, 1:-1] = blurred  # the border keeps its pixels, as PIL and torchvision
