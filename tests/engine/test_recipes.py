@@ -169,6 +169,17 @@ def test_sizes_and_batch_follow_the_data_unless_given(tmp_path):
     assert (only_image.crop_size, only_image.image_size) == (120, 120)  # a crop never above the resize
 
 
+def test_a_small_set_takes_the_recipes_stronger_weight_decay(tmp_path):
+    data = str(_tree(tmp_path / "m", 128))
+    fast = adapt_to_data(TrainConfig.from_recipe("fast", data=data, arch="resnet18"), verbose=False)
+    assert fast.batch_size == 32 and fast.weight_decay == 5e-4 and fast.rrc_min_scale == 0.35
+    typed = adapt_to_data(TrainConfig.from_recipe("fast", data=data, arch="resnet18", weight_decay=1e-4), verbose=False)
+    assert typed.weight_decay == 1e-4  # what the user typed stays
+    batch = adapt_to_data(TrainConfig.from_recipe("fast", data=data, arch="resnet18", batch_size=16), verbose=False)
+    assert batch.weight_decay == 5e-5  # a batch the user chose: not one the data made smaller
+    assert adapt_to_data(TrainConfig(data=data, arch="resnet18"), verbose=False).weight_decay is None  # no recipe
+
+
 def test_auto_sizes_and_batch():
     from imagenet_trainer.config import auto_batch_size, auto_sizes
 
