@@ -194,7 +194,7 @@ class TrainConfig:
     nesterov: bool = option(False, "Nesterov momentum", group="optimization")
     weight_decay: Optional[float] = option(None, "weight decay (default: the seed table's, else 1e-4)",
                                            group="optimization", flags=("--wd",), low=0)
-    small_set_weight_decay: Optional[float] = option(None, "the weight decay for a small train set, one the data "
+    small_set_weight_decay: Optional[float] = option(None, "SGD's weight decay for a small train set, one the data "
                                                      "made the batch smaller for, when --weight-decay is not given "
                                                      "(fast: 5e-4)", group="optimization", low=0)
     no_bn_decay: bool = option(False, "no weight decay on norms, biases, position embeddings and class tokens "

@@ -180,6 +180,31 @@ def test_a_small_set_takes_the_recipes_stronger_weight_decay(tmp_path):
     assert adapt_to_data(TrainConfig(data=data, arch="resnet18"), verbose=False).weight_decay is None  # no recipe
 
 
+def test_a_large_set_keeps_the_recipes_weight_decay_on_any_number_of_gpus(monkeypatch):
+    from imagenet_trainer.engine import resolve
+
+    counts = {"imagenet": 1_281_167, "caltech": 6_982}  # train images
+    monkeypatch.setattr(resolve, "load_indexes", lambda cfg: (range(counts[cfg.data]), None))
+    monkeypatch.setattr(resolve, "median_image_side", lambda index: 400)
+    for world in (1, 3, 5, 8):  # a batch rounded up to fit 3 processes (258) is no small set
+        cfg = adapt_to_data(TrainConfig.from_recipe("fast", data="imagenet"), world_size=world, verbose=False)
+        assert cfg.batch_size >= 256 and cfg.weight_decay == 5e-5 and cfg.lr is None, world
+    small = adapt_to_data(TrainConfig.from_recipe("fast", data="caltech"), world_size=3, verbose=False)
+    assert small.batch_size == 66 and small.weight_decay == 5e-4
+    other = adapt_to_data(TrainConfig.from_recipe("fast", data="caltech", opt="adamw"), verbose=False)
+    assert other.batch_size == 64 and other.weight_decay == 5e-5  # the small-set decay is SGD's
+
+
+def test_a_resumed_run_keeps_the_lr_and_weight_decay_the_data_chose():
+    from imagenet_trainer.engine.run import resumed_settings
+
+    saved = {"batch_size": 32, "lr": 0.5, "weight_decay": 5e-4, "crop_size": 128}
+    got = resumed_settings(TrainConfig.from_recipe("fast", data="x"), saved)
+    assert got == {"batch_size": 32, "lr": 0.5, "weight_decay": 5e-4, "crop_size": 128}
+    typed = resumed_settings(TrainConfig.from_recipe("fast", data="x", lr_per_256=0.1, weight_decay=1e-4), saved)
+    assert "lr" not in typed and "weight_decay" not in typed  # what the user gives now wins
+
+
 def test_auto_sizes_and_batch():
     from imagenet_trainer.config import auto_batch_size, auto_sizes
 

@@ -17,8 +17,8 @@ classes, and the result is cached.
 - ``pipe:CMD``: a command that writes one shard to its standard output.
 
 Reading is sequential: each reader opens a shard once and goes through it in order (``read_samples``); the
-stream's plan (``data.stream``) decides which samples of which shards each reader takes. Python's ``tarfile``
-parses the shards. webdataset's own pipeline is not used to read them: it deals whole shards to ranks and
+stream's plan (``data.stream``) decides which samples of which shards each reader takes. A hand-written ustar
+parser reads them (``_plain_members``), and Python's ``tarfile`` what it does not know. webdataset's own pipeline is not used to read them: it deals whole shards to ranks and
 workers, so ranks get unequal numbers of samples (distributed training needs the same number of steps on every
 rank, and validation must count every image once), while here a reader may start and stop inside a shard at a
 sample boundary the plan gives.
@@ -251,13 +251,17 @@ class _NotPlain(Exception):
 
 
 def _plain_members(f):
-    """(key, extension, read) of each member of a plain ustar file read from the seekable ``f``: ``read()`` gives the
-    member's bytes, and a member not read is skipped over.
+    """(key, extension, read) of each member of a plain ustar file read from ``f`` (a file, or a stream through
+    ``_Forward``): ``read()`` gives the member's bytes, and a member not read is skipped over. PAX extended headers
+    are followed for the next member's path and size (Python's tarfile and webdataset's writer put one before
+    every member whose time has a fraction).
 
     Written by hand because tarfile's own header parsing took 35 us a member on one core (2 members a sample: 3x
-    the open and read of a folder's file), which is 4-5% of a worker's time per ImageNet image. Anything but plain
-    files and folders raises ``_NotPlain``, and the reader goes on from that sample with tarfile.
+    the open and read of a folder's file), which is 4-5% of a worker's time per ImageNet image. Anything else
+    (GNU long names, global PAX headers, links) raises ``_NotPlain``, and the reader goes on from that sample with
+    tarfile.
     """
+    pax: dict[str, str] = {}
     while True:
         header = f.read(512)
         if not header or header == bytes(512):
@@ -265,7 +269,7 @@ def _plain_members(f):
         if len(header) < 512:
             raise tarfile.ReadError("unexpected end of data")
         kind = header[156:157]
-        if kind not in (b"0", b"\0", b"5") or header[124] & 0x80:
+        if kind not in (b"0", b"\0", b"5", b"x") or header[124] & 0x80:
             raise _NotPlain
         try:
             plain = int(header[148:156].rstrip(b"\0 "), 8) == sum(header[:148]) + 256 + sum(header[156:])
@@ -274,12 +278,21 @@ def _plain_members(f):
             plain = False
         if not plain:  # tarfile's checks decide (signed checksums; or a damaged header, its ReadError)
             raise _NotPlain
-        if kind == b"5":
+        if kind == b"x":  # records for the next member: "<length> <key>=<value>\n" ...
+            start = f.tell()
+            pax = _pax_records(f.read(size))
+            f.seek(start + size + -size % 512)
             continue
         name = header[:100].split(b"\0", 1)[0]
         if header[257:262] == b"ustar" and header[345]:
             name = header[345:500].split(b"\0", 1)[0] + b"/" + name
-        if name.endswith(b"/"):  # an old-style folder entry, as tarfile reads it
+        name = name.decode("utf-8", "surrogateescape")
+        if pax:
+            name, size = pax.get("path", name), int(pax.get("size", size))
+            pax = {}
+        if kind == b"5":
+            continue
+        if name.endswith("/"):  # an old-style folder entry, as tarfile reads it
             f.seek(size + -size % 512, 1)
             continue
         start = f.tell()
@@ -290,8 +303,27 @@ def _plain_members(f):
                 raise tarfile.ReadError("unexpected end of data")
             return data
 
-        yield (*_split_name(name.decode("utf-8", "surrogateescape")), read)
+        yield (*_split_name(name), read)
         f.seek(start + size + -size % 512)
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """A PAX extended header's records; one that does not parse leaves the shard to tarfile (``_NotPlain``)."""
+    out, pos = {}, 0
+    try:
+        while pos < len(data) and data[pos]:
+            space = data.index(b" ", pos)
+            length = int(data[pos:space])
+            key, eq, value = data[space + 1:pos + length - 1].partition(b"=")
+            if not eq or length <= 0:
+                raise ValueError
+            out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+            pos += length
+    except ValueError:
+        raise _NotPlain from None
+    if out.get("hdrcharset") or "GNU.sparse.name" in out:  # names not in UTF-8, sparse files: tarfile's
+        raise _NotPlain
+    return out
 
 
 class _Forward:
@@ -322,7 +354,7 @@ class _Forward:
 
 
 def _tarfile_members(f, seekable: bool):
-    """As ``_plain_members``, through tarfile: any tar, and streams that cannot seek."""
+    """As ``_plain_members``, through tarfile: any tar, from a file or from a stream that cannot seek."""
     with tarfile.open(fileobj=f, mode="r:" if seekable else "r|", bufsize=BUFFER) as tar:
         for member in tar:
             if member.isfile():

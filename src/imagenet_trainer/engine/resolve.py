@@ -79,7 +79,8 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True, r
         changes["train_crop"] = "pad" if small else "rrc"
         if small:
             notes.append(f"random crops reaching {crop // 8} px past the edges (--train-crop rrc: random-resized)")
-    if cfg.batch_size is None and sized.batch_size != DEFAULT_BATCH:
+    # the data made the batch smaller (a batch rounded up to fit the processes, 258 for 3, is no small set)
+    if cfg.batch_size is None and sized.batch_size < DEFAULT_BATCH:
         note = f"batch {sized.batch_size} ({len(train_index) // sized.batch_size} steps an epoch"
         if cfg.lr is None and cfg.lr_schedule != "seed":
             # More steps at the LR of a batch of 256, not a linearly smaller one: a small set's short run needs
@@ -87,7 +88,8 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True, r
             # 0.125 / 0.25 / 0.5 gave 43.4 / 46.8 / 52.7 / 56.4% top-1)
             changes["lr"] = cfg.lr_per_256 * DEFAULT_BATCH / 256
             note += f" at batch {DEFAULT_BATCH}'s LR, {changes['lr']:g}"
-        if cfg.small_set_weight_decay is not None and "weight_decay" not in cfg.typed:
+        if (cfg.small_set_weight_decay is not None and "weight_decay" not in cfg.typed and cfg.opt == "sgd"
+                and cfg.lr_schedule != "seed"):
             # A small set wants the stronger pull (Caltech-101, 5 and 20 epochs, one H100, 2026-12-07, seed 0:
             # 5e-4 against 5e-5 gave ResNet-18 57.2 / 77.3% against 57.2 / 74.2%, ResNet-50 52.9 / 73.9% against
             # 52.7 / 72.9%); a large one (ImageNet) trains at the recipe's own

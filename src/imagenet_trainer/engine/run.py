@@ -253,8 +253,15 @@ RESUMED = ("batch_size", "crop_size", "image_size", "small_stem", "normalize", "
 
 def resumed_settings(cfg: TrainConfig, saved: dict) -> dict:
     """The settings a resumed run takes from its checkpoint's config rather than from the data again (a batch that
-    fits other processes, the input recipe of the weights it started from): each one the user did not give."""
-    return {k: saved[k] for k in RESUMED if k in saved and k not in cfg.typed}
+    fits other processes, the LR and weight decay chosen with it, the input recipe of the weights it started
+    from): each one the user did not give."""
+    keep = {k: saved[k] for k in RESUMED if k in saved and k not in cfg.typed}
+    # the LR and weight decay the data chose with that batch (a small set's), unless the user gives them now
+    if saved.get("lr") is not None and not {"lr", "lr_per_256", "batch_size"} & set(cfg.typed):
+        keep["lr"] = saved["lr"]
+    if saved.get("weight_decay") is not None and "weight_decay" not in cfg.typed:
+        keep["weight_decay"] = saved["weight_decay"]
+    return keep
 
 
 def _resume_state(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
