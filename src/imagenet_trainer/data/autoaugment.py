@@ -193,7 +193,7 @@ class AutoAugment:
         if n == 0:
             return images
         ops, mags = self.draw(n, h, w)
-        groups, rows, values = [], [], []  # (layer, op, start, count): one run of an op on the images that drew it
+        groups, rows, values = [], [], []  # (op, start, count): one layer's run of an op on the images that drew it
         start = 0
         for layer in range(ops.shape[1]):
             for i in np.unique(ops[:, layer]):

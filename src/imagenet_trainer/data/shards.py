@@ -18,10 +18,10 @@ classes, and the result is cached.
 
 Reading is sequential: each reader opens a shard once and goes through it in order (``read_samples``); the
 stream's plan (``data.stream``) decides which samples of which shards each reader takes. A hand-written ustar
-parser reads them (``_plain_members``), and Python's ``tarfile`` what it does not know. webdataset's own pipeline is not used to read them: it deals whole shards to ranks and
-workers, so ranks get unequal numbers of samples (distributed training needs the same number of steps on every
-rank, and validation must count every image once), while here a reader may start and stop inside a shard at a
-sample boundary the plan gives.
+parser reads them (``_plain_members``), and Python's ``tarfile`` what it does not know. webdataset's own
+pipeline is not used to read them: it deals whole shards to ranks and workers, so ranks get unequal numbers of
+samples (distributed training needs the same number of steps on every rank, and validation must count every
+image once), while here a reader may start and stop inside a shard at a sample boundary the plan gives.
 """
 
 from __future__ import annotations

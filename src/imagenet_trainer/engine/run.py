@@ -248,7 +248,7 @@ def batch_augment(cfg: TrainConfig, num_classes: int, rank: int, mean, std,
     return augment if augment else None
 
 
-RESUMED = ("batch_size", "crop_size", "image_size", "small_stem", "normalize", "mean", "std")
+RESUMED = ("batch_size", "weight_decay", "crop_size", "image_size", "small_stem", "normalize", "mean", "std")
 
 
 def resumed_settings(cfg: TrainConfig, saved: dict) -> dict:
@@ -256,11 +256,9 @@ def resumed_settings(cfg: TrainConfig, saved: dict) -> dict:
     fits other processes, the LR and weight decay chosen with it, the input recipe of the weights it started
     from): each one the user did not give."""
     keep = {k: saved[k] for k in RESUMED if k in saved and k not in cfg.typed}
-    # the LR and weight decay the data chose with that batch (a small set's), unless the user gives them now
+    # the LR the data chose with that batch (a small set's), unless the user gives it, or its batch, now
     if saved.get("lr") is not None and not {"lr", "lr_per_256", "batch_size"} & set(cfg.typed):
         keep["lr"] = saved["lr"]
-    if saved.get("weight_decay") is not None and "weight_decay" not in cfg.typed:
-        keep["weight_decay"] = saved["weight_decay"]
     return keep
 
 
