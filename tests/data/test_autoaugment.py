@@ -52,8 +52,8 @@ def test_per_image_magnitudes_in_one_call():
     images = _images(4).float()
     mags = torch.tensor([0.0, 0.5, -0.5, 0.9])
     out = _apply("Brightness", images, mags, torch.zeros(1, 3, 1, 1))
-    for i, m in enumerate(mags):
-        assert torch.allclose(out[i], (images[i] * (1 + m)).clamp(0, 255))
+    for i, m in enumerate(mags):  # truncated to whole levels, as PIL's uint8 images
+        assert torch.equal(out[i], (images[i] * (1 + m)).add(1e-3).floor().clamp(0, 255))
 
 
 @pytest.mark.parametrize("text", ["trivial", "autoaugment-imagenet", "rand-m9-mstd0.5-inc1", "rand-m7-n3"])
@@ -147,3 +147,22 @@ def test_a_policy_never_makes_the_host_wait_for_the_gpu(text):
             augment(x.clone())
     finally:
         torch.cuda.set_sync_debug_mode(0)
+
+
+@pytest.mark.parametrize("text", ["rand-m9-mstd0.5-inc1", "trivial", "autoaugment-imagenet"])
+def test_one_pass_per_family_gives_each_image_its_own_op(text):
+    """The ops of a family run as one computation on all the images that drew any of them: each image's result is
+    what its own op, applied alone, gives it."""
+    x = _normalize(_images(48))
+    ours = _pixels(AutoAugment(text, MEAN, STD, seed=5)(x.clone()))
+    policy = AutoAugment(text, MEAN, STD, seed=5)
+    ops, mags = policy.draw(48, 40, 48)
+    fill = torch.tensor(policy.fill, dtype=torch.float32).view(1, 3, 1, 1)
+    ref = _pixels(x)
+    for layer in range(ops.shape[1]):
+        for i in range(48):
+            if ops[i, layer] >= 0:
+                ref[i:i + 1] = _apply(policy.ops[ops[i, layer]], ref[i:i + 1], torch.tensor(mags[i:i + 1, layer]),
+                                      fill, policy.resample)
+    assert len(set(ops.ravel().tolist())) > 5
+    assert (ours - ref).abs().max() <= 1 and (ours != ref).float().mean() < 1e-3

@@ -20,8 +20,8 @@ images would be, and normalized again.
 
 from __future__ import annotations
 
-import math
 import re
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -132,6 +132,8 @@ class AutoAugment:
                 self.signed = np.array([space[o][1] for o in self.ops])
         # timm resamples its geometric ops bilinear or bicubic (at random); torchvision's policies nearest
         self.resample = "bilinear" if kind == "rand" else "nearest"
+        # each op's family (FAMILIES' index; -1 for Identity), and a last -1 for the draw's -1: no op
+        self._families = np.array([FAMILIES.index(_FAMILY[o]) if _FAMILY[o] else -1 for o in self.ops] + [-1])
         self._consts = None
         self.set_epoch(0)
 
@@ -187,42 +189,66 @@ class AutoAugment:
         return ops, np.where(negate, -mags, mags)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Never waits for the device: every image's op rows and magnitudes reach it in two copies from pinned
-        memory, and the ops run on slices of them (a blocking copy per op would stall the host on each)."""
+        """Each layer runs each op family once, on every image that drew one of its ops; the parameters of every
+        group reach the device in two copies from pinned memory. Never waits for the device: a blocking copy per
+        op would stall the host on each, and an op per group was some 800 kernel launches a batch."""
         n, _, h, w = images.shape
         if n == 0:
             return images
         ops, mags = self.draw(n, h, w)
-        groups, rows, values = [], [], []  # (op, start, count): one layer's run of an op on the images that drew it
-        start = 0
+        groups, rows, params = [], [], []  # (family, row start, count, param start): one layer's run of a family
+        start = pstart = 0
         for layer in range(ops.shape[1]):
-            for i in np.unique(ops[:, layer]):
-                if i >= 0:
-                    hit = np.flatnonzero(ops[:, layer] == i)
-                    groups.append((int(i), start, len(hit)))
-                    rows.append(hit)
-                    values.append(mags[hit, layer])
-                    start += len(hit)
-        mean, std, fill = self._constants(images.device)
-        x = ((images.float() * std + mean) * 255).round_().clamp_(0, 255)
+            family = self._families[ops[:, layer]]  # -1 (no op) takes the last entry: none
+            for f in np.unique(family):
+                if f < 0:
+                    continue
+                hit = np.flatnonzero(family == f)
+                p = np.empty((len(hit), _WIDTH[FAMILIES[f]]))
+                for i in np.unique(ops[hit, layer]):
+                    at = ops[hit, layer] == i
+                    p[at] = _op_params(self.ops[i], mags[hit[at], layer], h, w)
+                groups.append((FAMILIES[f], start, len(hit), pstart))
+                rows.append(hit)
+                params.append(p.ravel())
+                start, pstart = start + len(hit), pstart + p.size
+        consts = self._constants(images.device)
+        x = torch.addcmul(consts.pixel_shift, images.float(), consts.pixel_scale).round_().clamp_(0, 255)
         if groups:
             idx_all = _to_device(np.concatenate(rows), images.device)
-            mag_all = _to_device(np.concatenate(values).astype(np.float32), images.device)
-            for i, start, count in groups:  # in layer order; one layer's groups hold disjoint images
-                idx, mag = idx_all[start:start + count], mag_all[start:start + count]
-                y = _apply(self.ops[i], x.index_select(0, idx), mag, fill, self.resample)
-                # to uint8 as torchvision's and PIL's ops do: truncated (the epsilon absorbs float error)
-                x.index_copy_(0, idx, y.add_(1e-3).floor_().clamp_(0, 255))
-        out = (x / 255 - mean) / std
-        return images.copy_(out)
+            par_all = _to_device(np.concatenate(params).astype(np.float32), images.device)
+            for family, start, count, pstart in groups:  # in layer order; one layer's groups hold disjoint images
+                idx = idx_all[start:start + count]
+                p = par_all[pstart:pstart + count * _WIDTH[family]].view(count, _WIDTH[family])
+                x.index_copy_(0, idx, _run(family, x.index_select(0, idx), p, consts, self.resample))
+        return images.copy_(torch.addcmul(consts.normal_shift, x, consts.normal_scale))
 
-    def _constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The mean, std and fill as (1, 3, 1, 1) float tensors on ``device``, made once per device."""
-        if self._consts is None or self._consts[0] != device:
-            made = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1).to(device)
-                    for v in (self.mean, self.std, self.fill))
-            self._consts = (device, *made)
-        return self._consts[1:]
+    def _constants(self, device: torch.device) -> "_Constants":
+        """The normalization and the ops' constants on ``device``, made once per device."""
+        if self._consts is None or self._consts.fill.device != device:
+            self._consts = _Constants.make(self.mean, self.std, self.fill, device)
+        return self._consts
+
+
+class _Constants(NamedTuple):
+    """(1, 3, 1, 1) columns: normalized to 0..255 pixels and back (scale and shift), the fill and grayscale
+    weights; and the (3, 1, 3, 3) smoothing kernel of Sharpness."""
+
+    pixel_scale: torch.Tensor
+    pixel_shift: torch.Tensor
+    normal_scale: torch.Tensor
+    normal_shift: torch.Tensor
+    fill: torch.Tensor
+    gray: torch.Tensor
+    smooth: torch.Tensor
+
+    @staticmethod
+    def make(mean, std, fill, device) -> "_Constants":
+        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        columns = [std * 255, mean * 255, 1 / (255 * std), -mean / std, fill, [0.2989, 0.587, 0.114]]
+        smooth = torch.tensor([[1.0, 1, 1], [1, 5, 1], [1, 1, 1]]).div_(13).expand(3, 1, 3, 3).contiguous()
+        return _Constants(*(torch.tensor(np.asarray(v, dtype=np.float32)).view(1, 3, 1, 1).to(device)
+                            for v in columns), smooth.to(device))
 
 
 def _to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -257,82 +283,105 @@ def _timm_level(name: str, level: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.zeros_like(level)
 
 
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    return 0.2989 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+# --- the ops, in families: a family's ops share one computation, and each op is that computation with its own
+# per-image parameters (the others' set to values that change nothing), so one pass serves all of them ---
+
+FAMILIES = ("geometric", "pointwise", "blend", "sharpness", "autocontrast", "equalize")
+_WIDTH = {"geometric": 6, "pointwise": 3, "blend": 3, "sharpness": 1, "autocontrast": 0, "equalize": 0}
+_GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "TranslateXRel", "TranslateYRel", "Rotate")
+_POINTWISE = ("Invert", "Solarize", "SolarizeIncreasing", "SolarizeAdd", "Posterize", "PosterizeIncreasing")
+_BLEND = ("Brightness", "BrightnessIncreasing", "Color", "ColorIncreasing", "Contrast", "ContrastIncreasing")
+_FAMILY = {**{o: "geometric" for o in _GEOMETRIC}, **{o: "pointwise" for o in _POINTWISE},
+           **{o: "blend" for o in _BLEND}, "Sharpness": "sharpness", "SharpnessIncreasing": "sharpness",
+           "AutoContrast": "autocontrast", "Equalize": "equalize", "Identity": None}
+_INTEGRAL = ("pointwise", "equalize")  # families whose results are whole levels already
 
 
-def _blend(x: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return (degenerate + factor.view(-1, 1, 1, 1) * (x - degenerate)).clamp_(0, 255)
+def _op_params(name: str, mag: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The (k, width) parameters of op ``name``'s family that make it that op, at magnitudes ``mag`` (k,).
+
+    geometric: the 2x3 matrix, in ``affine_grid``'s normalized coordinates, that maps each output pixel to the
+    input point it samples. pointwise: the level from which pixels invert (256: none), the level added to those
+    below 128, the posterize step. blend: the weights of the grayscale image and of its mean in the image the
+    op blends with (both 0 for black), and the blend factor. sharpness: the blend factor."""
+    k = len(mag)
+    family = _FAMILY[name]
+    if family == "geometric":
+        m = np.tile(np.eye(3), (k, 1, 1))  # pixel space (centres at +0.5): output point -> input point
+        if name == "ShearX":  # about the top-left corner, as torchvision's and PIL's: x_in = x + s * y
+            m[:, 0, 1] = mag
+        elif name == "ShearY":
+            m[:, 1, 0] = mag
+        elif name in ("TranslateX", "TranslateXRel"):  # the content moves by +mag: x_in = x - mag
+            m[:, 0, 2] = -np.trunc(mag)
+        elif name in ("TranslateY", "TranslateYRel"):
+            m[:, 1, 2] = -np.trunc(mag)
+        else:  # Rotate: counter-clockwise by mag degrees about the centre
+            a = np.radians(mag)
+            cos, sin, cx, cy = np.cos(a), np.sin(a), w / 2, h / 2
+            m[:, 0] = np.stack([cos, -sin, cx - cos * cx + sin * cy], 1)
+            m[:, 1] = np.stack([sin, cos, cy - sin * cx - cos * cy], 1)
+        to_pixels = np.array([[w / 2, 0, w / 2], [0, h / 2, h / 2], [0, 0, 1]])
+        to_unit = np.array([[2 / w, 0, -1], [0, 2 / h, -1], [0, 0, 1]])
+        return (to_unit @ m @ to_pixels)[:, :2].reshape(k, 6)
+    if family == "pointwise":
+        p = np.tile([256.0, 0.0, 1.0], (k, 1))
+        if name == "Invert":
+            p[:, 0] = 0
+        elif name.startswith("SolarizeAdd"):
+            p[:, 1] = mag
+        elif name.startswith("Solarize"):
+            p[:, 0] = mag
+        else:  # Posterize: keep mag bits
+            p[:, 2] = 2.0 ** (8 - np.clip(mag, 0, 8))
+        return p
+    if family == "blend":
+        weights = [1.0, 0.0] if name.startswith("Color") else [0.0, 1.0] if name.startswith("Contrast") else [0.0, 0.0]
+        return np.concatenate([np.tile(weights, (k, 1)), 1 + mag[:, None]], 1)
+    if family == "sharpness":
+        return 1 + mag[:, None]
+    return np.zeros((k, 0))
 
 
-def _affine(x: torch.Tensor, matrix: torch.Tensor, fill: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
-    """Resampling (``mode``: nearest or bilinear) of each image through its (n, 2, 3) pixel-space matrix, which
-    maps output pixel centres to input coordinates; outside the image, ``fill``."""
-    n, _, h, w = x.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
-                            torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
-    coords = torch.stack([xs + 0.5, ys + 0.5, torch.ones_like(xs)], -1).view(1, h * w, 3)
-    src = coords @ matrix.transpose(1, 2)  # (n, h*w, 2): input coordinates
-    grid = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1).view(n, h, w, 2)
-    out = F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
-    inside = F.grid_sample(torch.ones_like(x[:, :1]), grid, mode=mode, padding_mode="zeros", align_corners=False)
-    if mode == "nearest":
-        return torch.where(inside > 0.5, out, fill.expand_as(out))
-    return out + (1 - inside) * fill  # the fill blends in at the edges, as PIL's bilinear fill does
+def _run(family: str, x: torch.Tensor, p: torch.Tensor, c: _Constants, resample: str) -> torch.Tensor:
+    """Family ``family`` on the 0..255 float images ``x`` (k, 3, H, W), with their parameters ``p`` (k, width),
+    taken back to whole levels as uint8 images would be (truncated; the epsilon absorbs float error)."""
+    per_image = lambda j: p[:, j].view(-1, 1, 1, 1)  # noqa: E731
+    if family == "geometric":  # outside the image, the fill (blended in at the edges under bilinear, as PIL)
+        grid = F.affine_grid(p.view(-1, 2, 3), list(x.shape), align_corners=False)
+        y = F.grid_sample(x - c.fill, grid, mode=resample, padding_mode="zeros", align_corners=False).add_(c.fill)
+    elif family == "pointwise":
+        y = torch.where(x >= per_image(0), 255 - x, x)
+        y = y.add_(per_image(1) * (y < 128))
+        y = y.div_(per_image(2)).floor_().mul_(per_image(2))
+    elif family == "blend":
+        gray = (x * c.gray).sum(1, keepdim=True).add_(1e-3).floor_()
+        degenerate = torch.addcmul(gray.mean((2, 3), keepdim=True) * per_image(1), gray, per_image(0))
+        y = torch.lerp(degenerate.expand_as(x), x, per_image(2)).clamp_(0, 255)
+    elif family == "sharpness":
+        h, w = x.shape[2:]
+        degenerate = x.clone()  # the border keeps its pixels, as PIL and torchvision
+        degenerate[:, :, 1:-1, 1:-1] = F.conv2d(x, c.smooth, groups=3).round_()
+        y = torch.lerp(degenerate, x, per_image(0)).clamp_(0, 255)
+    elif family == "autocontrast":
+        lo = x.amin((2, 3), keepdim=True)
+        span = x.amax((2, 3), keepdim=True) - lo
+        flat = span == 0  # a flat channel stays as it is
+        y = (x - lo * ~flat).mul_(torch.where(flat, 1.0, 255 / span.clamp(min=1))).clamp_(0, 255)
+    else:
+        return _equalize(x)
+    return y if family in _INTEGRAL else y.add_(1e-3).floor_().clamp_(0, 255)
 
 
 def _apply(name: str, x: torch.Tensor, mag: torch.Tensor, fill: torch.Tensor,
            resample: str = "nearest") -> torch.Tensor:
-    """Op ``name`` on the 0..255 float images ``x`` (n, 3, H, W), with magnitude ``mag`` (n,) in the op's unit."""
-    n, _, h, w = x.shape
-    zero, one = torch.zeros_like(mag), torch.ones_like(mag)
-    if name in ("ShearX", "ShearY", "TranslateX", "TranslateY", "TranslateXRel", "TranslateYRel", "Rotate"):
-        if name == "ShearX":  # about the top-left corner, as torchvision's and PIL's: x_in = x + s * y
-            m = torch.stack([one, mag, zero, zero, one, zero], 1)
-        elif name == "ShearY":
-            m = torch.stack([one, zero, zero, mag, one, zero], 1)
-        elif name in ("TranslateX", "TranslateXRel"):  # the content moves by +mag: x_in = x - mag
-            m = torch.stack([one, zero, -mag.trunc(), zero, one, zero], 1)
-        elif name in ("TranslateY", "TranslateYRel"):
-            m = torch.stack([one, zero, zero, zero, one, -mag.trunc()], 1)
-        else:  # counter-clockwise by mag degrees about the centre
-            a = mag * (math.pi / 180)
-            cos, sin = torch.cos(a), torch.sin(a)
-            cx, cy = w / 2, h / 2
-            m = torch.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy], 1)
-        return _affine(x, m.view(n, 2, 3), fill, resample)
-    if name in ("Brightness", "BrightnessIncreasing"):
-        return (x * (1 + mag).view(-1, 1, 1, 1)).clamp_(0, 255)
-    if name in ("Color", "ColorIncreasing"):
-        return _blend(x, _gray(x).add(1e-3).floor().expand_as(x), 1 + mag)
-    if name in ("Contrast", "ContrastIncreasing"):
-        mean = _gray(x).add(1e-3).floor().mean((1, 2, 3), keepdim=True)
-        return _blend(x, mean.expand_as(x), 1 + mag)
-    if name in ("Sharpness", "SharpnessIncreasing"):
-        # made on the device (setting one element from a Python number is a copy that waits for the GPU)
-        kernel = F.pad(torch.full((1, 1), 5.0, dtype=x.dtype, device=x.device), (1, 1, 1, 1), value=1.0) / 13
-        blurred = F.conv2d(x.reshape(-1, 1, h, w), kernel.view(1, 1, 3, 3)).round_().view(n, 3, h - 2, w - 2)
-        degenerate = x.clone()
-        degenerate[:, :, 1:-1, 1:-1] = blurred  # the border keeps its pixels, as PIL and torchvision
-        return _blend(x, degenerate, 1 + mag)
-    if name in ("Posterize", "PosterizeIncreasing"):
-        step = torch.pow(2.0, 8 - mag.clamp(0, 8)).view(-1, 1, 1, 1)
-        return torch.floor(x / step) * step
-    if name in ("Solarize", "SolarizeIncreasing"):
-        return torch.where(x >= mag.view(-1, 1, 1, 1), 255 - x, x)
-    if name == "SolarizeAdd":
-        return torch.where(x < 128, (x + mag.view(-1, 1, 1, 1)).clamp(max=255), x)
-    if name == "AutoContrast":
-        lo = x.amin((2, 3), keepdim=True)
-        hi = x.amax((2, 3), keepdim=True)
-        scale = torch.where(hi > lo, 255 / (hi - lo).clamp(min=1), torch.ones_like(hi))
-        lo = torch.where(hi > lo, lo, torch.zeros_like(lo))
-        return ((x - lo) * scale).clamp_(0, 255)
-    if name == "Equalize":
-        return _equalize(x)
-    if name == "Invert":
-        return 255 - x
-    return x  # Identity
+    """Op ``name`` alone on the 0..255 float images ``x`` (n, 3, H, W), with magnitude ``mag`` (n,) in the op's
+    unit, as a batch runs it: its family's computation with the op's parameters, taken back to whole levels."""
+    if _FAMILY[name] is None:
+        return x
+    p = torch.from_numpy(_op_params(name, mag.double().cpu().numpy(), *x.shape[2:])).float().to(x.device)
+    consts = _Constants.make([0, 0, 0], [1, 1, 1], fill.flatten().tolist(), x.device)
+    return _run(_FAMILY[name], x, p, consts, resample)
 
 
 def _equalize(x: torch.Tensor) -> torch.Tensor:
