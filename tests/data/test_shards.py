@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import shutil
 import socket
 import threading
@@ -111,6 +112,23 @@ def test_over_http(http_root, shard_dir):
     assert [s.image for url in train.urls for s in read_samples(url)] == local
     few = SampleIndex.first(train, 7)
     assert len(few) == 7 and few.read(0) == local[0]
+
+
+def test_over_the_benchmarks_sendfile_server(shard_dir):
+    """``benchmarks/serve.py`` (the HTTP shard benchmark's server) sends the bodies that ``http.server`` sends."""
+    spec = importlib.util.spec_from_file_location("serve", Path(__file__).parents[2] / "benchmarks" / "serve.py")
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(serve.SendfileHandler, directory=str(shard_dir)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        train, _ = load_shard_splits(f"http://127.0.0.1:{server.server_address[1]}")
+        local = [s.image for url in load_shard_splits(str(shard_dir))[0].urls for s in read_samples(url)]
+        assert [s.image for url in train.urls for s in read_samples(url)] == local
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _Dropping(http.server.BaseHTTPRequestHandler):
