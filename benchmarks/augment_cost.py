@@ -7,6 +7,12 @@ already on the device, as the loaders deliver them: RandAugment ``rand-m9-mstd0.
 random erasing 0.25, MixUp 0.1 / CutMix 1.0 and the set of all three that timm's recipes use. CUDA events around
 each call (on a GPU), the median of ``--steps`` calls after ``--warmup``. The end-to-end figure, a ``train`` run
 with and without the augmentations, is ``benchmarks/steady_rate.py`` on the two logs.
+
+``--against FILE`` also times the three policies of another version of ``data/autoaugment.py`` in turn with the
+current ones, call for call, and counts the tensor operations (kernel launches on a GPU) of one call of each:
+
+    git show aa540a6:src/imagenet_trainer/data/autoaugment.py > /tmp/autoaugment_old.py
+    python benchmarks/augment_cost.py --device cpu --batch 32 --against /tmp/autoaugment_old.py
 """
 
 from __future__ import annotations
@@ -35,25 +41,55 @@ SETS = {
 }
 
 
+def once_ms(call, batch: torch.Tensor) -> float:
+    """One call on a copy of ``batch``: CUDA events around it on a GPU, the wall-clock on a CPU."""
+    x = batch.clone()
+    if batch.is_cuda:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call(x)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+    t0 = time.perf_counter()
+    call(x)
+    return (time.perf_counter() - t0) * 1000
+
+
 def time_ms(augment: BatchAugment, batch: torch.Tensor, labels: torch.Tensor, steps: int, warmup: int) -> float:
-    cuda = batch.is_cuda
-    times = []
-    for i in range(warmup + steps):
-        x = batch.clone()
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            augment(x, labels)
-            end.record()
-            end.synchronize()
-            ms = start.elapsed_time(end)
-        else:
-            t0 = time.perf_counter()
-            augment(x, labels)
-            ms = (time.perf_counter() - t0) * 1000
-        if i >= warmup:
-            times.append(ms)
-    return statistics.median(times)
+    times = [once_ms(lambda x: augment(x, labels), batch) for _ in range(warmup + steps)]
+    return statistics.median(times[warmup:])
+
+
+def tensor_ops(call, batch: torch.Tensor) -> int:
+    """The tensor operations one call runs (top-level aten ops: each is one or more kernel launches on a GPU)."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        call(batch.clone())
+    return sum(1 for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None)
+
+
+def against(path: str, batch: torch.Tensor, steps: int, warmup: int) -> dict:
+    """The three policies, current and ``path``'s version, timed call for call, with their tensor operations."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("autoaugment_against", path)
+    other = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+    rows = {}
+    for text in ("rand-m9-mstd0.5-inc1", "trivial", "autoaugment-imagenet"):
+        calls = {"current": AutoAugment(text, IMAGENET_MEAN, IMAGENET_STD),
+                 path: other.AutoAugment(text, IMAGENET_MEAN, IMAGENET_STD)}
+        times = {k: [] for k in calls}
+        for i in range(warmup + steps):
+            for k, call in calls.items():
+                ms = once_ms(call, batch)
+                if i >= warmup:
+                    times[k].append(ms)
+        rows[text] = {k: {"ms": round(statistics.median(times[k]), 3), "tensor_ops": tensor_ops(call, batch)}
+                      for k, call in calls.items()}
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", default=None, help="also write the figures here")
+    p.add_argument("--against", metavar="FILE", help="another version of data/autoaugment.py to time the policies "
+                   "against, call for call")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     g = torch.Generator(device=device).manual_seed(0)
@@ -74,10 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     for name, ms in rows.items():
         print(f"{name:<55} {ms:8.2f} ms per batch of {args.batch} at {args.size} px ({card})", file=sys.stderr)
+    record = {"card": card, "batch": args.batch, "size": args.size, "ms_per_batch": rows,
+              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+    if args.against:
+        record["against"] = against(args.against, batch, args.steps, args.warmup)
+        for text, pair in record["against"].items():
+            print(f"{text:<24} " + "  ".join(f"{k}: {v['ms']:.2f} ms, {v['tensor_ops']} tensor ops"
+                                             for k, v in pair.items()), file=sys.stderr)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"card": card, "batch": args.batch, "size": args.size, "ms_per_batch": rows,
-                       "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}, f, indent=1)
+            json.dump(record, f, indent=1)
     return 0
 
 

@@ -83,3 +83,27 @@ def test_waits_until_the_workers_are_idle():
         assert 0.3 <= waited < 5.0
     finally:
         p.kill()
+
+
+def test_augment_cost_times_a_policy_file_against_the_current_one(tmp_path):
+    """``benchmarks/augment_cost.py --against FILE``: the three policies of both versions, each with its median
+    and its tensor operations per call (here the file is the current module, so the counts agree)."""
+    import importlib.util
+    from pathlib import Path
+
+    import imagenet_trainer.data.autoaugment as current
+
+    spec = importlib.util.spec_from_file_location("augment_cost", Path(__file__).parents[1] / "benchmarks" /
+                                                  "augment_cost.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "cost.json"
+    assert bench.main(["--device", "cpu", "--batch", "4", "--size", "16", "--steps", "1", "--warmup", "0",
+                       "--against", current.__file__, "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert set(record["ms_per_batch"]) >= {"rand-m9-mstd0.5-inc1", "trivial"}
+    pairs = record["against"]
+    assert set(pairs) == {"rand-m9-mstd0.5-inc1", "trivial", "autoaugment-imagenet"}
+    for pair in pairs.values():
+        assert set(pair) == {"current", current.__file__} and all(v["ms"] > 0 for v in pair.values())
+        assert pair["current"]["tensor_ops"] == pair[current.__file__]["tensor_ops"] > 20
