@@ -11,7 +11,7 @@ with and without the augmentations, is ``benchmarks/steady_rate.py`` on the two 
 ``--against FILE`` also times the three policies of another version of ``data/autoaugment.py`` in turn with the
 current ones, call for call, and counts the tensor operations (kernel launches on a GPU) of one call of each:
 
-    git show aa540a6:src/imagenet_trainer/data/autoaugment.py > /tmp/autoaugment_old.py
+    git show c9e747a:src/imagenet_trainer/data/autoaugment.py > /tmp/autoaugment_old.py
     python benchmarks/augment_cost.py --device cpu --batch 32 --against /tmp/autoaugment_old.py
 """
 
@@ -61,13 +61,20 @@ def time_ms(augment: BatchAugment, batch: torch.Tensor, labels: torch.Tensor, st
     return statistics.median(times[warmup:])
 
 
+# aten ops that only make a new view of a tensor's memory: no kernel on a GPU
+VIEWS = {f"aten::{name}" for name in ("view", "view_as", "_unsafe_view", "slice", "select", "expand", "expand_as",
+                                      "unbind", "as_strided", "alias", "unsqueeze", "squeeze", "t", "transpose",
+                                      "permute", "detach", "lift_fresh")}
+
+
 def tensor_ops(call, batch: torch.Tensor) -> int:
-    """The tensor operations one call runs (top-level aten ops: each is one or more kernel launches on a GPU)."""
+    """The computing tensor operations of one call: top-level aten ops that are not views (each launches one
+    kernel or more on a GPU)."""
     from torch.profiler import profile
 
     with profile() as prof:
         call(batch.clone())
-    return sum(1 for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None)
+    return sum(1 for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None and e.name not in VIEWS)
 
 
 def against(path: str, batch: torch.Tensor, steps: int, warmup: int) -> dict:

@@ -19,11 +19,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 class SendfileHandler(SimpleHTTPRequestHandler):
     def copyfile(self, source, outputfile) -> None:
-        if hasattr(source, "fileno"):
-            self.wfile.flush()
-            self.connection.sendfile(source)  # os.sendfile for a regular file
-        else:  # a directory listing (an in-memory buffer)
-            super().copyfile(source, outputfile)
+        self.wfile.flush()
+        self.connection.sendfile(source)  # os.sendfile for a file; plain sends for a listing (an in-memory buffer)
 
     def log_message(self, format, *args) -> None:  # one line per request would cost the server more than the body
         pass

@@ -27,7 +27,7 @@ def _pixels(x: torch.Tensor) -> torch.Tensor:
     return ((x * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)) * 255).round()
 
 
-CASES = {"ShearX": [0.3, -0.5], "ShearY": [0.3, -0.5], "TranslateX": [5, -9], "TranslateY": [7, -3],
+CASES = {"ShearX": [0.3, -0.5], "ShearY": [0.3, -0.5], "TranslateX": [5, -9, 5.7], "TranslateY": [7, -3, -2.5],
          "Rotate": [30, -12], "Brightness": [0.5, -0.4], "Color": [0.7, -0.6], "Contrast": [0.5, -0.5],
          "Sharpness": [0.9, -0.9], "Posterize": [2, 5], "Solarize": [128, 30], "AutoContrast": [0],
          "Equalize": [0], "Invert": [0]}
@@ -46,6 +46,27 @@ def test_each_op_is_torchvisions_on_uint8_images(name):
         assert (diff > 0).float().mean() < (0.04 if name.startswith("Shear") else 0.07), (name, mag)
         if not name.startswith(("Shear", "Rotate")):  # off by one level at most where a float rounds otherwise
             assert diff.max() <= 1, (name, mag)
+
+
+def test_bilinear_geometric_ops_at_whole_pixels_move_pixels_exactly():
+    """timm's policies resample bilinear. Shifts by whole pixels, and a zero shear or rotation, give the exact image,
+    as PIL does: no level lost to float error at an edge (on noise, every pixel is one)."""
+    x = torch.randint(0, 256, (4, 3, 224, 160), generator=torch.Generator().manual_seed(0)).float()
+    fill = torch.tensor([124.0, 116.0, 104.0]).view(1, 3, 1, 1)
+    for name in ("ShearX", "ShearY", "Rotate", "TranslateXRel", "TranslateYRel"):
+        assert torch.equal(_apply(name, x, torch.zeros(4), fill, "bilinear"), x), name
+    out = _apply("TranslateX", x, torch.tensor([17.0, -5.0, 3.0, 0.0]), fill, "bilinear")
+    assert torch.equal(out[0, :, :, 17:], x[0, :, :, :-17]) and torch.equal(out[0, :, :, :17], fill[0].expand(3, 224, 17))
+    assert torch.equal(out[1, :, :, :-5], x[1, :, :, 5:]) and torch.equal(out[3], x[3])
+    out = _apply("TranslateY", x, torch.tensor([-11.0, 0.0, 2.0, 1.0]), fill, "bilinear")
+    assert torch.equal(out[0, :, :-11], x[0, :, 11:]) and torch.equal(out[2, :, 2:], x[2, :, :-2])
+
+
+def test_solarize_add_adds_below_128_only():
+    """timm's SolarizeAdd (no torchvision op to compare with): levels under 128 gain the magnitude, at most 255."""
+    x = torch.arange(256.0).view(1, 1, 16, 16).expand(2, 3, 16, 16).contiguous()
+    out = _apply("SolarizeAdd", x, torch.tensor([40.0, 0.0]), torch.zeros(1, 3, 1, 1))
+    assert torch.equal(out[0], torch.where(x[0] < 128, x[0] + 40, x[0])) and torch.equal(out[1], x[1])
 
 
 def test_per_image_magnitudes_in_one_call():
@@ -166,3 +187,8 @@ def test_one_pass_per_family_gives_each_image_its_own_op(text):
                                       fill, policy.resample)
     assert len(set(ops.ravel().tolist())) > 5
     assert (ours - ref).abs().max() <= 1 and (ours != ref).float().mean() < 1e-3
+
+
+def test_sharpness_leaves_an_image_without_inner_pixels_unchanged():
+    x = torch.arange(30.0).view(1, 3, 2, 5).repeat(2, 1, 1, 1)
+    assert torch.equal(_apply("Sharpness", x, torch.tensor([0.9, -0.5]), torch.zeros(1, 3, 1, 1)), x)

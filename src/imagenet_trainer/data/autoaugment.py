@@ -348,9 +348,13 @@ def _run(family: str, x: torch.Tensor, p: torch.Tensor, c: _Constants, resample:
     """Family ``family`` on the 0..255 float images ``x`` (k, 3, H, W), with their parameters ``p`` (k, width),
     taken back to whole levels as uint8 images would be (truncated; the epsilon absorbs float error)."""
     per_image = lambda j: p[:, j].view(-1, 1, 1, 1)  # noqa: E731
+    epsilon = 1e-3
     if family == "geometric":  # outside the image, the fill (blended in at the edges under bilinear, as PIL)
         grid = F.affine_grid(p.view(-1, 2, 3), list(x.shape), align_corners=False)
         y = F.grid_sample(x - c.fill, grid, mode=resample, padding_mode="zeros", align_corners=False).add_(c.fill)
+        # affine_grid's normalized points lie up to ~2e-5 px off the pixel centres: across an edge of 255 levels,
+        # 0.005 of a level, which truncation would take a whole level down where PIL samples exactly
+        epsilon = 1e-2
     elif family == "pointwise":
         y = torch.where(x >= per_image(0), 255 - x, x)
         y = y.add_(per_image(1) * (y < 128))
@@ -360,7 +364,8 @@ def _run(family: str, x: torch.Tensor, p: torch.Tensor, c: _Constants, resample:
         degenerate = torch.addcmul(gray.mean((2, 3), keepdim=True) * per_image(1), gray, per_image(0))
         y = torch.lerp(degenerate.expand_as(x), x, per_image(2)).clamp_(0, 255)
     elif family == "sharpness":
-        h, w = x.shape[2:]
+        if min(x.shape[2:]) < 3:  # no inside pixels to smooth: unchanged, as torchvision's
+            return x
         degenerate = x.clone()  # the border keeps its pixels, as PIL and torchvision
         degenerate[:, :, 1:-1, 1:-1] = F.conv2d(x, c.smooth, groups=3).round_()
         y = torch.lerp(degenerate, x, per_image(0)).clamp_(0, 255)
@@ -371,7 +376,7 @@ def _run(family: str, x: torch.Tensor, p: torch.Tensor, c: _Constants, resample:
         y = (x - lo * ~flat).mul_(torch.where(flat, 1.0, 255 / span.clamp(min=1))).clamp_(0, 255)
     else:
         return _equalize(x)
-    return y if family in _INTEGRAL else y.add_(1e-3).floor_().clamp_(0, 255)
+    return y if family in _INTEGRAL else y.add_(epsilon).floor_().clamp_(0, 255)
 
 
 def _apply(name: str, x: torch.Tensor, mag: torch.Tensor, fill: torch.Tensor,
