@@ -193,7 +193,7 @@ class AutoAugment:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Each layer runs each op family once, on every image that drew one of its ops; the parameters of every
         group reach the device in two copies from pinned memory. Never waits for the device: a blocking copy per
-        op would stall the host on each, and an op per group was some 800 kernel launches a batch."""
+        op would stall the host on each; and a computation per op was some 650 tensor operations a batch."""
         n, _, h, w = images.shape
         if n == 0:
             return images
