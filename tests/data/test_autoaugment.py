@@ -56,7 +56,8 @@ def test_bilinear_geometric_ops_at_whole_pixels_move_pixels_exactly():
     for name in ("ShearX", "ShearY", "Rotate", "TranslateXRel", "TranslateYRel"):
         assert torch.equal(_apply(name, x, torch.zeros(4), fill, "bilinear"), x), name
     out = _apply("TranslateX", x, torch.tensor([17.0, -5.0, 3.0, 0.0]), fill, "bilinear")
-    assert torch.equal(out[0, :, :, 17:], x[0, :, :, :-17]) and torch.equal(out[0, :, :, :17], fill[0].expand(3, 224, 17))
+    assert torch.equal(out[0, :, :, 17:], x[0, :, :, :-17])
+    assert torch.equal(out[0, :, :, :17], fill[0].expand(3, 224, 17))
     assert torch.equal(out[1, :, :, :-5], x[1, :, :, 5:]) and torch.equal(out[3], x[3])
     out = _apply("TranslateY", x, torch.tensor([-11.0, 0.0, 2.0, 1.0]), fill, "bilinear")
     assert torch.equal(out[0, :, :-11], x[0, :, 11:]) and torch.equal(out[2, :, 2:], x[2, :, :-2])

@@ -27,8 +27,9 @@ def adapt_to_data(cfg: TrainConfig, world_size: int = 1, verbose: bool = True, r
     """Every choice left to the data, made from the train set: ``--crop-size``/``--image-size``
     (``config.auto_sizes``), ``--batch-size`` (``config.auto_batch_size``; a batch made smaller for a small set
     keeps the LR of 256, unless ``--lr`` is given, and takes ``--small-set-weight-decay`` where the recipe has
-    one), ``--small-stem auto`` and ``--train-crop auto`` (for small, CIFAR-like images: the ResNet small stem, native-size crops, padded random
-    crops and no progressive resizing; random-resized crops for the others). A value the user gave is kept.
+    one), ``--small-stem auto`` and ``--train-crop auto`` (for small, CIFAR-like images: the ResNet small stem,
+    native-size crops, padded random crops and no progressive resizing; random-resized crops for the others). A
+    value the user gave is kept.
     """
     cfg.check()
     cfg, recipe = follow_starting_weights(cfg, verbose) if not resuming else (cfg, None)
