@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
               "files": files, "classes": len(os.listdir(train)), "rounds": args.rounds,
               "ours_scan_s": [round(t, 3) for t in ours], "torchvision_scan_s": [round(t, 3) for t in theirs],
               "ours_median_s": round(ours_s, 3), "torchvision_median_s": round(theirs_s, 3),
-              "ratio": round(theirs_s / ours_s, 2), "cached_load_s": round(cached, 3)}
+              "ratio": round(theirs_s / ours_s, 3), "cached_load_s": round(cached, 3)}
     print(f"{files:,} files: our scan {ours_s:.2f} s ({files / ours_s:,.0f} files/s), torchvision's ImageFolder "
           f"{theirs_s:.2f} s ({theirs_s / ours_s:.2f}x ours), our cached index {cached:.2f} s (medians of "
           f"{args.rounds})")

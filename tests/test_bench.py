@@ -107,3 +107,22 @@ def test_augment_cost_times_a_policy_file_against_the_current_one(tmp_path):
     for pair in pairs.values():
         assert set(pair) == {"current", current.__file__} and all(v["ms"] > 0 for v in pair.values())
         assert pair["current"]["tensor_ops"] == pair[current.__file__]["tensor_ops"] > 20
+
+
+def test_index_speed_times_both_scans_of_the_same_tree(tmp_path):
+    """``benchmarks/index_speed.py``: makes the tree, times our scan and torchvision's over the same files, and
+    writes both with their ratio."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("index_speed", Path(__file__).parents[1] / "benchmarks" /
+                                                  "index_speed.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "index.json"
+    assert bench.main([str(tmp_path / "tree"), "--classes", "3", "--per-class", "4", "--rounds", "2",
+                       "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["files"] == 12 and record["classes"] == 3
+    assert len(record["ours_scan_s"]) == len(record["torchvision_scan_s"]) == 2
+    assert record["ratio"] > 0 and record["cached_load_s"] >= 0
