@@ -148,7 +148,8 @@ class TrainConfig:
                          "naive = PIL + torchvision transforms, the reference for accuracy checks", group="data",
                          choices=LOADERS)
     cache: str = option("auto", "decode the train and val sets once and keep them in GPU memory or RAM (train images "
-                        "whole, as --image-size squares); auto: when they fit (CIFAR, Imagenette, Caltech-101)",
+                        "whole, as squares at the photos' longer side); auto: when they fit (CIFAR, Imagenette, "
+                        "Caltech-101)",
                         group="data", choices=CACHE_MODES)
     cpu_share: Optional[float] = option(None, "hybrid loader: fixed fraction of images the workers decode (default: "
                                         "adapts while running)", group="data")

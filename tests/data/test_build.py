@@ -69,3 +69,53 @@ def test_images_outside_the_class_folders_get_a_note(tiny_tree, tmp_path, capsys
     assert len(data.train_index) == 18
     build_data(cfg, torch.device("cpu"), rank=1, world_size=2)  # only the first process says it
     assert "outside the class folders" not in capsys.readouterr().err
+
+
+def _photos(root, sizes):
+    """root/train/c/<i>.jpg, one JPEG of each (width, height)."""
+    from tests.conftest import jpeg_bytes, random_image
+
+    d = root / "train" / "c"
+    d.mkdir(parents=True)
+    for i, (w, h) in enumerate(sizes):
+        (d / f"{i}.jpg").write_bytes(jpeg_bytes(random_image(h, w, seed=i)))
+    from imagenet_trainer.data.index import build_index
+
+    return build_index(root / "train")
+
+
+def test_the_cache_keeps_squares_at_the_photos_longer_side(tmp_path):
+    """Squares at the longer side (its 90th percentile, to a multiple of 16), at least the resize and at most twice
+    it: a crop of a non-square photo keeps the pixels the JPEG path reads."""
+    from imagenet_trainer.data.build import cache_side
+
+    index = _photos(tmp_path / "a", [(90, 48)] * 9 + [(48, 200)])  # nine 90 x 48, one 48 x 200 portrait
+    assert cache_side(index, 54) == 96  # 90 up to a multiple of 16; the one tall photo is the top tenth
+    assert cache_side(index, 40) == 80  # at most twice the resize
+    assert cache_side(index, 112) == 112  # never below the resize
+    squares = _photos(tmp_path / "b", [(32, 32)] * 4)
+    assert cache_side(squares, 32) == 32  # CIFAR's squares stay at their size
+
+
+def test_the_cache_falls_back_to_the_resize_where_the_longer_side_does_not_fit(tmp_path, monkeypatch):
+    import torch
+
+    from imagenet_trainer.config import TrainConfig
+    from imagenet_trainer.data import cache
+    from imagenet_trainer.data.build import cache_plan
+    from imagenet_trainer.errors import UsageError
+
+    index = _photos(tmp_path, [(96, 48)] * 10)  # squares of 96 px: 10 x 27,648 bytes; of 54 px: 10 x 8,748
+    cpu = torch.device("cpu")
+    for mode in ("auto", "ram"):
+        cfg = TrainConfig(data=str(tmp_path), cache=mode, crop_size=48, image_size=54)
+        monkeypatch.setattr(cache, "available_ram", lambda: 4 * 400_000)  # a quarter: room for 400,000 bytes
+        assert cache_plan(cfg, cpu, index, None)[::2] == ("ram", 96)
+        monkeypatch.setattr(cache, "available_ram", lambda: 4 * 100_000)
+        assert cache_plan(cfg, cpu, index, None)[::2] == ("ram", 54)
+        monkeypatch.setattr(cache, "available_ram", lambda: 4 * 50_000)
+        if mode == "auto":
+            assert cache_plan(cfg, cpu, index, None)[::2] == ("off", 54)
+        else:
+            with pytest.raises(UsageError, match="--cache ram: the decoded images need"):
+                cache_plan(cfg, cpu, index, None)

@@ -171,3 +171,18 @@ def test_nvjpeg_and_hybrid_paths_agree_with_the_naive_path(photos, monkeypatch, 
     got = {int(i): x.permute(1, 2, 0).float().cpu().numpy() * 255 for i, x in zip(batch.indices, batch.images)}
     for i in keep:
         _close(got[i], naive[i], f"{index.classes[i]}: {kind} loader against naive", GPU_MEAN_TOLERANCE, GPU_P99_TOLERANCE)
+
+
+def test_the_cache_at_its_chosen_side_is_closer_to_the_reference_than_at_the_resize(photos, monkeypatch):
+    """Squares at the photos' longer side (``cache_side``) keep the pixels a crop needs, where squares at the resize
+    (``--image-size``, 46 px for 40-px crops) shrink each photo's long axis by two thirds before cropping."""
+    from imagenet_trainer.data.build import cache_side
+
+    index, boxes = photos
+    resize = round(CROP * 8 / 7)
+    side = cache_side(index, resize)
+    assert side == 2 * resize  # the photos' 130-150 px: up to twice the resize
+    naive = _naive(index, boxes, monkeypatch)
+    err = {s: np.mean([np.abs(c - n).mean() for c, n in zip(_cache(index, boxes, s), naive)]) for s in (side, resize)}
+    print(err)
+    assert err[side] < 0.75 * err[resize], err

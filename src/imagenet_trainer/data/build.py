@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
@@ -159,13 +160,13 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
             what = (f"{stray[0]} is" if len(stray) == 1 else f"{len(stray)} images (such as {stray[0]}) are")
             print(f"note: {what} outside the class folders of {index.root}, so not used; move each image into "
                   "the folder of its class", file=sys.stderr)
-    storage = cache_storage(cfg, device, train_index, val_index, rank, world_size)
+    storage, side = cache_storage(cfg, device, train_index, val_index, rank, world_size)
     bundle = DataBundle(None, None, train_index, val_index, train_index.classes, mean, std, timings=timings)
     if storage is not None:
         from imagenet_trainer.data.cache import CachedEvalLoader, CachedTrainLoader, DecodedImages
 
         t0 = time.perf_counter()
-        train_cache = DecodedImages(train_index, Geometry("full", cfg.image_size, cfg.image_size), storage, workers)
+        train_cache = DecodedImages(train_index, Geometry("full", side, side), storage, workers)
         labels = train_cache.index_labels() if isinstance(train_index, ShardIndex) else None
         bundle.train = CachedTrainLoader(train_cache, sampler(False, labels), train_geometry, device, mean, std)
         bundle.bad = list(train_cache.bad)
@@ -176,7 +177,7 @@ def build_data(cfg: TrainConfig, device: torch.device, rank: int = 0, world_size
         timings["cache"] = time.perf_counter() - t0
         bundle.loader = f"{storage.type.replace('cuda', 'gpu').replace('cpu', 'ram')} cache"
         if rank == 0:
-            print(f"cached {len(train_cache):,} train images at {cfg.image_size} px and "
+            print(f"cached {len(train_cache):,} train images at {side} px and "
                   f"{len(bundle.val.cache) if bundle.val else 0:,} val crops at {cfg.crop_size} px in "
                   f"{timings['cache']:.1f} s", file=sys.stderr)
         return bundle
@@ -236,29 +237,37 @@ def training_geometry(cfg: TrainConfig) -> Geometry:
 
 
 def cache_plan(cfg: TrainConfig, device: torch.device, train_index: FileIndex, val_index: FileIndex | None,
-               world_size: int = 1) -> tuple[str, str]:
-    """(``off``, ``ram`` or ``gpu``, why): whether ``--cache`` keeps the decoded sets, and where."""
+               world_size: int = 1) -> tuple[str, str, int]:
+    """(``off``, ``ram`` or ``gpu``, why, side): whether ``--cache`` keeps the decoded sets, where, and the side of
+    the train cache's squares (``cache_side``)."""
     from imagenet_trainer.data.cache import choose_cache
 
     if cfg.loader == "naive":
         if cfg.cache not in ("auto", "off"):
             raise UsageError(f"--loader naive decodes every epoch by design; drop --cache {cfg.cache}")
-        return "off", "--loader naive"
+        return "off", "--loader naive", cfg.image_size
     n_val = len(val_index) // world_size + 1 if val_index is not None else 0
-    need = len(train_index) * cfg.image_size ** 2 * 3 + n_val * cfg.crop_size ** 2 * 3
-    return choose_cache(cfg.cache, need, device)
+    val_bytes = n_val * cfg.crop_size ** 2 * 3
+    side = cache_side(train_index, cfg.image_size) if cfg.cache != "off" else cfg.image_size
+    if side > cfg.image_size:  # squares at the photos' side where they fit, else at the resize: still no decoding
+        with contextlib.suppress(UsageError):
+            mode, why = choose_cache(cfg.cache, len(train_index) * side ** 2 * 3 + val_bytes, device)
+            if mode != "off":
+                return mode, why, side
+    return (*choose_cache(cfg.cache, len(train_index) * cfg.image_size ** 2 * 3 + val_bytes, device), cfg.image_size)
 
 
 def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex, val_index: FileIndex | None,
-                  rank: int = 0, world_size: int = 1) -> torch.device | None:
-    """Where ``--cache`` keeps the decoded sets (the training device or the CPU), or None for no cache."""
-    mode, why = cache_plan(cfg, device, train_index, val_index, world_size)
+                  rank: int = 0, world_size: int = 1) -> tuple[torch.device | None, int]:
+    """Where ``--cache`` keeps the decoded sets (the training device or the CPU, or None for no cache), and the
+    side of the train cache's squares."""
+    mode, why, side = cache_plan(cfg, device, train_index, val_index, world_size)
     if rank == 0 and cfg.cache == "auto" and cfg.loader != "naive":
         print(why + ("" if mode == "off" else f" ({mode}); --cache off decodes JPEGs every epoch instead"),
               file=sys.stderr)
     if mode == "off":
-        return None
-    return device if mode == "gpu" else torch.device("cpu")
+        return None, side
+    return (device if mode == "gpu" else torch.device("cpu")), side
 
 
 def make_val_loader(index: Index, geometry: Geometry, batch_size: int, workers: int, device: torch.device,
@@ -309,16 +318,38 @@ def make_train_loader(kind: str, index: FileIndex, geometry: Geometry, sampler, 
     return DeviceLoader(loader, device, mean, std, GpuCropDecoder(device, geometry.crop_size), controller)
 
 
-def median_image_side(index: Index, samples: int = 64) -> int:
-    """The median shorter side of up to ``samples`` train images, read from their headers."""
+def image_sizes(index: Index, samples: int = 64) -> list[tuple[int, int]]:
+    """(width, height) of up to ``samples`` train images spread over the index, read from their headers."""
     from imagenet_trainer.data.decode import DecodeError, image_size
 
     index = few_images(index, samples)
-    sides = []
+    sizes = []
     step = max(1, len(index) // samples)
     for i in range(0, len(index), step)[:samples]:
         try:
-            sides.append(min(image_size(index.read(i, 65536))))  # the header is at the start
+            sizes.append(tuple(image_size(index.read(i, 65536))))  # the header is at the start
         except (OSError, DecodeError):
             continue
-    return int(sorted(sides)[len(sides) // 2]) if sides else 0
+    return sizes
+
+
+def median_image_side(index: Index, samples: int = 64) -> int:
+    """The median shorter side of up to ``samples`` train images, read from their headers."""
+    sides = sorted(min(s) for s in image_sizes(index, samples))
+    return int(sides[len(sides) // 2]) if sides else 0
+
+
+def cache_side(index: Index, image_size: int, samples: int = 64) -> int:
+    """The side of the squares the train cache keeps whole images in: the photos' longer side (its 90th
+    percentile over ``samples`` headers, up to a multiple of 16), at least ``image_size`` and at most twice it.
+
+    A whole photo squeezed to an ``image_size`` square loses pixels along its longer side: a crop of it then holds
+    fewer pixels than the JPEG path's crop of the same box. Kept at its longer side, the crop is resampled from
+    as many pixels as the photo has (Caltech-101's 128 x 178 median photo: 146 px squares shrank its long axis
+    by a fifth). Twice the resize bounds the memory of panoramas and large photos.
+    """
+    longs = sorted(max(s) for s in image_sizes(index, samples))
+    if not longs:
+        return image_size
+    p90 = longs[-(-9 * len(longs) // 10) - 1]  # the nearest rank
+    return int(min(max(image_size, -(-p90 // 16) * 16), 2 * image_size))

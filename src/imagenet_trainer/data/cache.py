@@ -1,8 +1,8 @@
 """Decoded cache: a small dataset decoded once, kept as uint8 on the GPU or in RAM.
 
-``--cache gpu|ram`` decodes the training set once, each whole image squeezed to an
-``--image-size`` square (its original size kept beside it), and the val set once, as its final
-centre crops. Every epoch then takes its batches straight from memory: random-resized crops (one
+``--cache gpu|ram`` decodes the training set once, each whole image squeezed to a square at the photos'
+longer side (``data.build.cache_side``; its original size kept beside it), and the val set once, as its
+final centre crops. Every epoch then takes its batches straight from memory: random-resized crops (one
 ``roi_align`` call per batch, the same box rule as the JPEG path) or padded crops (one gather),
 flips and normalization run on the training device for the whole batch, so nothing is decoded
 again and no worker is needed.
