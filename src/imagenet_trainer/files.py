@@ -8,6 +8,7 @@ no permission) is one line naming the file.
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import shutil
 from pathlib import Path
@@ -84,7 +85,7 @@ def walk_folders(root: str | os.PathLike):
             continue
         seen.add(real)
         with os.scandir(d) as it:
-            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=operator.attrgetter("name"))
         yield d, entries
         stack.extend(e.path for e in reversed(entries) if e.is_dir())
 

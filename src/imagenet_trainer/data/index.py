@@ -30,7 +30,7 @@ _CACHE_VERSION = 2  # 2: .pgm/.tif/.tiff files too
 def is_image_name(name: str) -> bool:
     """Whether a file of this name is one of the dataset's images: an image extension, in any letter case, and not
     hidden (a dot file: a tool's own record, or an editor's or the OS's)."""
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    return not name.startswith(".") and name[name.rfind("."):].lower() in IMAGE_EXTENSIONS  # splitext's, faster
 
 
 @dataclass
@@ -176,6 +176,7 @@ def _scan_class(class_dir: str) -> tuple[list[bytes], dict[str, int]]:
     files: list[bytes] = []
     mtimes: dict[str, int] = {}
     class_real = os.path.realpath(class_dir)
+    encoding = sys.getfilesystemencoding()  # os.fsencode's, without its call per file
     for d, entries in walk_folders(class_dir):  # links followed, loops cut
         mtimes[d] = os.stat(d).st_mtime_ns
         for e in entries:
@@ -183,7 +184,7 @@ def _scan_class(class_dir: str) -> tuple[list[bytes], dict[str, int]]:
                 if e.is_symlink():
                     _check_link(e.path, class_real)
             elif is_image_name(e.name) and e.is_file():
-                files.append(os.fsencode(e.path))
+                files.append(e.path.encode(encoding, "surrogateescape"))
     files.sort()
     return files, mtimes
 
