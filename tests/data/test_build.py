@@ -95,6 +95,8 @@ def test_the_cache_keeps_squares_at_the_photos_longer_side(tmp_path):
     assert cache_side(index, 112) == 112  # never below the resize
     squares = _photos(tmp_path / "b", [(32, 32)] * 4)
     assert cache_side(squares, 32) == 32  # CIFAR's squares stay at their size
+    mnist = _photos(tmp_path / "c", [(28, 28)] * 4)
+    assert cache_side(mnist, 28) == 28  # at the resize, not rounded up: padded crops stay a gather
 
 
 def test_the_cache_falls_back_to_the_resize_where_the_longer_side_does_not_fit(tmp_path, monkeypatch):
@@ -119,3 +121,17 @@ def test_the_cache_falls_back_to_the_resize_where_the_longer_side_does_not_fit(t
         else:
             with pytest.raises(UsageError, match="--cache ram: the decoded images need"):
                 cache_plan(cfg, cpu, index, None)
+
+
+def test_build_data_caches_the_photos_at_the_chosen_side(tmp_path, capsys):
+    import torch
+
+    from imagenet_trainer.config import TrainConfig
+    from imagenet_trainer.data.build import build_data
+
+    _photos(tmp_path, [(96, 48)] * 8)  # longer side 96, twice the resize
+    cfg = TrainConfig(data=str(tmp_path), batch_size=4, workers=0, cache="ram", crop_size=40, image_size=48,
+                      cache_dir=str(tmp_path / "c"))
+    data = build_data(cfg, torch.device("cpu"))
+    assert data.train.side == 96 and data.train.cache.images.shape[1:] == (96, 96, 3)
+    assert "cached 8 train images at 96 px" in capsys.readouterr().err

@@ -184,5 +184,4 @@ def test_the_cache_at_its_chosen_side_is_closer_to_the_reference_than_at_the_res
     assert side == 2 * resize  # the photos' 130-150 px: up to twice the resize
     naive = _naive(index, boxes, monkeypatch)
     err = {s: np.mean([np.abs(c - n).mean() for c, n in zip(_cache(index, boxes, s), naive)]) for s in (side, resize)}
-    print(err)
     assert err[side] < 0.75 * err[resize], err

@@ -248,13 +248,16 @@ def cache_plan(cfg: TrainConfig, device: torch.device, train_index: FileIndex, v
         return "off", "--loader naive", cfg.image_size
     n_val = len(val_index) // world_size + 1 if val_index is not None else 0
     val_bytes = n_val * cfg.crop_size ** 2 * 3
-    side = cache_side(train_index, cfg.image_size) if cfg.cache != "off" else cfg.image_size
-    if side > cfg.image_size:  # squares at the photos' side where they fit, else at the resize: still no decoding
+    mode, why = choose_cache(cfg.cache, len(train_index) * cfg.image_size ** 2 * 3 + val_bytes, device)
+    if mode == "off":
+        return mode, why, cfg.image_size
+    side = cache_side(train_index, cfg.image_size)
+    if side > cfg.image_size:  # squares at the photos' longer side where they fit too, else at the resize
         with contextlib.suppress(UsageError):
-            mode, why = choose_cache(cfg.cache, len(train_index) * side ** 2 * 3 + val_bytes, device)
-            if mode != "off":
-                return mode, why, side
-    return (*choose_cache(cfg.cache, len(train_index) * cfg.image_size ** 2 * 3 + val_bytes, device), cfg.image_size)
+            larger = choose_cache(cfg.cache, len(train_index) * side ** 2 * 3 + val_bytes, device)
+            if larger[0] == mode:
+                return (*larger, side)
+    return mode, why, cfg.image_size
 
 
 def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex, val_index: FileIndex | None,
@@ -262,12 +265,24 @@ def cache_storage(cfg: TrainConfig, device: torch.device, train_index: FileIndex
     """Where ``--cache`` keeps the decoded sets (the training device or the CPU, or None for no cache), and the
     side of the train cache's squares."""
     mode, why, side = cache_plan(cfg, device, train_index, val_index, world_size)
+    side = smallest_over_ranks(side, device)  # every rank trains at one resolution, whatever memory each has
     if rank == 0 and cfg.cache == "auto" and cfg.loader != "naive":
         print(why + ("" if mode == "off" else f" ({mode}); --cache off decodes JPEGs every epoch instead"),
               file=sys.stderr)
     if mode == "off":
         return None, side
     return (device if mode == "gpu" else torch.device("cpu")), side
+
+
+def smallest_over_ranks(value: int, device: torch.device) -> int:
+    """The smallest ``value`` over the processes of an initialized process group (else ``value``)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    t = torch.tensor([value], device=device if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
 
 
 def make_val_loader(index: Index, geometry: Geometry, batch_size: int, workers: int, device: torch.device,
@@ -352,4 +367,6 @@ def cache_side(index: Index, image_size: int, samples: int = 64) -> int:
     if not longs:
         return image_size
     p90 = longs[-(-9 * len(longs) // 10) - 1]  # the nearest rank
-    return int(min(max(image_size, -(-p90 // 16) * 16), 2 * image_size))
+    if p90 <= image_size:  # photos no larger than the resize (CIFAR's 32 px, MNIST's 28): squares at the resize
+        return image_size
+    return int(min(-(-p90 // 16) * 16, 2 * image_size))
